@@ -1,0 +1,49 @@
+/** The one place that reads `process.env`: parsed once, validated, frozen. Every variable is in the README table. */
+import { hostname } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+export const repoRoot = resolve(join(dirname(fileURLToPath(import.meta.url)), '..'));
+
+const int = (def: number) => z.coerce.number().int().default(def);
+
+const schema = z.object({
+  PORT: int(8000),
+  HOST: z.string().default('0.0.0.0'),
+  DATABASE_URL: z.string().default('postgres://postgres@127.0.0.1:5432/mofsim'),
+  MOFSIM_DATA_DIR: z.string().default(join(repoRoot, '.mofsim', 'data')),
+  MOFSIM_MAX_UPLOAD_MB: z.coerce.number().positive().default(50),
+  MOFSIM_MAX_ATOMS: int(10000),
+  TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  MOFSIM_TASK_QUEUE: z.string().default('mofsim.control'),
+  MOFSIM_ENGINE_QUEUE: z.string().default('mofsim.engine'),
+  MOFSIM_PYTHON: z.string().default(join(repoRoot, '.venv', 'bin', 'python')),
+  MOFSIM_DEVICE: z.string().optional(),
+  /** The GPU this worker process drives; unset = a CPU worker. */
+  MOFSIM_GPU_INDEX: z.string().regex(/^\d+$/).transform(Number).optional(),
+  /** Seconds a task may run when its options.timeout is unset. */
+  MOFSIM_DEFAULT_TASK_TIMEOUT_S: int(86400),
+  MOFSIM_WORKER_ID: z.string().default(`${hostname()}-${process.pid}`),
+  MOFSIM_ENGINE_MAX_JOBS: int(4),
+  /** CPU workers `npm start` runs on a machine without GPUs. */
+  MOFSIM_CPU_WORKERS: int(1),
+  /** Port of the embedded PostgreSQL that `npm start` runs when DATABASE_URL does not answer. */
+  MOFSIM_EMBEDDED_PG_PORT: int(54329),
+  MOFSIM_TEMPORAL_UI_PORT: int(8233),
+  MOFSIM_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  MOFSIM_GIT_SHA: z.string().optional(),
+});
+
+export type Config = Readonly<z.infer<typeof schema>>;
+
+/** Parses an environment (default: the process's) into a Config, listing every bad variable at once. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return Object.freeze(parsed.data);
+}

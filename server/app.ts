@@ -1,0 +1,91 @@
+/** The Express application: request ids, OpenAPI request validation, routes, one error middleware. */
+import express, { type NextFunction, type Request, type Response } from 'express';
+import * as OpenApiValidator from 'express-openapi-validator';
+import multer from 'multer';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { repoRoot } from '../common/config.js';
+import type { ServerDeps } from './deps.js';
+import { sendError } from './envelope.js';
+import { AppError } from './errors.js';
+import { healthRouter } from './routes/health.js';
+import { modelsRouter } from './routes/models.js';
+import { structuresRouter } from './routes/structures.js';
+import { tasksRouter } from './routes/tasks.js';
+
+export const apiSpecPath = join(repoRoot, 'openapi', 'mofsim.yaml');
+
+interface ValidatorError {
+  status?: number;
+  errors?: { path?: string; message?: string; errorCode?: string }[];
+  message?: string;
+  type?: string;
+  code?: string;
+}
+
+// '/body/parameters/fmax' or '.body.parameters.fmax' → 'parameters.fmax'
+function fieldOf(path?: string): string | undefined {
+  if (!path) return undefined;
+  return path.replace(/^[./]?(body|query|params|path|headers)[./]?/, '').replace(/\//g, '.').replace(/^\./, '') || undefined;
+}
+
+/** Builds the app around its dependencies (tests build one per suite). */
+export function createApp(deps: ServerDeps) {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  const log = deps.logger.child({ component: 'http' });
+
+  app.use((req, res, next) => {
+    const incoming = req.get('X-Request-ID');
+    const id = incoming && /^[\w.-]{1,100}$/.test(incoming) ? incoming : `req_${randomBytes(6).toString('hex')}`;
+    res.locals.requestId = id;
+    res.setHeader('X-Request-ID', id);
+    const t0 = process.hrtime.bigint();
+    res.on('finish', () => {
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      log.info('request', { request_id: id, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 });
+    });
+    next();
+  });
+  app.use(express.json({ limit: '5mb' }));
+  app.use(OpenApiValidator.middleware({
+    apiSpec: apiSpecPath,
+    validateRequests: { coerceTypes: true, allowUnknownQueryParameters: false },
+    validateResponses: false,
+    ignorePaths: /^\/(metrics|ws)/,
+    fileUploader: {
+      storage: multer.memoryStorage(),
+      limits: { fileSize: Math.round(deps.config.MOFSIM_MAX_UPLOAD_MB * 1024 * 1024), files: 1 },
+    },
+  }));
+
+  app.use(healthRouter(deps));
+  app.use('/api/v1/structures', structuresRouter(deps));
+  app.use('/api/v1/tasks', tasksRouter(deps));
+  app.use('/api/v1/models', modelsRouter(deps));
+
+  app.use((req: Request, res: Response) => sendError(res, 404, 40400, 'NOT_FOUND', `no route for ${req.method} ${req.path}`));
+  // Express 5 forwards rejected async handlers here.
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof AppError) return sendError(res, err.status, err.code, err.type, err.message, err.field);
+    const e = err as ValidatorError;
+    if (e?.type === 'entity.parse.failed') return sendError(res, 400, 40000, 'INVALID_JSON', 'request body is not valid JSON', 'body');
+    if (e?.type === 'entity.too.large') return sendError(res, 413, 41300, 'BODY_TOO_LARGE', 'request body is too large', 'body');
+    if (e?.code === 'LIMIT_FILE_SIZE' || e?.status === 413) {
+      return sendError(res, 413, 41300, 'FILE_TOO_LARGE', `upload exceeds the ${deps.config.MOFSIM_MAX_UPLOAD_MB} MB limit`, 'file');
+    }
+    if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) {
+      const first = e.errors?.[0];
+      const field = fieldOf(first?.path);
+      if (e.status === 404) return sendError(res, 404, 40400, 'NOT_FOUND', `no route for ${req.method} ${req.path}`);
+      if (e.status === 405) return sendError(res, 405, 40500, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${req.path}`);
+      if (e.status === 415) return sendError(res, 415, 41500, 'UNSUPPORTED_MEDIA_TYPE', e.message ?? 'unsupported media type', 'body');
+      const detail = first ? `${field ?? 'request'} ${first.message}` : e.message ?? 'invalid request';
+      return sendError(res, 400, 40002, 'VALIDATION_ERROR', detail, field);
+    }
+    log.error('unhandled error', { request_id: res.locals.requestId, error: String((err as Error)?.stack ?? err) });
+    return sendError(res, 500, 50000, 'INTERNAL_ERROR', 'internal error');
+  });
+  return app;
+}

@@ -1,0 +1,68 @@
+/** Postgres tables (drizzle). Postgres is the system of record; Temporal holds execution state only. */
+import { sql } from 'drizzle-orm';
+import {
+  bigserial, boolean, doublePrecision, index, integer, jsonb, pgTable, real, text, timestamp, uniqueIndex, uuid,
+} from 'drizzle-orm/pg-core';
+
+export const structures = pgTable('structures', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  name: text('name').notNull(),
+  originalName: text('original_name').notNull(),
+  format: text('format').notNull(),
+  // Full SHA-256: files are stored content-addressed, so an identical upload maps to the same file.
+  checksum: text('checksum').notNull(),
+  filePath: text('file_path').notNull(),
+  fileSize: integer('file_size').notNull(),
+  nAtoms: integer('n_atoms').notNull(),
+  formula: text('formula').notNull(),
+  reducedFormula: text('reduced_formula'),
+  elements: jsonb('elements').$type<string[]>().notNull(),
+  cell: jsonb('cell').$type<Record<string, unknown>>(),
+  volumeA3: doublePrecision('volume_a3'),
+  densityGCm3: doublePrecision('density_g_cm3'),
+  warnings: jsonb('warnings').$type<string[]>().notNull().default(sql`'[]'::jsonb`),
+  isBuiltin: boolean('is_builtin').notNull().default(false),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+}, (t) => [uniqueIndex('structures_checksum_name_idx').on(t.checksum, t.name)]);
+
+export const tasks = pgTable('tasks', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  taskType: text('task_type').notNull(),
+  status: text('status').notNull().default('PENDING'),
+  priority: text('priority').notNull().default('NORMAL'),
+  model: text('model').notNull(),
+  structureId: uuid('structure_id').references(() => structures.id),
+  structureName: text('structure_name'),
+  parameters: jsonb('parameters').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
+  options: jsonb('options').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
+  progress: real('progress').notNull().default(0),
+  result: jsonb('result').$type<Record<string, unknown>>(),
+  outputFiles: jsonb('output_files').$type<Record<string, string>>(),
+  errorType: text('error_type'),
+  errorMessage: text('error_message'),
+  workerId: text('worker_id'),
+  gpuId: integer('gpu_id'),
+  attempts: integer('attempts').notNull().default(0),
+  idempotencyKey: text('idempotency_key'),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  queuedAt: timestamp('queued_at', { withTimezone: true }),
+  startedAt: timestamp('started_at', { withTimezone: true }),
+  completedAt: timestamp('completed_at', { withTimezone: true }),
+  durationSeconds: doublePrecision('duration_seconds'),
+}, (t) => [
+  index('tasks_status_idx').on(t.status),
+  index('tasks_created_at_idx').on(t.createdAt),
+  uniqueIndex('tasks_idempotency_key_idx').on(t.idempotencyKey),
+]);
+
+export const taskEvents = pgTable('task_events', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  taskId: uuid('task_id').notNull().references(() => tasks.id, { onDelete: 'cascade' }),
+  type: text('type').notNull(),
+  data: jsonb('data').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+}, (t) => [index('task_events_task_idx').on(t.taskId, t.id)]);
+
+export type StructureRow = typeof structures.$inferSelect;
+export type TaskRow = typeof tasks.$inferSelect;
+export type TaskEventRow = typeof taskEvents.$inferSelect;

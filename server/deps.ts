@@ -1,0 +1,16 @@
+/** What routes and services need, built once in server/main.ts (tests build their own). */
+import type { Client } from '@temporalio/client';
+import type { Config } from '../common/config.js';
+import type { Logger } from '../common/logger.js';
+import type { EngineSupervisor } from '../workers/engine-supervisor.js';
+import type { Database } from './db/client.js';
+
+export interface ServerDeps {
+  config: Config;
+  database: Database;
+  /** A CPU engine used for parsing uploads and listing models; never runs jobs. */
+  engine: EngineSupervisor;
+  temporal: Client;
+  logger: Logger;
+  startedAt: Date;
+}

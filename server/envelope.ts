@@ -1,0 +1,22 @@
+/** The response envelope shared with the Python service: {success, code, message, data, error, timestamp, request_id}. */
+import type { Response } from 'express';
+
+export function requestId(res: Response): string {
+  return String(res.locals.requestId ?? '');
+}
+
+/** Sends a success envelope; `code` repeats the HTTP status as the Python service does. */
+export function sendData(res: Response, data: unknown, status = 200, message = 'ok'): void {
+  res.status(status).json({
+    success: true, code: status, message, data, error: null, timestamp: new Date().toISOString(), request_id: requestId(res),
+  });
+}
+
+/** Sends an error envelope. */
+export function sendError(res: Response, status: number, code: number, type: string, detail: string, field?: string): void {
+  res.status(status).json({
+    success: false, code, message: detail, data: null,
+    error: { type, detail, ...(field ? { field } : {}) },
+    timestamp: new Date().toISOString(), request_id: requestId(res),
+  });
+}

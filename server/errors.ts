@@ -1,0 +1,30 @@
+/** One error hierarchy: services throw these; one middleware turns them into the envelope. */
+export class AppError extends Error {
+  constructor(
+    /** HTTP status. */
+    readonly status: number,
+    /** Stable numeric code (see openapi/mofsim.yaml). */
+    readonly code: number,
+    /** Machine-readable reason, e.g. UNKNOWN_ELEMENT. */
+    readonly type: string,
+    message: string,
+    /** The offending input field, when there is one. */
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = 'AppError';
+  }
+}
+
+export const badRequest = (type: string, message: string, field?: string) => new AppError(400, 40000, type, message, field);
+export const invalidStructure = (type: string, message: string, field = 'file') => new AppError(400, 40001, type, message, field);
+export const invalidParameter = (message: string, field?: string, type = 'INVALID_PARAMETER') => new AppError(400, 40002, type, message, field);
+export const modelNotFound = (name: string) => new AppError(404, 40401, 'MODEL_NOT_FOUND', `model not found: ${name}`, 'model');
+export const taskNotFound = (id: string) => new AppError(404, 40402, 'TASK_NOT_FOUND', `task not found: ${id}`, 'task_id');
+export const structureNotFound = (id: string, field = 'structure_id') => new AppError(404, 40403, 'STRUCTURE_NOT_FOUND', `structure not found: ${id}`, field);
+export const fileNotFound = (what: string) => new AppError(404, 40404, 'FILE_NOT_FOUND', `not found: ${what}`);
+export const resultNotReady = (status: string) => new AppError(409, 40901, 'RESULT_NOT_READY', `task is ${status}; its result is not available yet`);
+export const fileTooLarge = (limitMb: number) => new AppError(413, 41300, 'FILE_TOO_LARGE', `upload exceeds the ${limitMb} MB limit`, 'file');
+export const unsupportedElements = (model: string, missing: string[]) =>
+  new AppError(422, 42203, 'UNSUPPORTED_ELEMENTS', `model ${model} does not cover element(s) ${missing.join(', ')}`, 'model');
+export const unavailable = (type: string, message: string) => new AppError(503, 50301, type, message);

@@ -1,0 +1,30 @@
+/** `npm run server`: the API process. */
+import { Client, Connection } from '@temporalio/client';
+import { join } from 'node:path';
+import { loadConfig, repoRoot } from '../common/config.js';
+import { createLogger } from '../common/logger.js';
+import { EngineSupervisor } from '../workers/engine-supervisor.js';
+import { createApp } from './app.js';
+import { migrateDatabase, openDatabase } from './db/client.js';
+
+const config = loadConfig();
+const logger = createLogger('api', config.MOFSIM_LOG_LEVEL);
+await migrateDatabase(config.DATABASE_URL);
+const database = openDatabase(config.DATABASE_URL);
+const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+const engine = new EngineSupervisor({
+  python: config.MOFSIM_PYTHON,
+  logger: logger.child({ component: 'parser-engine' }),
+  env: { MOFSIM_DEVICE: 'cpu', MOFSIM_DATA_DIR: join(repoRoot, 'data', 'mofsimbench') },
+}, logger);
+engine.get().catch((err) => logger.error('parser engine failed to start', { error: String(err) }));
+
+const app = createApp({ config, database, engine, temporal, logger, startedAt: new Date() });
+const server = app.listen(config.PORT, config.HOST, () => logger.info('api listening', { port: config.PORT }));
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    server.close();
+    Promise.allSettled([engine.stop(), database.close(), connection.close()]).then(() => process.exit(0));
+  });
+}

@@ -1,0 +1,71 @@
+/** Database rows → API objects (one mapper per resource). */
+import type { StructureRow, TaskEventRow, TaskRow } from './db/schema.js';
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+export function structureToApi(s: StructureRow) {
+  return {
+    id: s.id,
+    name: s.name,
+    original_name: s.originalName,
+    format: s.format,
+    file_size: s.fileSize,
+    n_atoms: s.nAtoms,
+    formula: s.formula,
+    reduced_formula: s.reducedFormula ?? undefined,
+    elements: s.elements,
+    checksum: s.checksum,
+    volume_A3: s.volumeA3 ?? undefined,
+    density_g_cm3: s.densityGCm3 ?? undefined,
+    cell: s.cell ?? undefined,
+    warnings: s.warnings,
+    is_builtin: s.isBuiltin,
+    created_at: s.createdAt.toISOString(),
+  };
+}
+
+export function taskToApi(t: TaskRow) {
+  return {
+    task_id: t.id,
+    task_type: t.taskType,
+    status: t.status,
+    model: t.model,
+    priority: t.priority,
+    progress: t.progress,
+    structure_id: t.structureId,
+    structure_name: t.structureName,
+    parameters: t.parameters,
+    created_at: t.createdAt.toISOString(),
+    started_at: iso(t.startedAt),
+    completed_at: iso(t.completedAt),
+    worker_id: t.workerId,
+    gpu_id: t.gpuId,
+    attempts: t.attempts,
+    error_message: t.errorMessage,
+    error_type: t.errorType,
+  };
+}
+
+export function taskResultToApi(t: TaskRow) {
+  const files = Object.fromEntries(
+    Object.entries(t.outputFiles ?? {}).map(([k, name]) => [k, `/api/v1/tasks/${t.id}/files/${name}`]),
+  );
+  return {
+    task_id: t.id,
+    task_type: t.taskType,
+    status: t.status,
+    model: t.model,
+    structure_name: t.structureName ?? 'unknown',
+    created_at: t.createdAt.toISOString(),
+    started_at: iso(t.startedAt),
+    completed_at: iso(t.completedAt),
+    result: t.result ?? {},
+    output_files: files,
+    metrics: { duration_seconds: t.durationSeconds },
+    error: t.errorType ? { type: t.errorType, detail: t.errorMessage ?? '' } : null,
+  };
+}
+
+export function taskEventToApi(e: TaskEventRow) {
+  return { id: e.id, type: e.type, data: e.data, created_at: e.createdAt.toISOString() };
+}

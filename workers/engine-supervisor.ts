@@ -1,0 +1,48 @@
+/** Keeps one engine process alive for a worker: starts it, restarts it after a crash, stops it on shutdown. */
+import type { Logger } from '../common/logger.js';
+import { EngineClient, type EngineOptions } from './engine-client.js';
+
+export class EngineSupervisor {
+  private current?: Promise<EngineClient>;
+  private stopping = false;
+  private restarts = 0;
+
+  constructor(private readonly opts: EngineOptions, private readonly logger: Logger) {}
+
+  /** The running engine; starts (or restarts) one when needed. */
+  get(): Promise<EngineClient> {
+    if (!this.current) this.current = this.launch();
+    return this.current;
+  }
+
+  /** The current engine if one is up, without starting it. */
+  async peek(): Promise<EngineClient | undefined> {
+    return this.current?.catch(() => undefined);
+  }
+
+  private async launch(): Promise<EngineClient> {
+    try {
+      const engine = await EngineClient.start(this.opts);
+      this.logger.info('engine ready', { pid: engine.pid, device: engine.hello.device, restarts: this.restarts });
+      engine.once('exit', () => {
+        this.current = undefined;
+        if (this.stopping) return;
+        this.restarts += 1;
+        // Restart eagerly so the next job does not pay the start-up; back off a little on crash loops.
+        const delay = Math.min(30_000, 500 * 2 ** Math.min(this.restarts, 6));
+        setTimeout(() => { if (!this.stopping && !this.current) this.get().catch(() => {}); }, delay).unref();
+      });
+      return engine;
+    } catch (err) {
+      this.current = undefined;
+      throw err;
+    }
+  }
+
+  /** Stops the engine for good. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const engine = await this.peek();
+    await engine?.close();
+  }
+}

@@ -1,0 +1,3 @@
+/** Every workflow the workers register (the bundle entry point). */
+export { taskWorkflow } from './task-workflow.js';
+export type { TaskWorkflowInput } from './task-workflow.js';
