@@ -12,7 +12,7 @@ import type { Db } from '../server/db/client.js';
 import { structures, tasks } from '../server/db/schema.js';
 import { EngineError, type EngineEvent } from './engine-client.js';
 import type { EngineSupervisor } from './engine-supervisor.js';
-import { addEvent, finish, markRunning, setProgress } from './task-store.js';
+import { addEvent, finish, markRunning, saveCheckpoint, setProgress } from './task-store.js';
 
 export interface EngineActivityDeps {
   db: Db;
@@ -54,8 +54,11 @@ export function createEngineActivities(deps: EngineActivityDeps) {
 
       const workDir = join(deps.dataDir, 'tasks', taskId);
       await mkdir(workDir, { recursive: true });
-      const previous = ctx.info.heartbeatDetails as Checkpoint | undefined;
-      let checkpoint: Checkpoint | undefined = previous && existsSync(previous.path) ? previous : undefined;
+      // Heartbeat details are the fast path; the row is the durable one (heartbeats are throttled and may lag).
+      const candidates = [ctx.info.heartbeatDetails as Checkpoint | undefined, task.checkpoint ?? undefined]
+        .filter((c): c is Checkpoint => !!c && typeof c.path === 'string' && existsSync(c.path))
+        .sort((a, b) => b.step - a.step);
+      let checkpoint: Checkpoint | undefined = candidates[0];
 
       const engine = await deps.engine.get().catch((err) => { throw fail('ENGINE_UNAVAILABLE', (err as Error).message); });
       await addEvent(deps.db, taskId, checkpoint ? 'resumed' : 'started', {
@@ -71,6 +74,7 @@ export function createEngineActivities(deps: EngineActivityDeps) {
         if (e.event === 'checkpoint') {
           checkpoint = { path: String(e.data.path), step: Number(e.data.step) };
           ctx.heartbeat(checkpoint);
+          void saveCheckpoint(deps.db, taskId, checkpoint).catch((err) => log.warn('checkpoint write failed', { error: String(err) }));
           return;
         }
         if (e.event !== 'progress') return;

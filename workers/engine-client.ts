@@ -153,7 +153,8 @@ export class EngineClient extends EventEmitter {
     const err = new EngineError('ENGINE_CRASHED', `engine process exited (code ${code}, signal ${signal})`, true);
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
-    this.logger.warn('engine exited', { code, signal });
+    if (code === 0) this.logger.info('engine exited', { code });
+    else this.logger.warn('engine exited', { code, signal });
     this.emit('exit', code, signal);
   }
 

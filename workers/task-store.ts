@@ -44,3 +44,8 @@ export async function finish(
   if (rows.length) await addEvent(db, taskId, f.status.toLowerCase(), f.errorType ? { error_type: f.errorType, message: f.errorMessage } : {});
   return rows.length > 0;
 }
+
+/** Remembers the latest checkpoint of a running task. */
+export async function saveCheckpoint(db: Db, taskId: string, checkpoint: { path: string; step: number }): Promise<void> {
+  await db.update(tasks).set({ checkpoint }).where(eq(tasks.id, taskId));
+}

@@ -2,7 +2,7 @@
  * One worker process: a Temporal worker on the control queue (workflows + bookkeeping) and one on the engine
  * queue, with the engine process it supervises (pinned to one GPU via CUDA_VISIBLE_DEVICES, or the CPU).
  */
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { repoRoot, type Config } from '../common/config.js';
@@ -25,6 +25,7 @@ const require = createRequire(import.meta.url);
 export async function startWorker(config: Config, logger: Logger, opts: { gpuIndex?: number | null } = {}): Promise<WorkerHandle> {
   const gpu = opts.gpuIndex ?? null;
   const log = logger.child({ worker_id: config.MOFSIM_WORKER_ID, gpu });
+  installRuntimeLogger(log, config.MOFSIM_LOG_LEVEL);
   const database = openDatabase(config.DATABASE_URL, 5);
   const engine = new EngineSupervisor({
     python: config.MOFSIM_PYTHON,
@@ -55,6 +56,8 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
       db: database.db, engine, dataDir: config.MOFSIM_DATA_DIR, workerId: config.MOFSIM_WORKER_ID, logger: log,
     }),
     maxConcurrentActivityTaskExecutions: config.MOFSIM_ENGINE_MAX_JOBS,
+    // Checkpoint references travel in heartbeats: send them promptly rather than the default ~1 min throttle.
+    maxHeartbeatThrottleInterval: '2 seconds',
     // Let running jobs finish or checkpoint on SIGTERM before the engine is stopped.
     shutdownGraceTime: '30 seconds',
   });
@@ -73,4 +76,26 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
       await done;
     },
   };
+}
+
+let runtimeInstalled = false;
+// The Temporal runtime logs through ours (JSON, our level) instead of printing multi-line INFO records.
+function installRuntimeLogger(log: Logger, level: Config['MOFSIM_LOG_LEVEL']): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  const temporalLevel = ({ debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR' } as const)[level] as LogLevel;
+  const t = log.child({ component: 'temporal' });
+  try {
+    Runtime.install({
+      logger: new DefaultLogger(temporalLevel, (e) => {
+        const fields = { ...(e.meta ?? {}) } as Record<string, unknown>;
+        if (e.level === 'ERROR') t.error(e.message, fields);
+        else if (e.level === 'WARN') t.warn(e.message, fields);
+        else if (e.level === 'INFO') t.info(e.message, fields);
+        else t.debug(e.message, fields);
+      }),
+    });
+  } catch {
+    // Already installed by the host process (e.g. a test harness): keep its logger.
+  }
 }

@@ -43,6 +43,8 @@ export const tasks = pgTable('tasks', {
   workerId: text('worker_id'),
   gpuId: integer('gpu_id'),
   attempts: integer('attempts').notNull().default(0),
+  // Last checkpoint the engine reported ({path, step}); survives the worker that wrote it, so a retry anywhere resumes.
+  checkpoint: jsonb('checkpoint').$type<{ path: string; step: number }>(),
   idempotencyKey: text('idempotency_key'),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   queuedAt: timestamp('queued_at', { withTimezone: true }),
