@@ -85,10 +85,10 @@ describe('end to end', () => {
       parameters: { fmax: 0.0001, max_steps: 40, checkpoint_interval: 5 },
     });
     const id = body.data.task_id;
-    // Wait until the job is well under way, then kill the engine that runs it.
+    // Wait until the job is past its first checkpoint (step 5), then kill the engine that runs it.
     for (;;) {
       const { body: ev } = await api(stack.baseUrl, `/api/v1/tasks/${id}/events`);
-      if (ev.data.items.filter((e: { type: string }) => e.type === 'progress').length >= 3) break;
+      if (ev.data.items.some((e: { type: string; data: { step?: number } }) => e.type === 'progress' && (e.data.step ?? 0) >= 7)) break;
       await new Promise((r) => setTimeout(r, 200));
     }
     const engine = await stack.workers[0]!.engine.peek();

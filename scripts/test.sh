@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# `npm test`: the engine's pytest suite, the type check, then the TypeScript tests against a real stack
+# (PostgreSQL on 127.0.0.1:5432 or embedded-postgres, a Temporal dev server, the Python engine).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x .venv/bin/python ]; then
+  echo "missing .venv: run npm install (it prepares the Python side)" >&2
+  exit 1
+fi
+echo "== engine tests (pytest)"
+(cd workers/engine && ../../.venv/bin/python -m pytest -q -p no:cacheprovider)
+echo "== type check"
+npx tsc --noEmit
+echo "== control-plane tests (node --test)"
+node --import tsx --test --test-concurrency=1 tests/*.test.ts
