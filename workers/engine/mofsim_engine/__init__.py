@@ -1,0 +1,2 @@
+"""MOFSim science engine."""
+__version__ = "0.1.0"
