@@ -92,7 +92,16 @@ export class EngineClient extends EventEmitter {
         reject(new EngineError('ENGINE_START_TIMEOUT', 'engine did not say hello in time', true));
       }, opts.startTimeoutMs ?? 60_000);
       const stderr = createInterface({ input: child.stderr });
-      stderr.on('line', (line) => log.debug('engine stderr', { line }));
+      // The engine logs JSON lines on stderr; keep their level so engine warnings and errors reach our logs.
+      stderr.on('line', (line) => {
+        let rec: { level?: string; msg?: string } | undefined;
+        try { rec = JSON.parse(line); } catch { /* a plain line from a library */ }
+        const level = rec?.level?.toUpperCase();
+        const fields = rec ? { engine: rec } : { line };
+        if (level === 'ERROR' || level === 'CRITICAL') log.error('engine', fields);
+        else if (level === 'WARNING' && !String(rec?.msg ?? '').includes('UserWarning')) log.warn('engine', fields);
+        else log.debug('engine', fields);
+      });
       const stdout = createInterface({ input: child.stdout });
       stdout.on('line', (line) => {
         let msg: Record<string, unknown>;
