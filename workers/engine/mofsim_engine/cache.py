@@ -5,9 +5,13 @@
 - LRU eviction when the estimated resident size passes MOFSIM_MODEL_MEMORY_BUDGET_MB; models in use by a
   running job are never evicted (the job holds a reference; we would free nothing anyway).
 - Jobs never share an ASE calculator object (ASE calculators keep per-geometry state and are not thread-safe).
-  Each job gets a `JobCalculator`: its own results cache in front of the one shared loaded calculator, whose
-  calls are serialised by a per-model lock. `JobCalculator.calculate` is the single place where model calls
-  happen, so a batcher can later replace the lock without touching the tasks.
+  Each job gets a `JobCalculator`: its own results cache in front of the one shared loaded model.
+  `JobCalculator.calculate` is the single place where model calls happen: it submits the geometry to the model's
+  `Batcher` (batching/batcher.py), which merges concurrent requests of all jobs into one batched `predict` and
+  serialises everything that touches the shared calculator under the model lock. With batching off
+  (MOFSIM_BATCHING=0, or `ModelCache(batching=False)`) the caller runs its own call under that lock, as before.
+- A job that evaluates many independent geometries at once (bulk-modulus volume points, phonon displacements)
+  takes sibling calculators with `JobCalculator.spawn()`, one per thread, so their requests meet in the batcher.
 """
 from __future__ import annotations
 
@@ -18,9 +22,12 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 
+from .batching import Batcher, batching_enabled_from_env, max_batch_atoms
 from .models import ModelAdapter, get_adapter
+from .models.base import predict_one
 
 log = logging.getLogger("mofsim_engine.cache")
 
@@ -41,12 +48,13 @@ class LoadedModel:
     adapter: ModelAdapter
     device: str
     dtype: str
-    calculator: Calculator  # the shared loaded calculator; only JobCalculator calls it, under `lock`
+    calculator: Calculator  # the shared loaded calculator; only the batcher calls it, under `lock`
     memory_MB: float
     load_seconds: float
     last_used: float = field(default_factory=time.time)
     in_use: int = 0  # number of job calculators alive on it
     lock: threading.Lock = field(default_factory=threading.Lock)
+    batcher: Batcher | None = None  # set by ModelCache.get; all model calls go through it
 
 
 class JobCalculator(Calculator):
@@ -63,38 +71,53 @@ class JobCalculator(Calculator):
         shared = loaded.calculator.implemented_properties
         self.implemented_properties = [p for p in ("energy", "free_energy", "forces", "stress") if p in shared]
         self._released = False
+        loaded.batcher.register_client()
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         Calculator.calculate(self, atoms, properties, system_changes)
-        wanted = {"energy", "forces"} | set(properties)
-        if self.atoms.pbc.all() and "stress" in self.implemented_properties:
-            wanted.add("stress")
-        wanted &= set(self.implemented_properties)
-        shared = self._loaded.calculator
-        with self._loaded.lock:  # the one place where model calls happen
-            # "forces" first: torch-dftd computes only the energy when asked for "energy" alone, so the
-            # SumCalculator mixer, asking property by property, would run D3 twice per geometry.
-            order = [p for p in ("forces", "stress", "energy", "free_energy") if p in wanted]
-            shared.calculate(self.atoms.copy(), order, all_changes)
-            results = dict(shared.results)
+        # The one place where model calls happen: the batcher merges this with other jobs' concurrent calls.
+        pred = self._loaded.batcher.submit(self.atoms.copy())
         self._loaded.last_used = time.time()
-        self.results = {k: (v.copy() if hasattr(v, "copy") else v) for k, v in results.items()
-                        if k in ("energy", "free_energy", "forces", "stress")}
-        if "free_energy" not in self.results and "energy" in self.results:
-            self.results["free_energy"] = self.results["energy"]
+        self.results = {"energy": pred.energy_eV, "free_energy": pred.energy_eV,
+                        "forces": np.array(pred.forces_eV_A, dtype=float)}
+        if pred.stress_eV_A3 is not None and "stress" in self.implemented_properties:
+            self.results["stress"] = np.array(pred.stress_eV_A3, dtype=float)
+
+    def spawn(self) -> "JobCalculator":
+        """Another calculator on the same loaded model, for a sibling thread of the same job (release it too)."""
+        if self._released:
+            raise RuntimeError("spawn() on a released JobCalculator")
+        return self._cache._job_calculator_for(self._loaded)
+
+    def parked(self):
+        """Context manager: this calculator will not submit while its job waits on spawned siblings, so the
+        batcher need not wait for it before sending a batch out."""
+        return self._loaded.batcher.parked()
+
+    @property
+    def batcher(self) -> Batcher:
+        return self._loaded.batcher
 
     def release(self) -> None:
         """Give the model back to the cache (the job finished); idempotent."""
         if not self._released:
             self._released = True
+            self._loaded.batcher.unregister_client()
             self._cache._release(self._loaded)
 
 
 class ModelCache:
-    def __init__(self, device: str, dtype: str, budget_MB: float | None = None):
+    def __init__(self, device: str, dtype: str, budget_MB: float | None = None, *, batching: bool | None = None,
+                 max_wait_s: float | None = None, max_batch_atoms: int | None = None):
+        """batching: merge concurrent calls (default: MOFSIM_BATCHING, on); max_wait_s (default
+        MOFSIM_BATCH_MAX_WAIT_MS, 5 ms) and max_batch_atoms (default from the model's memory per atom) configure
+        each model's Batcher."""
         self.device = device
         self.dtype = dtype
         self.budget_MB = budget_mb_from_env() if budget_MB is None else budget_MB
+        self.batching = batching_enabled_from_env() if batching is None else bool(batching)
+        self.max_wait_s = max_wait_s
+        self.max_batch_atoms = max_batch_atoms
         self._models: OrderedDict[tuple, LoadedModel] = OrderedDict()  # LRU order: oldest first
         self._lock = threading.Lock()  # guards _models and _load_locks
         self._load_locks: dict[tuple, threading.Lock] = {}
@@ -123,6 +146,10 @@ class ModelCache:
             calc = adapter.load(self.device, self.dtype)
             lm = LoadedModel(adapter=adapter, device=self.device, dtype=self.dtype, calculator=calc,
                              memory_MB=adapter.model_memory_MB, load_seconds=time.perf_counter() - t0)
+            lm.batcher = Batcher(
+                lambda batch, a=adapter, c=calc: a.predict(c, batch), lambda atoms, c=calc: predict_one(c, atoms),
+                lock=lm.lock, max_wait_s=self.max_wait_s, enabled=self.batching, name=model_id,
+                max_batch_atoms=self.max_batch_atoms or max_batch_atoms(adapter.memory_per_atom_MB, self.device))
             log.info("model loaded", extra={"fields": {"model": model_id, "device": self.device,
                                                          "load_s": round(lm.load_seconds, 3)}})
             with self._lock:
@@ -131,7 +158,9 @@ class ModelCache:
             return lm
 
     def job_calculator(self, model_id: str) -> JobCalculator:
-        lm = self.get(model_id)
+        return self._job_calculator_for(self.get(model_id))
+
+    def _job_calculator_for(self, lm: LoadedModel) -> JobCalculator:
         with self._lock:
             lm.in_use += 1
         return JobCalculator(lm, self)
@@ -171,7 +200,8 @@ class ModelCache:
             return [
                 {"id": k[0], "device": k[1], "dtype": k[2], "memory_MB": m.memory_MB,
                  "last_used": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(m.last_used)),
-                 "in_use": m.in_use, "load_seconds": round(m.load_seconds, 3)}
+                 "in_use": m.in_use, "load_seconds": round(m.load_seconds, 3),
+                 "batching": m.batcher.stats() if m.batcher is not None else None}
                 for k, m in self._models.items()
             ]
 

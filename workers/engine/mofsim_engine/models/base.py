@@ -1,9 +1,13 @@
-"""The model adapter contract: small on purpose (an ASE calculator factory plus metadata).
+"""The model adapter contract: small on purpose (an ASE calculator factory, a batched predict, plus metadata).
 
 An adapter describes one registry entry (a MOFSimBench calculator key such as `sevennet_prod`) and knows how to
-build an ASE calculator on a device. Everything else — D3 wrapping is decided by the adapter's `with_d3`, the
-cache, locking/batching, units — lives outside. `elements` and `available()` must not load weights: the
-`models` op calls them for every entry.
+build an ASE calculator on a device (`load`) and how to evaluate a list of structures with it (`predict`).
+Everything else — D3 wrapping is decided by the adapter's `with_d3`, the cache, locking/batching, units — lives
+outside. `elements` and `available()` must not load weights: the `models` op calls them for every entry.
+
+`predict` has a default that loops over the loaded ASE calculator one structure at a time (`predict_one`), so a
+family whose loader only provides a calculator still works behind the batcher; families with a native batched
+forward pass (SevenNet + D3) override it.
 """
 from __future__ import annotations
 
@@ -11,7 +15,10 @@ import hashlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
+import numpy as np
+from ase.calculators.calculator import all_changes
 from ase.data import chemical_symbols
 
 # MOFSimBench get_calculator(): D3(BJ) with PBE parameters, 40 Bohr cutoff, no three-body term (abc=False).
@@ -34,6 +41,39 @@ def file_sha256(path: str | Path) -> str:
                     h.update(chunk)
             _sha_cache[key] = h.hexdigest()
         return _sha_cache[key]
+
+
+class Prediction(NamedTuple):
+    """One structure's model output. `stress_eV_A3` is Voigt (xx yy zz yz xz xy), ASE sign convention, and None
+    unless the structure is periodic in all three directions (ASE's stress is undefined otherwise)."""
+
+    energy_eV: float
+    forces_eV_A: np.ndarray  # (N, 3)
+    stress_eV_A3: np.ndarray | None  # (6,)
+
+
+def wants_stress(calculator, atoms) -> bool:
+    """Stress is computed for 3D-periodic cells only, and only when the calculator implements it."""
+    return bool(atoms.pbc.all()) and "stress" in getattr(calculator, "implemented_properties", ())
+
+
+def predict_one(calculator, atoms) -> Prediction:
+    """Energy, forces and (3D-periodic cells) stress of one structure in one call of an ASE calculator.
+
+    The calculator is shared: the caller serialises calls (the batcher's model lock). `atoms` is evaluated as
+    given (pass a copy if the caller keeps mutating it). "forces" is asked first: torch-dftd computes only the
+    energy when asked for "energy" alone, so a SumCalculator mixer, asking property by property, would otherwise
+    run D3 twice per geometry.
+    """
+    stress = wants_stress(calculator, atoms)
+    order = ["forces"] + (["stress"] if stress else []) + ["energy"]
+    calculator.calculate(atoms, order, all_changes)
+    r = calculator.results
+    return Prediction(
+        energy_eV=float(r["energy"]),
+        forces_eV_A=np.array(r["forces"], dtype=float).reshape(len(atoms), 3),
+        stress_eV_A3=np.array(r["stress"], dtype=float).reshape(6) if stress else None,
+    )
 
 
 @dataclass
@@ -71,6 +111,17 @@ class ModelAdapter:
     def load(self, device: str, dtype: str):
         """Build the ASE calculator (the expensive part: weights onto the device)."""
         raise NotImplementedError
+
+    def predict(self, calculator, batch: list) -> list[Prediction]:
+        """Energy, forces, stress of every structure in `batch` (list of ase.Atoms), in order, with the calculator
+        `load` returned. One call may evaluate structures of different sizes and compositions. The caller holds
+        the model lock; a raised exception fails the whole batch (the batcher then retries structure by
+        structure with `predict_one`, so one bad structure does not fail the others).
+
+        Default: a loop over `predict_one` — correct for any ASE calculator, no speed-up. Override with a real
+        batched forward pass where the family has one.
+        """
+        return [predict_one(calculator, a) for a in batch]
 
     @property
     def d3(self) -> dict | None:

@@ -2,6 +2,13 @@
 
 MOFSimBench keys: `sevennet_prod` = 7net-0 + D3, `sevennet_prod_l3i5` = 7net-l3i5 + D3 (calculators.yaml).
 We never call sevenn's `pretrained_name_to_path` for availability: it downloads missing checkpoints.
+
+Batched forward (`SevenNetAdapter.predict`): one torch_geometric batch of sevenn AtomGraphData for all structures
+(each graph built exactly as SevenNetCalculator builds it: `unlabeled_atoms_to_graph(atoms, cutoff,
+with_shift=False)`), the model switched to batch mode for the call (per-graph energies, forces from the edge
+vectors, per-graph virial / volume), and D3 through torch-dftd's `batch_calculate` (one edge list with `batch`
+and `batch_edge` vectors). A batch of one goes through the calculator itself, i.e. exactly MOFSimBench's
+SumCalculator([SevenNetCalculator, TorchDFTD3Calculator]) path.
 """
 from __future__ import annotations
 
@@ -11,8 +18,10 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import EngineError
-from .base import ModelAdapter, make_d3_calculator
+from .base import ModelAdapter, Prediction, make_d3_calculator, predict_one
 
 # Checkpoint file inside the sevenn package (and sevenn's own fallback cache dir) per pretrained name.
 _CHECKPOINT_RELPATHS = {
@@ -81,6 +90,23 @@ class SevenNetAdapter(ModelAdapter):
             return []
         return checkpoint_species(p)
 
+    def predict(self, calculator, batch: list) -> list[Prediction]:
+        """Batched SevenNet (+ D3) forward pass; see the module docstring. The caller holds the model lock (the
+        model's batch-mode flag is toggled for the call)."""
+        if len(batch) <= 1:
+            return [predict_one(calculator, a) for a in batch]
+        mlip = getattr(calculator, "mlip", calculator)
+        d3 = getattr(calculator, "d3", None)
+        energies, forces, stresses = _sevennet_batch(mlip, batch)
+        if d3 is not None:
+            # properties with "forces": calc_energy_and_forces (energy, forces and, with a cell, stress).
+            for i, r in enumerate(d3.batch_calculate(batch, properties=["energy", "forces", "stress"])):
+                energies[i] += float(r["energy"])
+                forces[i] += np.asarray(r["forces"], dtype=float)
+                if stresses[i] is not None:
+                    stresses[i] += np.asarray(r["stress"], dtype=float).reshape(6)
+        return [Prediction(e, f, s) for e, f, s in zip(energies, forces, stresses)]
+
     def load(self, device: str, dtype: str):
         ok, reason = self.available()
         if not ok:
@@ -95,10 +121,62 @@ class SevenNetAdapter(ModelAdapter):
         calc = SevenNetCalculator(model=str(self.weights_path), device=device, **kwargs)
         if not self.with_d3:
             return calc
-        from ase.calculators.mixing import SumCalculator
-
         # Same composition as MOFSimBench get_calculator(): SumCalculator([mlip, D3]).
-        return SumCalculator([calc, make_d3_calculator(device)])
+        return _sum_calculator(calc, make_d3_calculator(device))
+
+
+def _sum_calculator(mlip, d3):
+    """ASE SumCalculator([mlip, d3]) that also names its parts, for the batched path."""
+    from ase.calculators.mixing import SumCalculator
+
+    class SevenNetD3SumCalculator(SumCalculator):
+        def __init__(self, mlip, d3):
+            super().__init__([mlip, d3])
+            self.mlip = mlip
+            self.d3 = d3
+
+    return SevenNetD3SumCalculator(mlip, d3)
+
+
+def _sevennet_batch(mlip, batch: list):
+    """SevenNet alone on a list of structures in one forward pass -> (energies, forces, stresses) as float64
+    numpy, stress Voigt in ASE's sign convention (None for structures not periodic in 3D), as
+    SevenNetCalculator.output_to_results reads them for one structure."""
+    import sevenn._keys as KEY
+    from sevenn.atom_graph_data import AtomGraphData
+    from sevenn.train.dataload import unlabeled_atoms_to_graph
+    from torch_geometric.loader.dataloader import Collater
+
+    graphs = []
+    for atoms in batch:
+        data = AtomGraphData.from_numpy_dict(unlabeled_atoms_to_graph(atoms, mlip.cutoff, with_shift=False))
+        if mlip.modal:
+            data[KEY.DATA_MODALITY] = mlip.modal
+        graphs.append(data)
+    data = Collater([], follow_batch=None, exclude_keys=None)(graphs)
+    data.to(mlip.device)
+    model = mlip.model
+    model.set_is_batch_data(True)
+    try:
+        out = model(data)
+    finally:
+        model.set_is_batch_data(False)  # SevenNetCalculator (the batch-of-one path) runs the model unbatched
+    e = out[KEY.PRED_TOTAL_ENERGY].detach().cpu().numpy().astype(float).reshape(-1)
+    f = out[KEY.PRED_FORCE].detach().cpu().numpy().astype(float)
+    # sevenn's stress is (xx yy zz xy yz zx) of the virial sign; ASE wants −that as (xx yy zz yz xz xy).
+    s = (-out[KEY.PRED_STRESS]).detach().cpu().numpy().astype(float).reshape(len(batch), 6)[:, [0, 1, 2, 4, 5, 3]]
+    energies, forces, stresses = [], [], []
+    offset = 0
+    for i, atoms in enumerate(batch):
+        n = len(atoms)
+        energies.append(float(e[i]))
+        forces.append(f[offset:offset + n].copy())
+        stresses.append(s[i].copy() if atoms.pbc.all() else None)
+        offset += n
+    if len(e) != len(batch) or offset != len(f):
+        raise RuntimeError(f"batched SevenNet output does not match the batch ({len(e)} energies, {len(f)} force "
+                           f"rows for {len(batch)} structures, {offset} atoms)")
+    return energies, forces, stresses
 
 
 SEVENNET_CITATION = "Park et al., J. Chem. Theory Comput. 20, 4857 (2024), doi 10.1021/acs.jctc.4c00190"

@@ -8,8 +8,10 @@
    B' (`pressure_derivative`) is the fitted BP of `eos.eos_parameters` = (E0, B0, BP, V0).
 The paper excludes fits whose minimum lies more than 1 % from the optimised volume: `minimum_outside_1_percent`.
 
-The volume points are independent: `strained_points` builds them, `relax_points` relaxes them (one after the other
-today; TODO(batcher): submit the npoints relaxations to the model's batcher together), `collect` fits.
+The volume points are independent: `strained_points` builds them, `relax_points` relaxes them — all at once, one
+thread per point (ctx.map_parallel), so each FIRE step of the npoints relaxations meets in the model's batcher as one
+batched forward pass; each point's trajectory is the sequential one (same optimizer, same geometry), only the
+model calls are merged — and `fit_eos` fits.
 """
 from __future__ import annotations
 
@@ -64,7 +66,11 @@ def strained_points(atoms: Atoms, eps: float, npoints: int) -> list[tuple[float,
 
 def relax_points(points: list[tuple[float, Atoms]], ctx: JobContext, eff: dict, *,
                  progress_offset: float, progress_span: float) -> list[dict]:
-    """Fixed-cell FIRE relaxation of every point, in order. TODO(batcher): hand all points to the batcher at once."""
+    """Fixed-cell FIRE relaxation of every point. Concurrent (one thread per point, model calls batched) when
+    `ctx.can_parallel()`, else one after the other; the results are the same either way (within float tolerance
+    of the batched forward pass)."""
+    if ctx.can_parallel() and len(points) > 1:
+        return _relax_points_parallel(points, ctx, eff, progress_offset=progress_offset, progress_span=progress_span)
     out = []
     n = len(points)
     for i, (s, a) in enumerate(points):
@@ -72,11 +78,45 @@ def relax_points(points: list[tuple[float, Atoms]], ctx: JobContext, eff: dict, 
         outcome = relax(a, ctx, optimizer="FIRE", cell_filter=None, fmax=eff["point_fmax"],
                         max_steps=eff["point_steps"], stage=f"eos_{i}",
                         progress_offset=progress_offset + progress_span * i / n, progress_span=progress_span / n)
-        energy = outcome.energies[-1] if outcome.energies else float(a.get_potential_energy())
-        out.append({"scale": s, "volume_A3": float(a.get_volume()), "energy_eV": float(energy),
-                    "converged": bool(outcome.converged), "steps": outcome.steps, "status": outcome.status,
-                    "fmax_final_eV_A": _finite(outcome.fmax_final)})
+        out.append(_point_record(s, a, outcome))
     return out
+
+
+def _point_record(s: float, a: Atoms, outcome) -> dict:
+    energy = outcome.energies[-1] if outcome.energies else float(a.get_potential_energy())
+    return {"scale": s, "volume_A3": float(a.get_volume()), "energy_eV": float(energy),
+            "converged": bool(outcome.converged), "steps": outcome.steps, "status": outcome.status,
+            "fmax_final_eV_A": _finite(outcome.fmax_final)}
+
+
+def _relax_points_parallel(points, ctx: JobContext, eff: dict, *, progress_offset: float,
+                           progress_span: float) -> list[dict]:
+    n = len(points)
+    done = [0.0] * n  # per point: fraction of its step budget used (1.0 when finished)
+    steps = [0] * n
+    max_steps = eff["point_steps"]
+
+    def on_progress(i: int, force: bool, fields: dict) -> None:
+        steps[i] = int(fields.get("step") or 0)
+        done[i] = max(done[i], float(fields.get("progress") or 0.0) / 100.0)
+        finished = force and all(d >= 1.0 for d in done)
+        ctx.progress(force=finished, stage="eos", step=sum(steps), max_steps=n * max_steps,
+                     energy_eV=fields.get("energy_eV"), fmax_eV_A=fields.get("fmax_eV_A"),
+                     volume_A3=fields.get("volume_A3"),
+                     progress=round(progress_offset + progress_span * sum(done) / n, 3))
+
+    def relax_point(child: JobContext, item) -> dict:
+        i, (s, a) = item
+        a.calc = child.calculator
+        outcome = relax(a, child, optimizer="FIRE", cell_filter=None, fmax=eff["point_fmax"],
+                        max_steps=max_steps, stage=f"eos_{i}", progress_offset=0.0, progress_span=100.0)
+        record = _point_record(s, a, outcome)
+        a.calc = None  # the child's calculator is released when its thread ends
+        on_progress(i, True, {"step": outcome.steps, "progress": 100.0})
+        return record
+
+    return ctx.map_parallel(relax_point, list(enumerate(points)),
+                            on_progress=lambda i, force, fields: on_progress(i, False, fields))
 
 
 def fit_eos(volumes, energies, eos: str) -> dict:

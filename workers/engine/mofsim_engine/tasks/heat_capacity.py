@@ -11,11 +11,13 @@
    cell here) in J/(g·K); Cv(300 K) is the value at T = 300.
 
 The displaced supercells are independent single points: `displaced_supercells` builds them, `compute_forces`
-evaluates them (one after the other today; TODO(batcher): submit them to the model's batcher together).
+evaluates them all at once (threads via ctx.map_parallel, so the model's batcher runs them as batched forward
+passes), or one after the other when the context is not parallel.
 """
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -91,9 +93,27 @@ def displaced_supercells(phonon) -> list[Atoms]:
 
 
 def compute_forces(cells: list[Atoms], ctx: JobContext, *, progress_offset: float, progress_span: float) -> np.ndarray:
-    """Forces of every displaced supercell, in order. TODO(batcher): submit all cells to the batcher together."""
-    forces = []
+    """Forces of every displaced supercell, in order: submitted together when `ctx.can_parallel()` (the batcher
+    merges them), else one after the other."""
     n = len(cells)
+    if ctx.can_parallel() and n > 1:
+        finished = [0]
+        lock = threading.Lock()
+
+        def forces_of(child: JobContext, a: Atoms) -> np.ndarray:
+            child.check_cancelled()
+            a.calc = child.calculator
+            f = np.array(a.get_forces(), dtype=float)
+            a.calc = None  # the child's calculator is released when its thread ends
+            with lock:
+                finished[0] += 1
+                k = finished[0]
+            ctx.progress(force=(k == 1 or k == n), stage="phonons", step=k, max_steps=n,
+                         progress=round(progress_offset + progress_span * k / n, 3))
+            return f
+
+        return np.array(ctx.map_parallel(forces_of, cells))
+    forces = []
     for i, a in enumerate(cells):
         ctx.check_cancelled()
         a.calc = ctx.calculator
