@@ -1,0 +1,279 @@
+"""Model families with local weights (MACE, ORB, MatterSim, fairchem, GRACE) and CHGNet (weights in its wheel).
+
+Each family test builds a tiny randomly initialised model of that family, saves it under the file name the
+registry expects in MOFSIM_WEIGHTS_DIR (a tmp dir), loads it back through the registry adapter and checks a single
+point: finite energy / forces / stress of the right shapes, equal to the family's own calculator on the same saved
+file, and (for a D3 key) equal to that plus MOFSimBench's D3. A family whose package is not installed is skipped
+with the reason (they are optional extras: workers/engine/requirements-<family>.txt, see MODELS.md).
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+
+import numpy as np
+import pytest
+from ase import Atoms
+
+from mofsim_engine.errors import EngineError
+from mofsim_engine.models import ALIASES, REGISTRY, get_adapter, list_models, resolve_model_id
+from mofsim_engine.models.base import make_d3_calculator
+
+# PROTOCOLS.md §6: every calculators.yaml key this registry serves, with its D3 setting.
+MOFSIMBENCH_D3 = {
+    "grace_prod": True, "grace_prod_oam": True, "grace_prod_omat": True,
+    "mace_prod_b3": True, "mace_prod_0a": True, "mace_prod_mof": False, "mace_prod": True, "mace_prod_omat": True,
+    "mace_prod_matpes": True, "mattersim_prod": True,
+    "omat24_prod_mp": True, "omat24_prod": True, "omat24_prod_esen": True, "omat24_prod_esen_mp": True,
+    "orb_prod_mp": True, "orb_prod": False, "orb3": False, "orb_prod_v3": True, "orb_prod_v3_mp": True,
+    "sevennet_prod": True, "sevennet_prod_l3i5": True,
+}
+LOCAL_WEIGHT_FAMILIES = {"mace", "orb", "mattersim", "fairchem", "grace"}
+
+
+def _installed(*mods: str) -> bool:
+    try:
+        return all(importlib.util.find_spec(m) is not None for m in mods)
+    except (ImportError, ValueError):
+        return False
+
+
+def _skip_unless(*mods: str):
+    return pytest.mark.skipif(not _installed(*mods), reason=f"optional extra not installed ({', '.join(mods)}); "
+                              "see workers/engine/MODELS.md")
+
+
+def small_structure() -> Atoms:
+    """8 atoms (H, C, O, Cu) in a 6.5 Å periodic box, no pair closer than ~1.5 Å: a cheap MOF-like mixture."""
+    pos = [[0.3, 0.4, 0.2], [2.1, 0.3, 0.5], [0.5, 2.2, 0.6], [4.4, 4.3, 4.1], [2.4, 2.6, 2.2], [3.9, 1.9, 3.5],
+           [1.0, 4.6, 3.2], [5.1, 2.8, 0.9]]
+    atoms = Atoms("CuCuOOCCHH", positions=pos[:2] + pos[2:4] + pos[4:6] + pos[6:], cell=[6.5, 6.5, 6.5], pbc=True)
+    return atoms
+
+
+def single_point(calc, atoms: Atoms):
+    a = atoms.copy()
+    a.calc = calc
+    return a.get_potential_energy(), np.array(a.get_forces()), np.array(a.get_stress())
+
+
+def check_sp(result, n: int):
+    e, f, s = result
+    assert np.isfinite(e)
+    assert f.shape == (n, 3) and np.all(np.isfinite(f))
+    assert s.shape == (6,) and np.all(np.isfinite(s))
+
+
+def assert_same(a, b, rtol=1e-5, atol=1e-6):
+    np.testing.assert_allclose(a[0], b[0], rtol=rtol, atol=atol)
+    np.testing.assert_allclose(a[1], b[1], rtol=rtol, atol=atol)
+    np.testing.assert_allclose(a[2], b[2], rtol=rtol, atol=atol)
+
+
+def check_d3_sum(calc_d3, bare_result, atoms: Atoms):
+    """The D3 key is SumCalculator([mlip, MOFSimBench D3]) — its result is the bare model's plus D3's."""
+    d3 = single_point(make_d3_calculator("cpu"), atoms)
+    with_d3 = single_point(calc_d3, atoms)
+    assert_same(with_d3, tuple(x + y for x, y in zip(bare_result, d3)), rtol=1e-5, atol=1e-5)
+
+
+@pytest.fixture
+def weights_dir(tmp_path, monkeypatch):
+    d = tmp_path / "weights"
+    d.mkdir()
+    monkeypatch.setenv("MOFSIM_WEIGHTS_DIR", str(d))
+    return d
+
+
+# ---------------------------------------------------------------- registry (always runs)
+
+def test_registry_has_every_mofsimbench_key_with_its_d3_setting():
+    served = {k: v for k, v in MOFSIMBENCH_D3.items() if not k.startswith("sevennet")}
+    for key, d3 in served.items():
+        assert key in REGISTRY, key
+        a = REGISTRY[key]
+        assert a.with_d3 is d3, key
+        assert a.kind == "mlip"
+        assert a.memory_per_atom_MB > 0
+    for key in ("sevennet_prod", "sevennet_prod_l3i5"):
+        assert REGISTRY[key].with_d3 is True
+
+
+def test_models_op_entries_say_why_unavailable(weights_dir):
+    entries = {d["id"]: d for d in list_models()}
+    for mid, d in entries.items():
+        for k in ("id", "name", "family", "kind", "elements", "with_d3", "available", "memory_per_atom_MB",
+                  "aliases"):
+            assert k in d, (mid, k)
+        if REGISTRY[mid].family in LOCAL_WEIGHT_FAMILIES:
+            assert d["weights_file"]
+            # weights_dir is empty: nothing with local weights can be available
+            assert d["available"] is False
+            assert d["unavailable_reason"]
+            assert d["weights_file"] in d["unavailable_reason"] or "not installed" in d["unavailable_reason"]
+            assert d["elements"] == []
+
+
+def test_load_without_weights_raises_model_unavailable(weights_dir):
+    for mid in ("mace_prod", "orb_prod", "mattersim_prod", "omat24_prod_esen", "grace_prod"):
+        with pytest.raises(EngineError) as ei:
+            get_adapter(mid).load("cpu", "float32")
+        assert ei.value.code == "MODEL_UNAVAILABLE"
+
+
+def test_aliases_resolve_to_canonical_ids():
+    assert resolve_model_id("sevennet_prod") == "sevennet_prod"
+    assert resolve_model_id("7net-0") == "sevennet_prod"
+    assert resolve_model_id("SevenNet-0") == "sevennet_prod"
+    assert resolve_model_id("mace_mpa_0") == "mace_prod"
+    assert resolve_model_id("orb-v3") == "orb_prod_v3"
+    assert resolve_model_id("MatterSim") == "mattersim_prod"
+    assert resolve_model_id("esen-30m-oam") == "omat24_prod_esen"
+    assert resolve_model_id("orb-prod-v3") == "orb_prod_v3"  # '-' for '_' in a canonical id
+    assert get_adapter("chgnet").id == "chgnet_prod"
+    with pytest.raises(EngineError) as ei:
+        resolve_model_id("gpt-5")
+    assert ei.value.code == "UNKNOWN_MODEL"
+    # aliases are unambiguous and never shadow another canonical id
+    seen: dict[str, str] = {}
+    norm = lambda s: s.lower().replace("_", "-")  # noqa: E731
+    for mid, names in ALIASES.items():
+        assert mid in REGISTRY, mid
+        for n in names:
+            assert norm(n) not in {norm(k) for k in REGISTRY if k != mid}, n
+            assert seen.setdefault(norm(n), mid) == mid, n
+    by_id = {d["id"]: d for d in list_models()}
+    assert "mace-mpa-0" in by_id["mace_prod"]["aliases"]
+
+
+# ---------------------------------------------------------------- MACE
+
+def _tiny_mace(path):
+    import torch
+    from e3nn import o3
+    from mace import modules
+
+    torch.manual_seed(0)
+    model = modules.ScaleShiftMACE(
+        r_max=4.0, num_bessel=4, num_polynomial_cutoff=5, max_ell=1,
+        interaction_cls=modules.interaction_classes["RealAgnosticResidualInteractionBlock"],
+        interaction_cls_first=modules.interaction_classes["RealAgnosticResidualInteractionBlock"],
+        num_interactions=2, num_elements=4, hidden_irreps=o3.Irreps("4x0e+4x1o"), MLP_irreps=o3.Irreps("4x0e"),
+        atomic_energies=np.array([-1.0, -2.0, -3.0, -4.0]), avg_num_neighbors=8.0, atomic_numbers=[1, 6, 8, 29],
+        correlation=2, gate=torch.nn.functional.silu, atomic_inter_scale=1.0, atomic_inter_shift=0.0)
+    torch.save(model, str(path))
+
+
+@_skip_unless("mace", "e3nn", "torch_dftd")
+def test_mace_tiny_model_roundtrip(weights_dir):
+    from mace.calculators import MACECalculator
+
+    atoms = small_structure()
+    ad = get_adapter("mace_prod_mof")  # no D3
+    _tiny_mace(weights_dir / ad.weights_file)
+    assert ad.available() == (True, None)
+    assert ad.elements == ["H", "C", "O", "Cu"]
+    ours = single_point(ad.load("cpu", "float32"), atoms)
+    check_sp(ours, len(atoms))
+    ref = single_point(MACECalculator(model_paths=str(weights_dir / ad.weights_file), device="cpu",
+                                      default_dtype="float32"), atoms)
+    assert_same(ours, ref)
+    # the batcher's entry point (default per-structure loop) gives the same numbers
+    p = ad.predict(ad.load("cpu", "float32"), [atoms])[0]
+    np.testing.assert_allclose(p.energy_eV, ours[0], rtol=1e-6)
+
+    ad3 = get_adapter("mace_prod")  # D3 key, same tiny model under its file name
+    _tiny_mace(weights_dir / ad3.weights_file)
+    check_d3_sum(ad3.load("cpu", "float32"), ours, atoms)
+    assert len(ad3.weights_sha256) == 64
+
+
+# ---------------------------------------------------------------- ORB
+
+def _tiny_orb_architecture(conservative: bool):
+    from functools import partial
+
+    from orb_models.forcefield import pretrained
+    from orb_models.forcefield.atomic_system import SystemConfig
+
+    build = pretrained.orb_v3_conservative_architecture if conservative else pretrained.orb_v3_direct_architecture
+    return partial(build, latent_dim=16, base_mlp_hidden_dim=32, base_mlp_depth=1, head_mlp_hidden_dim=16,
+                   head_mlp_depth=1, num_message_passing_steps=1,
+                   system_config=SystemConfig(radius=6.0, max_num_neighbors=20))
+
+
+@_skip_unless("orb_models", "cached_path", "torch_dftd")
+@pytest.mark.parametrize("key,conservative", [("orb3", False), ("orb_prod_v3", True)])
+def test_orb_tiny_model_roundtrip(weights_dir, key, conservative):
+    import torch
+    from orb_models.forcefield import pretrained
+    from orb_models.forcefield.calculator import ORBCalculator
+
+    arch = _tiny_orb_architecture(conservative)
+    torch.manual_seed(0)
+    base = get_adapter(key)
+    path = weights_dir / base.weights_file
+    torch.save(arch(device="cpu").state_dict(), str(path))
+    # the registry entry with the tiny architecture instead of the full-size pretrained one
+    ad = dataclasses.replace(base, architecture=arch)
+    assert ad.available() == (True, None)
+    calc = ad.load("cpu", "float32")
+    atoms = small_structure()
+    ours_total = single_point(calc, atoms)
+    check_sp(ours_total, len(atoms))
+    bare_ad = dataclasses.replace(ad, with_d3=False)
+    ours = single_point(bare_ad.load("cpu", "float32"), atoms)
+    model = pretrained.load_model(arch(device="cpu"), str(path), "cpu", precision=base.precision, compile=False)
+    ref = single_point(ORBCalculator(model, device="cpu"), atoms)
+    assert_same(ours, ref)
+    if base.with_d3:
+        check_d3_sum(calc, ours, atoms)
+    else:
+        assert_same(ours_total, ours)
+
+
+# ---------------------------------------------------------------- MatterSim
+
+M3GNET_TINY = {"num_blocks": 1, "units": 8, "max_l": 2, "max_n": 2, "cutoff": 5.0, "threebody_cutoff": 4.0,
+               "max_z": 94}
+
+
+@_skip_unless("mattersim", "torch_runstats", "loguru", "torch_dftd")
+def test_mattersim_tiny_model_roundtrip(weights_dir):
+    import torch
+    from mattersim.forcefield import MatterSimCalculator
+    from mattersim.forcefield.m3gnet.m3gnet import M3Gnet
+
+    torch.manual_seed(0)
+    model = M3Gnet(device="cpu", **M3GNET_TINY)
+    ad = get_adapter("mattersim_prod")
+    path = weights_dir / ad.weights_file
+    torch.save({"model": model.state_dict(), "model_args": dict(M3GNET_TINY), "model_name": "m3gnet"}, str(path))
+    assert ad.available() == (True, None)
+    assert len(ad.elements) == 94 and ad.elements[0] == "H"
+    atoms = small_structure()
+    calc = ad.load("cpu", "float32")
+    total = single_point(calc, atoms)
+    check_sp(total, len(atoms))
+    ours = single_point(dataclasses.replace(ad, with_d3=False).load("cpu", "float32"), atoms)
+    ref = single_point(MatterSimCalculator(load_path=str(path), device="cpu"), atoms)
+    assert_same(ours, ref)
+    check_d3_sum(calc, ours, atoms)
+
+
+# ---------------------------------------------------------------- CHGNet (real weights, shipped in the wheel)
+
+@_skip_unless("chgnet", "torch_dftd")
+def test_chgnet_packaged_weights():
+    from chgnet.model import CHGNet, CHGNetCalculator
+
+    ad = get_adapter("chgnet_prod")
+    assert ad.available() == (True, None)
+    assert ad.weights_path.exists() and len(ad.weights_sha256) == 64
+    atoms = small_structure()
+    ours = single_point(dataclasses.replace(ad, with_d3=False).load("cpu", "float32"), atoms)
+    check_sp(ours, len(atoms))
+    ref = single_point(CHGNetCalculator(model=CHGNet.load(model_name="0.3.0", use_device="cpu", verbose=False),
+                                        use_device="cpu"), atoms)
+    assert_same(ours, ref)
+    check_d3_sum(ad.load("cpu", "float32"), ours, atoms)
