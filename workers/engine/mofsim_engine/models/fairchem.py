@@ -12,7 +12,8 @@ So this adapter looks at the checkpoint (one mmap'd torch.load, cached per file)
   torch~=2.4 and numpy<2: it cannot share this engine's venv (torch 2.13, numpy 2.x), so in our install a v1
   checkpoint is reported unavailable with that reason; a separate engine venv with fairchem-core 1.10 can run it.
 - v2 inference checkpoint (e.g. a UMA/eSEN model re-exported by fairchem 2.x): `load_predict_unit(path,
-  device=...)` and `FAIRChemCalculator(unit, task_name=<task>)` — fairchem-core 2.24 installs next to torch 2.13.
+  inference_settings="batch", device=...)` and `FAIRChemCalculator(unit, task_name="omat")` — fairchem-core 2.24
+  installs next to torch 2.13.
 """
 from __future__ import annotations
 
@@ -62,6 +63,9 @@ def checkpoint_format(path: Path) -> str:
 @dataclass
 class FairchemAdapter(LocalWeightsAdapter):
     task_name: str = "omat"  # v2 checkpoints: the FAIRChemCalculator task (UMA heads); ignored for v1
+    # v2 checkpoints: fairchem's "batch" preset — full FP32, no torch.compile, no MOLE merging: the stable mode for
+    # inputs that change size and composition from call to call, as the engine's jobs do.
+    inference_settings: str = "batch"
     packages: tuple[str, ...] = ("torch", "fairchem.core")
     extra: str = "requirements-fairchem.txt"
     dtypes: tuple[str, ...] = ("float32",)
@@ -95,7 +99,7 @@ class FairchemAdapter(LocalWeightsAdapter):
         from fairchem.core.calculate.pretrained_mlip import load_predict_unit
 
         dev = "cuda" if str(device).startswith("cuda") else "cpu"
-        unit = load_predict_unit(str(path), device=dev)
+        unit = load_predict_unit(str(path), inference_settings=self.inference_settings, device=dev)
         return FAIRChemCalculator(unit, task_name=self.task_name)
 
 
