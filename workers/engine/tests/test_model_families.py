@@ -323,9 +323,9 @@ def test_fairchem_v2_tiny_checkpoint_roundtrip(weights_dir):
     base = get_adapter("omat24_prod_esen")
     path = weights_dir / base.weights_file
     _tiny_fairchem_checkpoint(path)
-    assert base.available() == (True, None)
-    atoms = small_structure()
     bare = dataclasses.replace(base, with_d3=False)
+    assert bare.available() == (True, None)
+    atoms = small_structure()
     ours = single_point(bare.load("cpu", "float32"), atoms)
     check_sp(ours, len(atoms))
     ref = single_point(FAIRChemCalculator(load_predict_unit(str(path), inference_settings="batch", device="cpu"),
@@ -352,3 +352,43 @@ def test_fairchem_v1_checkpoint_reported_unavailable_under_v2(weights_dir):
         assert "not installed" in reason
     elif major >= 2:
         assert "v1 checkpoint" in reason
+
+
+# ---------------------------------------------------------------- GRACE (TensorFlow)
+
+def _tiny_grace_model(path):
+    """A tiny GRACE/FS model (tensorpotential's FS preset, 4 elements, lmax 2) exported as a TF SavedModel directory,
+    the format of the GRACE foundation models."""
+    import tensorpotential  # noqa: F401  - must be imported before tensorflow (it configures keras / TF)
+    import tensorflow as tf
+    from tensorpotential.potentials.presets import FS
+    from tensorpotential.tpmodel import TPModel
+
+    tf.random.set_seed(0)
+    instructions = FS(element_map={"H": 0, "C": 1, "O": 2, "Cu": 3}, rcut=5.0, lmax=(2, 2), Lmax=(None, 2),
+                      max_sum_l=(None, None), lmax_hist=(None, None), n_rad_base=4, n_rad_max=(4, 3),
+                      embedding_size=4, max_order=2, fs_parameters=((1.0, 1.0), (1.0, 0.5)))
+    model = TPModel(instructions.get_instructions())
+    model.build(tf.float64)
+    model.save_model(str(path), jit_compile=False)
+
+
+@_skip_unless("tensorflow", "tensorpotential")
+def test_grace_tiny_model_roundtrip(weights_dir):
+    from tensorpotential.calculator.asecalculator import TPCalculator
+
+    from mofsim_engine.models.grace import TP_KWARGS
+
+    base = get_adapter("grace_prod")
+    path = weights_dir / base.weights_file
+    _tiny_grace_model(path)
+    bare = dataclasses.replace(base, with_d3=False)
+    assert path.is_dir() and bare.available() == (True, None)
+    assert base.weights_sha256 is None  # a directory: no single-file hash
+    atoms = small_structure()
+    ours = single_point(bare.load("cpu", "float32"), atoms)
+    check_sp(ours, len(atoms))
+    ref = single_point(TPCalculator(model=str(path), **TP_KWARGS), atoms)
+    assert_same(ours, ref)
+    if _installed("torch_dftd"):
+        check_d3_sum(base.load("cpu", "float32"), ours, atoms)

@@ -4,8 +4,8 @@ chgnet/pretrained/), so CHGNet works offline without MOFSIM_WEIGHTS_DIR.
 MOFSimBench has no CHGNet key; `chgnet_prod` follows its convention for MPtrj-trained models: CHGNet 0.3.0
 summed with D3(BJ, PBE, 40 Bohr, no ATM). `CHGNet.load(model_name)` only reads the packaged file (no download).
 
-Install: workers/engine/requirements-chgnet.txt (small: chgnet, Cython, nvidia-ml-py3; pymatgen is already in the
-base install).
+Installed by the base requirements.txt (small: chgnet, Cython, nvidia-ml-py3; pymatgen was already there);
+requirements-chgnet.txt adds it to an older venv.
 """
 from __future__ import annotations
 
