@@ -103,18 +103,9 @@ class LocalWeightsAdapter(ModelAdapter):
         return SumCalculator([calc, make_d3_calculator(device)])
 
 
-def sort_symbols(symbols) -> list[str]:
-    from ase.data import atomic_numbers
-
-    return sorted(set(symbols), key=lambda s: atomic_numbers.get(s, 999))
-
-
 def symbols_from_numbers(numbers) -> list[str]:
     from ase.data import chemical_symbols
 
-    return [chemical_symbols[int(z)] for z in sorted(set(int(z) for z in numbers)) if 0 < int(z) < len(chemical_symbols)]
+    zs = sorted({int(z) for z in numbers})
+    return [chemical_symbols[z] for z in zs if 0 < z < len(chemical_symbols)]
 
-
-def torch_device(device: str) -> str:
-    """'cuda' -> 'cuda', 'cuda:1' -> 'cuda:1', anything else as given."""
-    return device
