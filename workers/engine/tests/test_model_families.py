@@ -39,7 +39,8 @@ def _installed(*mods: str) -> bool:
 
 
 def _skip_unless(*mods: str):
-    return pytest.mark.skipif(not _installed(*mods), reason=f"optional extra not installed ({', '.join(mods)}); "
+    missing = [m for m in mods if not _installed(m)]
+    return pytest.mark.skipif(bool(missing), reason=f"optional extra not installed (missing {', '.join(missing)}); "
                               "see workers/engine/MODELS.md")
 
 
