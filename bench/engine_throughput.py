@@ -7,7 +7,9 @@ LBFGS + FrechetCellFilter optimization (`--task opt`). For every N in `--concurr
 with the batcher (concurrent calls merged into one forward pass) and with batching off (each call runs alone
 under the model lock — the engine before the batcher). Throughput is structure-evaluations per second; the table
 gives the batched/lock ratio per N and each path's N-job/1-job ratio. Ratios, not absolute times, are the result
-(the machine's load changes absolute numbers).
+(the machine's load changes absolute numbers). `cpu_s_per_eval` (this process's CPU time per evaluation, all
+threads) is printed too: on a shared CPU it is steadier than wall time, and it shows the cost per structure of a
+batched forward pass independently of how many cores were free.
 
     .venv/bin/python bench/engine_throughput.py                       # CPU, sevennet_prod, calf, N = 1 2 4 8
     .venv/bin/python bench/engine_throughput.py --device cuda --concurrency 1 2 4 8 16 32 64 --steps 20
@@ -21,6 +23,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,6 +45,8 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=int, default=3, help="model evaluations per job (default 3)")
     p.add_argument("--task", choices=("sp", "opt"), default="sp", help="single points or optimization steps")
     p.add_argument("--max-wait-ms", type=float, default=5.0, help="batcher wait window (default 5 ms)")
+    p.add_argument("--max-batch-atoms", type=int, default=None,
+                   help="batcher atom budget (default: the engine's, i.e. MOFSIM_BATCH_MAX_ATOMS or derived)")
     p.add_argument("--json", help="also write the results to this JSON file")
     return p.parse_args(argv)
 
@@ -82,9 +87,11 @@ def run_jobs(cache, model_id: str, atoms, n_jobs: int, steps: int, task: str) ->
         t.start()
     start.wait()
     t0 = time.perf_counter()
+    c0 = time.process_time()
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     for c in calcs:
         c.release()
     if errors:
@@ -92,7 +99,7 @@ def run_jobs(cache, model_id: str, atoms, n_jobs: int, steps: int, task: str) ->
     after = lm.batcher.stats()
     batches = after["batches"] - before["batches"]
     requests = after["requests"] - before["requests"]
-    return wall, {"batches": batches, "requests": requests,
+    return wall, {"cpu_s_per_eval": round(cpu / max(1, n_jobs * steps), 4), "batches": batches, "requests": requests,
                   "mean_batch_size": round(requests / batches, 2) if batches else None}
 
 
@@ -103,6 +110,8 @@ def main(argv=None) -> int:
 
     from mofsim_engine.cache import ModelCache
 
+    # FrechetCellFilter's logm near the identity; harmless, and it would flood the output.
+    warnings.filterwarnings("ignore", message="logm result may be inaccurate")
     atoms = ase.io.read(args.structure)
     info = {"model": args.model, "structure": Path(args.structure).name, "n_atoms": len(atoms),
             "device": args.device, "dtype": args.dtype, "task": args.task, "steps_per_job": args.steps,
@@ -110,11 +119,12 @@ def main(argv=None) -> int:
             "max_wait_ms": args.max_wait_ms}
     if args.device.startswith("cuda"):
         info["gpu"] = torch.cuda.get_device_name(torch.device(args.device))
-    print(json.dumps(info), flush=True)
-
     rows = []
     caches = {mode: ModelCache(args.device, args.dtype, batching=(mode == "batched"),
-                               max_wait_s=args.max_wait_ms / 1000.0) for mode in ("lock", "batched")}
+                               max_wait_s=args.max_wait_ms / 1000.0, max_batch_atoms=args.max_batch_atoms)
+              for mode in ("lock", "batched")}
+    info["max_batch_atoms"] = caches["batched"].get(args.model).batcher.max_batch_atoms
+    print(json.dumps(info), flush=True)
     for mode, cache in caches.items():  # load + warm up (first calls allocate, JIT, build D3 tables)
         t0 = time.perf_counter()
         run_jobs(cache, args.model, atoms, 1, 1, "sp")
@@ -141,13 +151,14 @@ def main(argv=None) -> int:
     print(f"{args.model} on {info['structure']} ({len(atoms)} atoms), {args.device}, task={args.task}, "
           f"{args.steps} evaluations per job; structure-evaluations per second")
     print(f"{'N jobs':>6} | {'lock':>9} | {'batched':>9} | {'batched/lock':>12} | {'lock N/1':>8} | "
-          f"{'batched N/1':>11} | {'mean batch':>10}")
+          f"{'batched N/1':>11} | {'mean batch':>10} | {'CPU s/eval lock':>15} | {'batched':>7}")
     for r in rows:
         lk, bt = r["lock"]["evals_per_s"], r["batched"]["evals_per_s"]
         n1l = f"{lk / base['lock']:.2f}" if base else "-"
         n1b = f"{bt / base['batched']:.2f}" if base else "-"
         print(f"{r['n_jobs']:>6} | {lk:>9.3f} | {bt:>9.3f} | {r['batched_over_lock']:>12.2f} | {n1l:>8} | "
-              f"{n1b:>11} | {r['batched']['mean_batch_size'] or 0:>10.2f}")
+              f"{n1b:>11} | {r['batched']['mean_batch_size'] or 0:>10.2f} | "
+              f"{r['lock']['cpu_s_per_eval']:>15.3f} | {r['batched']['cpu_s_per_eval']:>7.3f}")
     if args.json:
         Path(args.json).write_text(json.dumps({"info": info, "rows": rows}, indent=2))
     return 0

@@ -137,6 +137,18 @@ def test_batcher_survives_a_failing_structure():
     assert b.submit(Atoms("N")).energy_eV == 7.0
 
 
+def test_default_atom_budget(monkeypatch):
+    from mofsim_engine.batching import max_batch_atoms
+
+    for var in ("MOFSIM_BATCH_MAX_ATOMS", "MOFSIM_BATCH_MEMORY_MB"):
+        monkeypatch.delenv(var, raising=False)
+    assert max_batch_atoms(1.0, "cpu") == 64  # CPU: small structures only (see batcher.py)
+    monkeypatch.setenv("MOFSIM_BATCH_MEMORY_MB", "2000")
+    assert max_batch_atoms(2.0, "cpu") == 1000  # memory / memory per atom
+    monkeypatch.setenv("MOFSIM_BATCH_MAX_ATOMS", "300")
+    assert max_batch_atoms(2.0, "cpu") == 300
+
+
 def test_batcher_disabled_is_the_per_model_lock_path():
     calls: list[int] = []
     predict, one = _fake_model(calls)
@@ -154,7 +166,7 @@ def _lj_reference(a: Atoms) -> Prediction:
 
 
 def test_lj_batched_equals_unbatched():
-    cache = ModelCache("cpu", "float64", max_wait_s=0.5)
+    cache = ModelCache("cpu", "float64", max_wait_s=0.5, max_batch_atoms=10_000)
     lm = cache.get("lj_test")
     structures = _mixed()
     _assert_same(lm.adapter.predict(lm.calculator, [a.copy() for a in structures]),

@@ -35,10 +35,14 @@ log = logging.getLogger("mofsim_engine.batching")
 
 DEFAULT_MAX_WAIT_MS = 5.0
 IDLE_EXIT_S = 10.0
-# Activation memory the batcher may plan for when nothing says otherwise: on a GPU half of the device memory (the
-# rest holds weights, the D3 edge lists and fragmentation), on CPU a fixed 8 GB.
-CPU_BATCH_MEMORY_MB = 8192.0
+# Activation memory the batcher may plan for on a GPU when nothing says otherwise: half of the device memory (the
+# rest holds weights, the D3 edge lists and fragmentation).
 GPU_BATCH_MEMORY_FRACTION = 0.5
+# On CPU a batched forward pass costs more CPU time per structure than separate ones once the batch outgrows the
+# caches (SevenNet-0 + D3 on calf: ~0.42 s/structure alone, ~0.6 s/structure in batches of 4-8; bench/README.md),
+# so by default only small structures are merged there (13-atom phonon displacements: 4 per batch). GPUs are the
+# opposite case and get the memory-derived budget.
+CPU_BATCH_MAX_ATOMS = 64
 MAX_BATCH_ATOMS_CAP = 1_000_000
 
 
@@ -59,8 +63,8 @@ def max_wait_s_from_env() -> float:
 
 
 def max_batch_atoms(memory_per_atom_MB: float, device: str) -> int:
-    """Atom budget of one batch: MOFSIM_BATCH_MAX_ATOMS if set, else batch memory / memory per atom, where batch
-    memory is MOFSIM_BATCH_MEMORY_MB, or half the GPU's memory, or 8 GB on CPU."""
+    """Atom budget of one batch: MOFSIM_BATCH_MAX_ATOMS if set; else batch memory / memory per atom, where batch
+    memory is MOFSIM_BATCH_MEMORY_MB or half the GPU's memory; on CPU without either variable, CPU_BATCH_MAX_ATOMS."""
     raw = os.environ.get("MOFSIM_BATCH_MAX_ATOMS")
     if raw:
         try:
@@ -74,15 +78,15 @@ def max_batch_atoms(memory_per_atom_MB: float, device: str) -> int:
             budget_MB = float(raw)
         except ValueError:
             log.warning("ignoring invalid MOFSIM_BATCH_MEMORY_MB=%r", raw)
-    if budget_MB is None:
-        budget_MB = CPU_BATCH_MEMORY_MB
-        if device.startswith("cuda"):
-            import sys
+    if budget_MB is None and device.startswith("cuda"):
+        import sys
 
-            torch = sys.modules.get("torch")
-            if torch is not None and torch.cuda.is_available():
-                total = torch.cuda.get_device_properties(torch.device(device)).total_memory
-                budget_MB = GPU_BATCH_MEMORY_FRACTION * total / 2**20
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            total = torch.cuda.get_device_properties(torch.device(device)).total_memory
+            budget_MB = GPU_BATCH_MEMORY_FRACTION * total / 2**20
+    if budget_MB is None:
+        return CPU_BATCH_MAX_ATOMS
     per_atom = max(float(memory_per_atom_MB), 1e-3)
     return int(min(MAX_BATCH_ATOMS_CAP, max(1, budget_MB / per_atom)))
 
