@@ -14,6 +14,7 @@ export interface EngineModel {
   available: boolean;
   unavailable_reason?: string | null;
   citation?: string;
+  aliases?: string[];
 }
 
 let cache: Promise<EngineModel[]> | undefined;
@@ -55,7 +56,10 @@ export async function listModels(deps: ServerDeps, family?: string): Promise<Eng
 
 /** One model by its id (the MOFSimBench calculator key); 404 when unknown. */
 export async function getModel(deps: ServerDeps, id: string): Promise<EngineModel> {
-  const m = (await engineModels(deps)).find((x) => x.id === id);
+  // Friendly aliases (e.g. `7net-0`, `mace-mpa-0`) resolve like the engine does: case-insensitive, `-` ≡ `_`.
+  const norm = (s: string) => s.toLowerCase().replace(/-/g, '_');
+  const models = await engineModels(deps);
+  const m = models.find((x) => x.id === id) ?? models.find((x) => (x.aliases ?? []).some((a) => norm(a) === norm(id)));
   if (!m) throw modelNotFound(id);
   return m;
 }

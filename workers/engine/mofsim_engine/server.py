@@ -183,8 +183,9 @@ class Engine:
     def op_load(self, req: dict) -> dict:
         from .models import get_adapter
 
-        model = _require_str(req, "model")
-        adapter = get_adapter(model)
+        # Aliases resolve to the canonical id so the cache never holds one model twice under two names.
+        adapter = get_adapter(_require_str(req, "model"))
+        model = adapter.id
         ok, reason = adapter.available()
         if not ok:
             raise EngineError("MODEL_UNAVAILABLE", f"{model}: {reason}", field="model")
@@ -194,8 +195,7 @@ class Engine:
     def op_unload(self, req: dict) -> dict:
         from .models import get_adapter
 
-        model = _require_str(req, "model")
-        get_adapter(model)
+        model = get_adapter(_require_str(req, "model")).id
         was_loaded = self.cache.unload(model)
         return {"model": model, "loaded": False, "was_loaded": was_loaded}
 
@@ -237,6 +237,7 @@ class Engine:
         task = get_task(task_type)
         params = task.validate(params_in)
         adapter = get_adapter(model_id)
+        model_id = adapter.id  # canonical id: one cache entry and one provenance name per model
         ok, reason = adapter.available()
         if not ok:
             raise EngineError("MODEL_UNAVAILABLE", f"{model_id}: {reason}", field="model")
