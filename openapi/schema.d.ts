@@ -1197,8 +1197,17 @@ export interface components {
             cooldown_seconds?: number;
             notification_channels?: ("log" | "webhook" | "file")[];
         };
-        AlertRuleCreate: components["schemas"]["AlertRuleUpdate"] & {
+        AlertRuleCreate: {
             id?: string;
+            name: string;
+            description?: string;
+            alert_type?: string;
+            /** @enum {string} */
+            level?: "CRITICAL" | "WARNING" | "INFO";
+            condition: components["schemas"]["AlertCondition"];
+            enabled?: boolean;
+            cooldown_seconds?: number;
+            notification_channels?: ("log" | "webhook" | "file")[];
         };
         AlertRule: {
             id: string;

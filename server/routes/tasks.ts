@@ -7,6 +7,7 @@ import { sendData } from '../envelope.js';
 import { AppError, invalidParameter } from '../errors.js';
 import { taskEventToApi, taskResultToApi, taskToApi } from '../mappers.js';
 import { pageOf, paginated } from '../pagination.js';
+import { checkParameters } from '../parameter-schemas.js';
 import { cancelTask } from '../services/task-cancel.js';
 import {
   getFinishedTask, getTask, listTaskEvents, listTaskLogs, listTasks, retryTask, setTaskPriority, submitTask, taskFilePath, type TaskCreate,
@@ -42,6 +43,7 @@ export function tasksRouter(deps: ServerDeps): Router {
   r.post('/', async (req, res) => {
     const { task_type: taskType, ...body } = req.body as TaskCreate & { task_type: string };
     if (!isTaskType(taskType)) throw invalidParameter(`unknown task_type ${taskType}`, 'task_type');
+    checkParameters(taskType, body.parameters);
     const task = await submitTask(deps, taskType, body, req.get('Idempotency-Key') ?? undefined, actorOfResponse(res));
     sendData(res, taskToApi(task), 202, 'task submitted');
   });
@@ -58,8 +60,10 @@ export function tasksRouter(deps: ServerDeps): Router {
       const { task_type: own, ...body } = item;
       const tt = own ?? fallbackType;
       try {
-        if (!tt || !isTaskType(tt)) throw invalidParameter(`task_type is required (query or item) and must be a task type (got ${tt ?? 'none'})`, 'task_type');
-        const task = await submitTask(deps, tt, body, undefined, actor);
+        const canonical = tt === 'single-point' ? 'single-point-energy' : tt;
+        if (!canonical || !isTaskType(canonical)) throw invalidParameter(`task_type is required (query or item) and must be a task type (got ${tt ?? 'none'})`, 'task_type');
+        checkParameters(canonical, body.parameters);
+        const task = await submitTask(deps, canonical, body, undefined, actor);
         taskIds.push(task.id);
         tasks.push(taskToApi(task));
       } catch (err) {

@@ -24,6 +24,8 @@ export interface TestStack {
   /** An admin API key and a user API key created for this stack; the helpers send `userKey` by default. */
   adminKey: string;
   userKey: string;
+  /** The Express app (for route introspection). */
+  app: ReturnType<typeof createApp>;
   config: Config;
   database: Database;
   workers: WorkerHandle[];
@@ -102,7 +104,7 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
   for (let i = 0; i < (opts.workers ?? 1); i++) await launch();
 
   return {
-    baseUrl, adminKey, userKey, config, database, workers, startWorker: launch,
+    baseUrl, adminKey, userKey, app, config, database, workers, startWorker: launch,
     async stop() {
       defaultKeys.delete(baseUrl);
       await Promise.allSettled(workers.map((w) => w.shutdown()));
