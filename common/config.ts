@@ -36,6 +36,8 @@ const schema = z.object({
   MOFSIM_GIT_SHA: z.string().optional(),
   /** Development convenience: `npm start` ensures an admin API key with exactly this value exists. */
   MOFSIM_BOOTSTRAP_ADMIN_KEY: z.string().min(16).optional(),
+  /** The key scripts (demo, keys) and the SDK use as clients. */
+  MOFSIM_API_KEY: z.string().optional(),
   /** Failed authentications one client IP may make per window before it gets 429s. */
   MOFSIM_AUTH_FAIL_LIMIT: int(20),
   MOFSIM_AUTH_FAIL_WINDOW_S: int(300),
