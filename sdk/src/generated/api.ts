@@ -873,29 +873,29 @@ export interface components {
              * @description eV/Å
              * @default 0.001
              */
-            fmax: number;
+            fmax?: number;
             /** @default 5000 */
-            max_steps: number;
+            max_steps?: number;
             /**
              * @default LBFGS
              * @enum {string}
              */
-            optimizer: "LBFGS" | "BFGS" | "FIRE" | "MDMin" | "BFGSLineSearch" | "LBFGSLineSearch";
+            optimizer?: "LBFGS" | "BFGS" | "FIRE" | "MDMin" | "BFGSLineSearch" | "LBFGSLineSearch";
             /**
              * @default frechet
              * @enum {string|null}
              */
-            cell_filter: "frechet" | null;
+            cell_filter?: "frechet" | null;
             /** @default 1 */
-            trajectory_interval: number;
+            trajectory_interval?: number;
             /** @default 50 */
-            checkpoint_interval: number;
+            checkpoint_interval?: number;
         };
         SinglePointParameters: {
             /** @default true */
-            compute_forces: boolean;
+            compute_forces?: boolean;
             /** @default true */
-            compute_stress: boolean;
+            compute_stress?: boolean;
         };
         /** @description Defaults are MOFSimBench §1.2 (variant ambient; LBFGS fixed-cell opt, 1 ps Langevin NVT, 50 ps MTK NpT). */
         StabilityParameters: {
@@ -903,7 +903,7 @@ export interface components {
              * @default ambient
              * @enum {string}
              */
-            variant: "ambient" | "copper" | "temperature_ramp";
+            variant?: "ambient" | "copper" | "temperature_ramp";
             opt_fmax?: number;
             opt_steps?: number;
             nvt_steps?: number;
@@ -1247,7 +1247,7 @@ export interface components {
              * @default user
              * @enum {string}
              */
-            role: "admin" | "user";
+            role?: "admin" | "user";
             rate_limit_per_minute?: number;
             max_concurrent_tasks?: number | null;
             /** @description task run time (seconds) a key may use per rolling 24 h */
