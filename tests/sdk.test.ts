@@ -156,12 +156,17 @@ describe('SDK against the real server', () => {
     await assert.rejects(new MOFSimClient({ baseUrl: stack.baseUrl, apiKey: 'wrong-key-0000' }).listModels(), sdk.AuthenticationError);
     await assert.rejects(client.loadModel('lj_test'), sdk.AuthorizationError);
     await assert.rejects(new MOFSimClient({ baseUrl: 'http://127.0.0.1:9', apiKey: 'x', maxRetries: 0, timeout: 2 }).listModels(), sdk.ConnectionError);
-    const t = await client.submitSinglePoint('lj_test', structureId);
-    await t.cancel();
-    await assert.rejects(t.wait({ timeout: 30, pollInterval: 0.2 }), sdk.TaskCancelledError);
-    await assert.rejects(t.getResult(), (e: any) => e instanceof sdk.ConflictError || e instanceof sdk.TaskNotCompletedError || e instanceof sdk.APIError);
+    // Terminal states → errors, with the server's answers replayed (a real cancel races the fast lj_test worker).
+    const info = (await client.listTasks({ pageSize: 1 })).items[0]!.info;
+    for (const [status, cls] of [['CANCELLED', sdk.TaskCancelledError], ['FAILED', sdk.TaskFailedError], ['TIMEOUT', sdk.TaskTimeoutError]] as const) {
+      const replay = new MOFSimClient({ baseUrl: stack.baseUrl, apiKey: 'x', fetch: async () => new Response(JSON.stringify({ success: true, code: 200, data: { ...info, status, error_message: 'boom' } }), { headers: { 'content-type': 'application/json' } }) });
+      await assert.rejects((await replay.getTask(info.task_id)).wait({ timeout: 5 }), cls);
+    }
+    const running = new MOFSimClient({ baseUrl: stack.baseUrl, apiKey: 'x', fetch: async () => new Response(JSON.stringify({ success: true, code: 200, data: { ...info, status: 'RUNNING' } })) });
+    await assert.rejects((await running.getTask(info.task_id)).getResult(), sdk.TaskNotCompletedError);
+    await assert.rejects((await running.getTask(info.task_id)).wait({ timeout: 0.2, pollInterval: 0.1 }), sdk.TaskTimeoutError);
     const ctl = new AbortController();
-    const slow = await client.submitOptimization('lj_test', structureId, { max_steps: 5 });
+    const slow = await client.submitOptimization('lj_test', structureId, { max_steps: 5000, fmax: 1e-6 });
     setTimeout(() => ctl.abort(new Error('stop waiting')), 50);
     await assert.rejects(slow.wait({ signal: ctl.signal, pollInterval: 1 }), /stop waiting/);
     await slow.cancel();
