@@ -7,5 +7,6 @@ export function pageOf(q: Record<string, unknown>): { page: number; pageSize: nu
 
 /** `total_pages` is 1 for an empty list, as in the Python service. */
 export function paginated<T>(items: T[], total: number, page: number, pageSize: number) {
-  return { items, pagination: { page, page_size: pageSize, total_items: total, total_pages: Math.max(1, Math.ceil(total / pageSize)) } };
+  // `total` repeats total_items for the reference Python SDK, which reads pagination.total.
+  return { items, pagination: { page, page_size: pageSize, total_items: total, total_pages: Math.max(1, Math.ceil(total / pageSize)), total } };
 }

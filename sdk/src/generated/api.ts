@@ -1028,6 +1028,8 @@ export interface components {
             is_loaded?: boolean;
         };
         Pagination: {
+            /** @description same as total_items (the reference Python SDK reads it) */
+            total?: number;
             page: number;
             page_size: number;
             total_items: number;
