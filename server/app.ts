@@ -51,7 +51,8 @@ export function createApp(deps: ServerDeps) {
     const t0 = process.hrtime.bigint();
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      log.info('request', { request_id: id, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 });
+      // The key's id, never key material (keys travel only in headers, which are not logged).
+      log.info('request', { request_id: id, key_id: res.locals.actor?.keyId, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 });
     });
     next();
   });
