@@ -34,6 +34,17 @@ const schema = z.object({
   MOFSIM_TEMPORAL_UI_PORT: int(8233),
   MOFSIM_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   MOFSIM_GIT_SHA: z.string().optional(),
+  /** Development convenience: `npm start` ensures an admin API key with exactly this value exists. */
+  MOFSIM_BOOTSTRAP_ADMIN_KEY: z.string().min(16).optional(),
+  /** The key scripts (demo, keys) and the SDK use as clients. */
+  MOFSIM_API_KEY: z.string().optional(),
+  /** Failed authentications one client IP may make per window before it gets 429s. */
+  MOFSIM_AUTH_FAIL_LIMIT: int(20),
+  MOFSIM_AUTH_FAIL_WINDOW_S: int(300),
+  /** Requests per minute of a new API key unless POST /keys says otherwise. */
+  MOFSIM_DEFAULT_RATE_LIMIT: int(600),
+  /** Trust X-Forwarded-For (behind a reverse proxy): `true`, a hop count, or unset. */
+  MOFSIM_TRUST_PROXY: z.string().optional(),
 });
 
 export type Config = Readonly<z.infer<typeof schema>>;

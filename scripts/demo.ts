@@ -12,8 +12,14 @@ const base = `http://127.0.0.1:${config.PORT}`;
 const quick = process.argv.includes('--quick');
 const model = process.argv.find((a) => a.startsWith('--model='))?.slice(8) ?? 'sevennet_prod';
 
-async function call(path: string, init?: RequestInit) {
-  const res = await fetch(base + path, init);
+// The key to call with: MOFSIM_API_KEY, else the development bootstrap admin key.
+const key = config.MOFSIM_API_KEY ?? config.MOFSIM_BOOTSTRAP_ADMIN_KEY;
+if (!key) throw new Error('set MOFSIM_API_KEY (or start the stack with MOFSIM_BOOTSTRAP_ADMIN_KEY) — see README "Keys"');
+
+async function call(path: string, init: RequestInit = {}) {
+  const headers = new Headers(init.headers);
+  headers.set('authorization', `Bearer ${key}`);
+  const res = await fetch(base + path, { ...init, headers });
   const body = await res.json() as { success: boolean; data: any; error?: { type: string; detail: string } };
   if (!body.success) throw new Error(`${path}: ${res.status} ${body.error?.type}: ${body.error?.detail}`);
   return body.data;

@@ -10,7 +10,8 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, repoRoot } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
-import { ensureDatabaseExists, migrateDatabase } from '../server/db/client.js';
+import { ensureDatabaseExists, migrateDatabase, openDatabase } from '../server/db/client.js';
+import { ensureAdminKey } from '../server/services/keys.js';
 import { discoverGpus } from '../workers/gpu-discovery.js';
 import { portOpen, postgresAnswers, startEmbeddedPostgres, startTemporalDev, waitFor, type Service } from './services.js';
 
@@ -33,6 +34,15 @@ if (await postgresAnswers(databaseUrl)) {
   await ensureDatabaseExists(databaseUrl);
 }
 await migrateDatabase(databaseUrl);
+if (config.MOFSIM_BOOTSTRAP_ADMIN_KEY) {
+  // Development convenience: make sure the admin key named in the environment exists (only its hash is stored).
+  const db = openDatabase(databaseUrl, 1);
+  const row = await ensureAdminKey(db.db, config.MOFSIM_BOOTSTRAP_ADMIN_KEY);
+  await db.close();
+  log.info('bootstrap admin key ready', { key_id: row.id, prefix: row.prefix });
+} else {
+  log.info('no MOFSIM_BOOTSTRAP_ADMIN_KEY: create the first admin key with `npm run keys -- create-admin <name>`');
+}
 
 let temporalAddress = config.TEMPORAL_ADDRESS;
 const [tHost, tPort] = temporalAddress.split(':');

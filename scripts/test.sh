@@ -9,7 +9,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "== engine tests (pytest)"
 (cd workers/engine && ../../.venv/bin/python -m pytest -q -p no:cacheprovider)
-echo "== type check"
+echo "== SDK build (CommonJS + .d.ts) and type check"
+npm run build -w @mofsim/sdk --silent
 npx tsc --noEmit
 echo "== control-plane tests (node --test)"
 node --import tsx --test --test-concurrency=1 tests/*.test.ts

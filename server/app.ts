@@ -8,7 +8,12 @@ import { repoRoot } from '../common/config.js';
 import type { ServerDeps } from './deps.js';
 import { sendError } from './envelope.js';
 import { AppError } from './errors.js';
+import { authenticate } from './auth.js';
+import { compatibility } from './compat.js';
+import { alertsRouter } from './routes/alerts.js';
 import { healthRouter } from './routes/health.js';
+import { keysRouter } from './routes/keys.js';
+import { systemRouter } from './routes/system.js';
 import { modelsRouter } from './routes/models.js';
 import { structuresRouter } from './routes/structures.js';
 import { tasksRouter } from './routes/tasks.js';
@@ -33,6 +38,8 @@ function fieldOf(path?: string): string | undefined {
 export function createApp(deps: ServerDeps) {
   const app = express();
   app.disable('x-powered-by');
+  const trust = deps.config.MOFSIM_TRUST_PROXY;
+  if (trust) app.set('trust proxy', /^\d+$/.test(trust) ? Number(trust) : trust === 'true' ? true : trust);
   app.set('etag', false);
   const log = deps.logger.child({ component: 'http' });
 
@@ -44,15 +51,20 @@ export function createApp(deps: ServerDeps) {
     const t0 = process.hrtime.bigint();
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      log.info('request', { request_id: id, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 });
+      // The key's id, never key material (keys travel only in headers, which are not logged).
+      log.info('request', { request_id: id, key_id: res.locals.actor?.keyId, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 });
     });
     next();
   });
+  app.use(authenticate(deps));
   app.use(express.json({ limit: '5mb' }));
+  app.use(compatibility);
   app.use(OpenApiValidator.middleware({
     apiSpec: apiSpecPath,
     validateRequests: { coerceTypes: true, allowUnknownQueryParameters: false },
     validateResponses: false,
+    // Keys are checked by server/auth.ts (before validation), which also rate-limits failures.
+    validateSecurity: false,
     ignorePaths: /^\/(metrics|ws)/,
     fileUploader: {
       storage: multer.memoryStorage(),
@@ -64,11 +76,17 @@ export function createApp(deps: ServerDeps) {
   app.use('/api/v1/structures', structuresRouter(deps));
   app.use('/api/v1/tasks', tasksRouter(deps));
   app.use('/api/v1/models', modelsRouter(deps));
+  app.use('/api/v1/system', systemRouter(deps));
+  app.use('/api/v1/alerts', alertsRouter(deps));
+  app.use('/api/v1/keys', keysRouter(deps));
 
   app.use((req: Request, res: Response) => sendError(res, 404, 40400, 'NOT_FOUND', `no route for ${req.method} ${req.path}`));
   // Express 5 forwards rejected async handlers here.
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    if (err instanceof AppError) return sendError(res, err.status, err.code, err.type, err.message, err.field);
+    if (err instanceof AppError) {
+      if (err.retryAfter !== undefined) res.setHeader('Retry-After', String(Math.max(1, Math.ceil(err.retryAfter))));
+      return sendError(res, err.status, err.code, err.type, err.message, err.field);
+    }
     const e = err as ValidatorError;
     if (e?.type === 'entity.parse.failed') return sendError(res, 400, 40000, 'INVALID_JSON', 'request body is not valid JSON', 'body');
     if (e?.type === 'entity.too.large') return sendError(res, 413, 41300, 'BODY_TOO_LARGE', 'request body is too large', 'body');

@@ -10,6 +10,8 @@ export class AppError extends Error {
     message: string,
     /** The offending input field, when there is one. */
     readonly field?: string,
+    /** Seconds the client should wait (sent as Retry-After on 429/503). */
+    readonly retryAfter?: number,
   ) {
     super(message);
     this.name = 'AppError';
@@ -28,3 +30,17 @@ export const fileTooLarge = (limitMb: number) => new AppError(413, 41300, 'FILE_
 export const unsupportedElements = (model: string, missing: string[]) =>
   new AppError(422, 42203, 'UNSUPPORTED_ELEMENTS', `model ${model} does not cover element(s) ${missing.join(', ')}`, 'model');
 export const unavailable = (type: string, message: string) => new AppError(503, 50301, type, message);
+
+// ---- issue 5 ----
+export const unauthorized = (message = 'missing API key: send Authorization: Bearer <key> or X-API-Key') =>
+  new AppError(401, 40101, 'UNAUTHORIZED', message);
+export const invalidKey = () => new AppError(401, 40103, 'INVALID_API_KEY', 'invalid or revoked API key');
+export const forbidden = (message = 'this endpoint needs an admin key') => new AppError(403, 40301, 'FORBIDDEN', message);
+export const rateLimited = (retryAfter: number, message = 'rate limit exceeded') =>
+  new AppError(429, 42901, 'RATE_LIMITED', message, undefined, retryAfter);
+export const tooManyAuthFailures = (retryAfter: number) =>
+  new AppError(429, 42903, 'TOO_MANY_AUTH_FAILURES', 'too many failed authentications from this address', undefined, retryAfter);
+export const quotaExceeded = (message: string) => new AppError(429, 42902, 'QUOTA_EXCEEDED', message, undefined, 60);
+export const conflict = (code: number, type: string, message: string, field?: string) => new AppError(409, code, type, message, field);
+export const keyNotFound = (id: string) => new AppError(404, 40405, 'KEY_NOT_FOUND', `API key not found: ${id}`, 'key_id');
+export const alertNotFound = (what: string, id: string) => new AppError(404, 40406, 'ALERT_NOT_FOUND', `${what} not found: ${id}`);

@@ -6,6 +6,8 @@ const iso = (d: Date | null) => (d ? d.toISOString() : null);
 export function structureToApi(s: StructureRow) {
   return {
     id: s.id,
+    // The reference docs and Python SDK call the id `file_id`.
+    file_id: s.id,
     name: s.name,
     original_name: s.originalName,
     format: s.format,

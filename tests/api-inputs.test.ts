@@ -116,7 +116,7 @@ describe('task submission validation', () => {
 
   it('rejects an unknown parameter', async () => {
     const { status, body } = await submit(stack.baseUrl, 'optimization', {
-      model: 'sevennet_prod', structure: { source: 'upload', file_id: fileId }, parameters: { steps: 10 },
+      model: 'sevennet_prod', structure: { source: 'upload', file_id: fileId }, parameters: { no_such_parameter: 10 },
     });
     assert.equal(status, 400);
     assert.equal(body.code, 40002);

@@ -69,9 +69,9 @@ describe('end to end', () => {
 
     const cifUrl = res.data.output_files.optimized_structure;
     assert.ok(cifUrl, 'final structure is downloadable');
-    const cif = await fetch(stack.baseUrl + cifUrl);
+    const cif = await api(stack.baseUrl, cifUrl);
     assert.equal(cif.status, 200);
-    assert.match(await cif.text(), /_cell_length_a/);
+    assert.match(String(cif.body), /_cell_length_a/);
 
     const { body: ev } = await api(stack.baseUrl, `/api/v1/tasks/${body.data.task_id}/events`);
     const types = ev.data.items.map((e: { type: string }) => e.type);

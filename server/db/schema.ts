@@ -1,7 +1,7 @@
 /** Postgres tables (drizzle). Postgres is the system of record; Temporal holds execution state only. */
 import { sql } from 'drizzle-orm';
 import {
-  bigserial, boolean, doublePrecision, index, integer, jsonb, pgTable, real, text, timestamp, uniqueIndex, uuid,
+  bigserial, boolean, doublePrecision, index, integer, jsonb, pgTable, real, text, timestamp, unique, uniqueIndex, uuid,
 } from 'drizzle-orm/pg-core';
 
 export const structures = pgTable('structures', {
@@ -22,8 +22,13 @@ export const structures = pgTable('structures', {
   densityGCm3: doublePrecision('density_g_cm3'),
   warnings: jsonb('warnings').$type<string[]>().notNull().default(sql`'[]'::jsonb`),
   isBuiltin: boolean('is_builtin').notNull().default(false),
+  // The API key that uploaded it; null for built-in suite structures, which every key may use.
+  ownerId: uuid('owner_id'),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
-}, (t) => [uniqueIndex('structures_checksum_name_idx').on(t.checksum, t.name)]);
+}, (t) => [
+  // One row per (file, name, owner): two users uploading the same file each own their record (nulls not distinct: one built-in row).
+  unique('structures_checksum_name_owner_key').on(t.checksum, t.name, t.ownerId).nullsNotDistinct(),
+]);
 
 export const tasks = pgTable('tasks', {
   id: uuid('id').primaryKey().defaultRandom(),
@@ -46,6 +51,10 @@ export const tasks = pgTable('tasks', {
   // Last checkpoint the engine reported ({path, step}); survives the worker that wrote it, so a retry anywhere resumes.
   checkpoint: jsonb('checkpoint').$type<{ path: string; step: number }>(),
   idempotencyKey: text('idempotency_key'),
+  // The API key that submitted it (issue 5); a user key sees only its own tasks.
+  ownerId: uuid('owner_id'),
+  // The task this one retries (POST /tasks/{id}/retry).
+  retryOf: uuid('retry_of'),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   queuedAt: timestamp('queued_at', { withTimezone: true }),
   startedAt: timestamp('started_at', { withTimezone: true }),
@@ -55,6 +64,7 @@ export const tasks = pgTable('tasks', {
   index('tasks_status_idx').on(t.status),
   index('tasks_created_at_idx').on(t.createdAt),
   uniqueIndex('tasks_idempotency_key_idx').on(t.idempotencyKey),
+  index('tasks_owner_idx').on(t.ownerId, t.createdAt),
 ]);
 
 export const taskEvents = pgTable('task_events', {
@@ -65,6 +75,60 @@ export const taskEvents = pgTable('task_events', {
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 }, (t) => [index('task_events_task_idx').on(t.taskId, t.id)]);
 
+// ---- issue 5: API keys, alerts ----
+
+/** API keys: only the SHA-256 of a key is stored; `prefix` is the public part shown in listings. */
+export const apiKeys = pgTable('api_keys', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  prefix: text('prefix').notNull(),
+  keyHash: text('key_hash').notNull(),
+  name: text('name').notNull(),
+  role: text('role').notNull().default('user'),
+  /** Requests per minute. */
+  rateLimitPerMinute: integer('rate_limit_per_minute').notNull().default(600),
+  /** Tasks not yet finished at once; null = unlimited. */
+  maxConcurrentTasks: integer('max_concurrent_tasks'),
+  /** Task run time (seconds) over the last 24 h; null = unlimited. */
+  gpuSecondsPerDay: integer('gpu_seconds_per_day'),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+  revokedAt: timestamp('revoked_at', { withTimezone: true }),
+}, (t) => [uniqueIndex('api_keys_hash_idx').on(t.keyHash), uniqueIndex('api_keys_prefix_idx').on(t.prefix)]);
+
+/** Alert rules ({metric, operator, threshold}); evaluation comes with another issue. */
+export const alertRules = pgTable('alert_rules', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  description: text('description').notNull().default(''),
+  alertType: text('alert_type').notNull().default('custom'),
+  level: text('level').notNull().default('WARNING'),
+  condition: jsonb('condition').$type<{ metric: string; operator: string; threshold: number }>().notNull(),
+  enabled: boolean('enabled').notNull().default(true),
+  cooldownSeconds: integer('cooldown_seconds').notNull().default(300),
+  notificationChannels: jsonb('notification_channels').$type<string[]>().notNull().default(sql`'["log"]'::jsonb`),
+  lastTriggered: timestamp('last_triggered', { withTimezone: true }),
+  triggerCount: integer('trigger_count').notNull().default(0),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** Fired alerts. */
+export const alerts = pgTable('alerts', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  ruleId: text('rule_id').references(() => alertRules.id, { onDelete: 'set null' }),
+  level: text('level').notNull(),
+  alertType: text('alert_type').notNull(),
+  message: text('message').notNull(),
+  details: jsonb('details').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
+  resolved: boolean('resolved').notNull().default(false),
+  resolvedAt: timestamp('resolved_at', { withTimezone: true }),
+  resolvedBy: text('resolved_by'),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+}, (t) => [index('alerts_resolved_created_idx').on(t.resolved, t.createdAt)]);
+
+export type ApiKeyRow = typeof apiKeys.$inferSelect;
+export type AlertRuleRow = typeof alertRules.$inferSelect;
+export type AlertRow = typeof alerts.$inferSelect;
 export type StructureRow = typeof structures.$inferSelect;
 export type TaskRow = typeof tasks.$inferSelect;
 export type TaskEventRow = typeof taskEvents.$inferSelect;

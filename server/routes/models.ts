@@ -1,5 +1,6 @@
 /** /api/v1/models */
 import { Router } from 'express';
+import { requireAdmin } from '../auth.js';
 import type { ServerDeps } from '../deps.js';
 import { sendData } from '../envelope.js';
 import { getModel, listModels, modelToApi } from '../services/models.js';
@@ -8,11 +9,34 @@ export function modelsRouter(deps: ServerDeps): Router {
   const r = Router();
   r.get('/', async (req, res) => {
     const family = typeof req.query.family === 'string' ? req.query.family : undefined;
-    const models = (await listModels(deps, family)).map(modelToApi);
+    const status = typeof req.query.status === 'string' ? req.query.status : undefined;
+    let models = (await listModels(deps, family)).map(modelToApi);
+    if (status) models = models.filter((m) => m.status === status);
     sendData(res, { models, total: models.length });
   });
-  r.get('/:model_name', async (req, res) => {
-    sendData(res, modelToApi(await getModel(deps, req.params.model_name)));
+  r.get('/summary', async (_req, res) => {
+    const models = (await listModels(deps)).map(modelToApi);
+    const tally = (key: (m: (typeof models)[number]) => string) =>
+      models.reduce<Record<string, number>>((acc, m) => { acc[key(m)] = (acc[key(m)] ?? 0) + 1; return acc; }, {});
+    sendData(res, {
+      total_models: models.length, by_family: tally((m) => m.family), by_status: tally((m) => m.status),
+      loaded_models: models.filter((m) => m.is_loaded).map((m) => m.name),
+    });
   });
+  r.get('/families', async (_req, res) => {
+    sendData(res, { families: [...new Set((await listModels(deps)).map((m) => m.family))].sort() });
+  });
+  r.get('/:model_name', async (req, res) => {
+    sendData(res, modelToApi(await getModel(deps, String(req.params.model_name))));
+  });
+  // Load/unload are requests to the workers: today a worker's engine loads a model on first use and keeps it in
+  // its cache, so these validate the model and answer 202; the GPU workers act on them with the scheduler (issue 4).
+  for (const action of ['load', 'unload'] as const) {
+    r.post(`/:model_name/${action}`, requireAdmin, async (req, res) => {
+      const m = await getModel(deps, String(req.params.model_name));
+      const gpuId = req.query.gpu_id === undefined ? null : Number(req.query.gpu_id);
+      sendData(res, { model: m.id, action, gpu_id: gpuId, status: 'accepted', requested_at: new Date().toISOString() }, 202, `model ${action} requested`);
+    });
+  }
   return r;
 }

@@ -1,37 +1,114 @@
 /** /api/v1/tasks */
-import { Router } from 'express';
-import type { TaskType } from '../../common/task-types.js';
+import { Router, type Request } from 'express';
+import { isTaskType, type Priority, type TaskType } from '../../common/task-types.js';
+import { actorOfResponse } from '../auth.js';
 import type { ServerDeps } from '../deps.js';
 import { sendData } from '../envelope.js';
+import { AppError, invalidParameter } from '../errors.js';
 import { taskEventToApi, taskResultToApi, taskToApi } from '../mappers.js';
-import { getFinishedTask, getTask, listTaskEvents, submitTask, taskFilePath } from '../services/tasks.js';
+import { pageOf, paginated } from '../pagination.js';
+import { checkParameters } from '../parameter-schemas.js';
+import { cancelTask } from '../services/task-cancel.js';
+import {
+  getFinishedTask, getTask, listTaskEvents, listTaskLogs, listTasks, retryTask, setTaskPriority, submitTask, taskFilePath, type TaskCreate,
+} from '../services/tasks.js';
 
 const SUBMIT_ROUTES: TaskType[] = [
   'optimization', 'single-point-energy', 'stability', 'bulk-modulus', 'heat-capacity', 'interaction-energy',
 ];
 
+const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+
 export function tasksRouter(deps: ServerDeps): Router {
   const r = Router();
-  for (const taskType of SUBMIT_ROUTES) {
-    r.post(`/${taskType}`, async (req, res) => {
-      const key = req.get('Idempotency-Key') ?? undefined;
-      const task = await submitTask(deps, taskType, req.body, key);
-      sendData(res, taskToApi(task), 202, 'task submitted');
-    });
-  }
+  const submitRoute = (taskType: TaskType) => async (req: Request, res: import('express').Response) => {
+    const key = req.get('Idempotency-Key') ?? undefined;
+    const task = await submitTask(deps, taskType, req.body, key, actorOfResponse(res));
+    sendData(res, taskToApi(task), 202, 'task submitted');
+  };
+  for (const taskType of SUBMIT_ROUTES) r.post(`/${taskType}`, submitRoute(taskType));
+  // Alias used by the reference Python SDK (mofsim_client.submit_single_point).
+  r.post('/single-point', submitRoute('single-point-energy'));
+
+  r.get('/', async (req, res) => {
+    const { page, pageSize } = pageOf(req.query);
+    const q = req.query;
+    const { items, total } = await listTasks(deps, actorOfResponse(res), {
+      status: str(q.status), task_type: str(q.task_type), model: str(q.model), created_after: str(q.created_after), created_before: str(q.created_before),
+    }, page, pageSize);
+    sendData(res, paginated(items.map(taskToApi), total, page, pageSize));
+  });
+
+  // Generic submit: the task type travels in the body.
+  r.post('/', async (req, res) => {
+    const { task_type: taskType, ...body } = req.body as TaskCreate & { task_type: string };
+    if (!isTaskType(taskType)) throw invalidParameter(`unknown task_type ${taskType}`, 'task_type');
+    checkParameters(taskType, body.parameters);
+    const task = await submitTask(deps, taskType, body, req.get('Idempotency-Key') ?? undefined, actorOfResponse(res));
+    sendData(res, taskToApi(task), 202, 'task submitted');
+  });
+
+  // Batch submit with the Python service's shape {submitted, failed, task_ids, errors}; one bad item never fails the rest.
+  r.post('/batch', async (req, res) => {
+    const actor = actorOfResponse(res);
+    const fallbackType = str(req.query.task_type);
+    const items = (req.body as { tasks: (TaskCreate & { task_type?: string })[] }).tasks;
+    const taskIds: string[] = [];
+    const tasks: ReturnType<typeof taskToApi>[] = [];
+    const errors: { index: number; error: string; code?: number; type?: string; data: unknown }[] = [];
+    for (const [index, item] of items.entries()) {
+      const { task_type: own, ...body } = item;
+      const tt = own ?? fallbackType;
+      try {
+        const canonical = tt === 'single-point' ? 'single-point-energy' : tt;
+        if (!canonical || !isTaskType(canonical)) throw invalidParameter(`task_type is required (query or item) and must be a task type (got ${tt ?? 'none'})`, 'task_type');
+        checkParameters(canonical, body.parameters);
+        const task = await submitTask(deps, canonical, body, undefined, actor);
+        taskIds.push(task.id);
+        tasks.push(taskToApi(task));
+      } catch (err) {
+        if (!(err instanceof AppError)) throw err;
+        errors.push({ index, error: err.message, code: err.code, type: err.type, data: item });
+      }
+    }
+    sendData(res, { submitted: taskIds.length, failed: errors.length, task_ids: taskIds, tasks, errors }, 202,
+      `batch submitted: ${taskIds.length} succeeded, ${errors.length} failed`);
+  });
+
   r.get('/:task_id', async (req, res) => {
-    sendData(res, taskToApi(await getTask(deps, req.params.task_id)));
+    sendData(res, taskToApi(await getTask(deps, req.params.task_id, actorOfResponse(res))));
+  });
+  r.get('/:task_id/status', async (req, res) => {
+    const t = await getTask(deps, req.params.task_id, actorOfResponse(res));
+    sendData(res, { task_id: t.id, status: t.status, progress: t.progress, error_message: t.errorMessage, error_type: t.errorType });
   });
   r.get('/:task_id/result', async (req, res) => {
-    sendData(res, taskResultToApi(await getFinishedTask(deps, req.params.task_id)));
+    sendData(res, taskResultToApi(await getFinishedTask(deps, req.params.task_id, actorOfResponse(res))));
+  });
+  r.get('/:task_id/logs', async (req, res) => {
+    const q = req.query;
+    sendData(res, await listTaskLogs(deps, req.params.task_id, actorOfResponse(res), {
+      level: str(q.level), since: str(q.since), until: str(q.until), limit: Number(q.limit ?? 100), offset: Number(q.offset ?? 0),
+    }));
+  });
+  r.post('/:task_id/cancel', async (req, res) => {
+    sendData(res, await cancelTask(deps, req.params.task_id, actorOfResponse(res)), 200, 'task cancelled');
+  });
+  r.post('/:task_id/retry', async (req, res) => {
+    const task = await retryTask(deps, req.params.task_id, actorOfResponse(res));
+    sendData(res, { new_task_id: task.id, original_task_id: req.params.task_id, task: taskToApi(task) }, 202, 'task resubmitted');
+  });
+  r.put('/:task_id/priority', async (req, res) => {
+    const priority = (req.body as { priority: Priority }).priority;
+    sendData(res, taskToApi(await setTaskPriority(deps, req.params.task_id, priority, actorOfResponse(res))), 200, 'priority changed');
   });
   r.get('/:task_id/events', async (req, res) => {
     const after = Number(req.query.after_id ?? 0);
-    const events = await listTaskEvents(deps, req.params.task_id, after);
+    const events = await listTaskEvents(deps, req.params.task_id, after, actorOfResponse(res));
     sendData(res, { items: events.map(taskEventToApi) });
   });
   r.get('/:task_id/files/:filename', async (req, res) => {
-    res.download(await taskFilePath(deps, req.params.task_id, req.params.filename));
+    res.download(await taskFilePath(deps, req.params.task_id, req.params.filename, actorOfResponse(res)));
   });
   return r;
 }

@@ -45,6 +45,10 @@ export function modelToApi(m: EngineModel) {
     available: m.available,
     unavailable_reason: m.unavailable_reason ?? null,
     is_loaded: false,
+    // The Python service's vocabulary: available | loading | loaded | unloading | error | disabled.
+    status: m.available ? 'available' : 'disabled',
+    framework: m.family,
+    citation: m.citation ?? null,
   };
 }
 

@@ -1,14 +1,15 @@
 /** Structure uploads: content-addressed storage, validation by the engine, one row per (file, name). */
-import { and, eq } from 'drizzle-orm';
+import { and, count, desc, eq, isNull, or, type SQL } from 'drizzle-orm';
 import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { repoRoot } from '../../common/config.js';
 import { EngineError } from '../../workers/engine-client.js';
-import { structures, type StructureRow } from '../db/schema.js';
+import { structures, tasks, type StructureRow } from '../db/schema.js';
 import type { ServerDeps } from '../deps.js';
-import { invalidStructure, structureNotFound, unavailable } from '../errors.js';
+import { conflict, invalidStructure, structureNotFound, unavailable } from '../errors.js';
+import type { Actor } from './keys.js';
 
 interface ParsedStructure {
   format: string;
@@ -34,15 +35,18 @@ function safeName(name: string): string {
 /** Stores and validates an uploaded file; returns the existing row when the same file was uploaded under the same name. */
 export async function uploadStructure(
   deps: ServerDeps,
-  input: { buffer: Buffer; originalName: string; name?: string; isBuiltin?: boolean },
+  input: { buffer: Buffer; originalName: string; name?: string; isBuiltin?: boolean; ownerId?: string | null },
 ): Promise<StructureRow> {
+  const ownerId = input.isBuiltin ? null : input.ownerId ?? null;
+  const sameRecord = (checksum: string, name: string) =>
+    and(eq(structures.checksum, checksum), eq(structures.name, name), ownerId ? eq(structures.ownerId, ownerId) : isNull(structures.ownerId));
   const { db } = deps.database;
   if (input.buffer.length === 0) throw invalidStructure('EMPTY_FILE', 'the uploaded file is empty');
   const checksum = createHash('sha256').update(input.buffer).digest('hex');
   const fileName = safeName(input.originalName);
   const name = input.name?.trim() || basename(fileName, extname(fileName)) || fileName;
 
-  const existing = await db.select().from(structures).where(and(eq(structures.checksum, checksum), eq(structures.name, name)));
+  const existing = await db.select().from(structures).where(sameRecord(checksum, name));
   if (existing[0]) return existing[0];
 
   const dir = join(deps.config.MOFSIM_DATA_DIR, 'structures', checksum);
@@ -83,18 +87,48 @@ export async function uploadStructure(
     densityGCm3: parsed.density_g_cm3,
     warnings: parsed.warnings ?? [],
     isBuiltin: input.isBuiltin ?? false,
+    ownerId,
   }).onConflictDoNothing().returning();
   if (rows[0]) return rows[0];
   // Lost a race with an identical upload: return the winner's row.
-  const again = await db.select().from(structures).where(and(eq(structures.checksum, checksum), eq(structures.name, name)));
+  const again = await db.select().from(structures).where(sameRecord(checksum, name));
   return again[0]!;
 }
 
-/** One structure by id. */
-export async function getStructure(deps: ServerDeps, id: string, field = 'structure_id'): Promise<StructureRow> {
-  const rows = await deps.database.db.select().from(structures).where(eq(structures.id, id));
+/** What `actor` may see: its own uploads and the built-in suite (admin: everything). */
+export function visibleStructures(actor: Actor | undefined): SQL | undefined {
+  if (!actor || actor.role === 'admin') return undefined;
+  return or(eq(structures.ownerId, actor.keyId), isNull(structures.ownerId));
+}
+
+/** One structure by id; another user's structure is "not found" (404, never 403). */
+export async function getStructure(deps: ServerDeps, id: string, field = 'structure_id', actor?: Actor): Promise<StructureRow> {
+  const rows = await deps.database.db.select().from(structures).where(and(eq(structures.id, id), visibleStructures(actor)));
   if (!rows[0]) throw structureNotFound(id, field);
   return rows[0];
+}
+
+/** A page of the structures `actor` may see, newest first. */
+export async function listStructures(deps: ServerDeps, actor: Actor, page: number, pageSize: number, builtin?: boolean) {
+  const { db } = deps.database;
+  const where = and(visibleStructures(actor), builtin === undefined ? undefined : eq(structures.isBuiltin, builtin));
+  const [{ n }] = (await db.select({ n: count() }).from(structures).where(where)) as [{ n: number }];
+  const items = await db.select().from(structures).where(where).orderBy(desc(structures.createdAt))
+    .limit(pageSize).offset((page - 1) * pageSize);
+  return { items, total: Number(n) };
+}
+
+/** Deletes an uploaded structure's record (409 while a task references it; built-ins cannot be deleted by users). */
+export async function deleteStructure(deps: ServerDeps, id: string, actor: Actor): Promise<void> {
+  const { db } = deps.database;
+  const row = await getStructure(deps, id, 'structure_id', actor);
+  if (row.isBuiltin && actor.role !== 'admin') throw structureNotFound(id);
+  const [{ n }] = (await db.select({ n: count() }).from(tasks).where(eq(tasks.structureId, id))) as [{ n: number }];
+  if (Number(n) > 0) throw conflict(40905, 'STRUCTURE_IN_USE', `structure ${id} is used by ${n} task(s)`, 'structure_id');
+  await db.delete(structures).where(eq(structures.id, id));
+  // The file is content-addressed and may back other records; remove it only when no record points to it.
+  const [{ m }] = (await db.select({ m: count() }).from(structures).where(eq(structures.filePath, row.filePath))) as [{ m: number }];
+  if (Number(m) === 0) await rm(row.filePath, { force: true });
 }
 
 /** Finds a built-in suite structure by name (e.g. `calf`, `main_set/calf`) and registers it like an upload. */

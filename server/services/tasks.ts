@@ -1,13 +1,16 @@
 /** Task submission and queries: validate against models and structures, persist, start the workflow. */
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { and, asc, eq, gt } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, gte, inArray, lte, notInArray, sql, type SQL } from 'drizzle-orm';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Priority, TaskType } from '../../common/task-types.js';
+import { TERMINAL_STATUSES, type Priority, type TaskType } from '../../common/task-types.js';
 import type { TaskWorkflowInput } from '../../workflows/task-workflow.js';
 import { taskEvents, tasks, type StructureRow, type TaskEventRow, type TaskRow } from '../db/schema.js';
 import type { ServerDeps } from '../deps.js';
-import { AppError, fileNotFound, invalidParameter, resultNotReady, taskNotFound, unavailable, unsupportedElements } from '../errors.js';
+import {
+  AppError, conflict, fileNotFound, invalidParameter, quotaExceeded, resultNotReady, taskNotFound, unavailable, unsupportedElements,
+} from '../errors.js';
+import type { Actor } from './keys.js';
 import { getModel } from './models.js';
 import { getStructure, resolveBuiltin } from './structures.js';
 
@@ -18,18 +21,44 @@ export interface TaskCreate {
   options?: { priority?: Priority; timeout?: number; callback?: { url: string; events?: string[]; secret?: string } };
 }
 
-async function resolveStructure(deps: ServerDeps, ref: TaskCreate['structure']): Promise<StructureRow> {
+async function resolveStructure(deps: ServerDeps, ref: TaskCreate['structure'], actor?: Actor): Promise<StructureRow> {
   if (ref.source === 'builtin') {
     if (!ref.name) throw invalidParameter('structure.name is required when structure.source is "builtin"', 'structure.name');
     return resolveBuiltin(deps, ref.name);
   }
   if (!ref.file_id) throw invalidParameter('structure.file_id is required when structure.source is "upload"', 'structure.file_id');
-  return getStructure(deps, ref.file_id, 'structure.file_id');
+  return getStructure(deps, ref.file_id, 'structure.file_id', actor);
+}
+
+/** Tasks of `actor` only (admin: all). */
+export function visibleTasks(actor: Actor | undefined): SQL | undefined {
+  if (!actor || actor.role === 'admin') return undefined;
+  return eq(tasks.ownerId, actor.keyId);
+}
+
+/** Refuses a submission that would exceed the key's quotas (concurrent tasks, task-seconds in the last 24 h). */
+async function checkQuotas(deps: ServerDeps, actor: Actor): Promise<void> {
+  const { db } = deps.database;
+  if (actor.maxConcurrentTasks !== null) {
+    const [{ n }] = (await db.select({ n: count() }).from(tasks)
+      .where(and(eq(tasks.ownerId, actor.keyId), notInArray(tasks.status, [...TERMINAL_STATUSES])))) as [{ n: number }];
+    if (Number(n) >= actor.maxConcurrentTasks) throw quotaExceeded(`quota: at most ${actor.maxConcurrentTasks} unfinished task(s) per key`);
+  }
+  if (actor.gpuSecondsPerDay !== null) {
+    // Run time of this key's tasks that finished in the last 24 h (CPU workers count too: the quota is compute time).
+    const [{ s }] = (await db.select({ s: sql<number>`coalesce(sum(${tasks.durationSeconds}), 0)` }).from(tasks)
+      .where(and(eq(tasks.ownerId, actor.keyId), gte(tasks.completedAt, new Date(Date.now() - 86_400_000))))) as [{ s: number }];
+    if (Number(s) >= actor.gpuSecondsPerDay) throw quotaExceeded(`quota: ${actor.gpuSecondsPerDay} compute-seconds per day used up`);
+  }
 }
 
 /** Validates and queues a task; with an idempotency key a repeated call returns the first task. */
-export async function submitTask(deps: ServerDeps, taskType: TaskType, body: TaskCreate, idempotencyKey?: string): Promise<TaskRow> {
+export async function submitTask(
+  deps: ServerDeps, taskType: TaskType, body: TaskCreate, idempotencyKey?: string, actor?: Actor, retryOf?: string,
+): Promise<TaskRow> {
   const { db } = deps.database;
+  // Keys are scoped per owner: two users choosing the same key get two tasks.
+  if (idempotencyKey) idempotencyKey = `${actor?.keyId ?? 'anonymous'}:${idempotencyKey}`;
   if (idempotencyKey) {
     const [prior] = await db.select().from(tasks).where(eq(tasks.idempotencyKey, idempotencyKey));
     if (prior) return prior;
@@ -38,13 +67,14 @@ export async function submitTask(deps: ServerDeps, taskType: TaskType, body: Tas
   if (!model.available) {
     throw new AppError(422, 42206, 'MODEL_UNAVAILABLE', `model ${model.id} is not available here: ${model.unavailable_reason ?? 'unknown reason'}`, 'model');
   }
-  const structure = await resolveStructure(deps, body.structure);
+  if (actor) await checkQuotas(deps, actor);
+  const structure = await resolveStructure(deps, body.structure, actor);
   const covered = new Set(model.elements);
   const missing = structure.elements.filter((e) => !covered.has(e));
   if (missing.length) throw unsupportedElements(model.id, missing);
   const parameters = body.parameters ?? {};
   for (const key of ['framework_file_id', 'guest_file_id']) {
-    if (typeof parameters[key] === 'string') await getStructure(deps, parameters[key] as string, `parameters.${key}`);
+    if (typeof parameters[key] === 'string') await getStructure(deps, parameters[key] as string, `parameters.${key}`, actor);
   }
 
   const options = body.options ?? {};
@@ -57,6 +87,8 @@ export async function submitTask(deps: ServerDeps, taskType: TaskType, body: Tas
     parameters,
     options,
     idempotencyKey: idempotencyKey ?? null,
+    ownerId: actor?.keyId ?? null,
+    retryOf: retryOf ?? null,
   }).onConflictDoNothing().returning();
   if (!inserted[0]) {
     // A concurrent request with the same idempotency key won.
@@ -88,30 +120,119 @@ export async function submitTask(deps: ServerDeps, taskType: TaskType, body: Tas
   return queued ?? (await getTask(deps, task.id));
 }
 
-/** One task by id. */
-export async function getTask(deps: ServerDeps, id: string): Promise<TaskRow> {
-  const [row] = await deps.database.db.select().from(tasks).where(eq(tasks.id, id));
+/** One task by id; another user's task is "not found" (404, never 403). */
+export async function getTask(deps: ServerDeps, id: string, actor?: Actor): Promise<TaskRow> {
+  const [row] = await deps.database.db.select().from(tasks).where(and(eq(tasks.id, id), visibleTasks(actor)));
   if (!row) throw taskNotFound(id);
   return row;
 }
 
+export interface TaskFilter {
+  status?: string;
+  task_type?: string;
+  model?: string;
+  created_after?: string;
+  created_before?: string;
+}
+
+/** A page of `actor`'s tasks, newest first. */
+export async function listTasks(deps: ServerDeps, actor: Actor, f: TaskFilter, page: number, pageSize: number) {
+  const { db } = deps.database;
+  const where = and(
+    visibleTasks(actor),
+    f.status ? eq(tasks.status, f.status) : undefined,
+    f.task_type ? eq(tasks.taskType, f.task_type) : undefined,
+    f.model ? eq(tasks.model, f.model) : undefined,
+    f.created_after ? gte(tasks.createdAt, new Date(f.created_after)) : undefined,
+    f.created_before ? lte(tasks.createdAt, new Date(f.created_before)) : undefined,
+  );
+  const [{ n }] = (await db.select({ n: count() }).from(tasks).where(where)) as [{ n: number }];
+  const items = await db.select().from(tasks).where(where).orderBy(desc(tasks.createdAt), desc(tasks.id))
+    .limit(pageSize).offset((page - 1) * pageSize);
+  return { items, total: Number(n) };
+}
+
+/** A new task with the same type, model, structure, parameters and options as `id` (any status). */
+export async function retryTask(deps: ServerDeps, id: string, actor: Actor): Promise<TaskRow> {
+  const old = await getTask(deps, id, actor);
+  if (!old.structureId) throw conflict(40904, 'NOT_RETRYABLE', `task ${id} has no structure to retry with`);
+  // The retry belongs to the caller; an admin retrying a user's task keeps the task with its owner.
+  const owner: Actor = actor.role === 'admin' && old.ownerId && old.ownerId !== actor.keyId
+    ? { ...actor, keyId: old.ownerId, role: 'admin', maxConcurrentTasks: null, gpuSecondsPerDay: null }
+    : actor;
+  return submitTask(deps, old.taskType as TaskType, {
+    model: old.model,
+    structure: { source: 'upload', file_id: old.structureId },
+    parameters: old.parameters,
+    options: old.options as TaskCreate['options'],
+  }, undefined, owner, old.id);
+}
+
+const NOT_STARTED = ['PENDING', 'QUEUED', 'PAUSED'];
+
+/** Changes the priority of a task that has not started (409 once it runs or ended). */
+export async function setTaskPriority(deps: ServerDeps, id: string, priority: Priority, actor: Actor): Promise<TaskRow> {
+  const { db } = deps.database;
+  const task = await getTask(deps, id, actor);
+  const [row] = await db.update(tasks).set({ priority })
+    .where(and(eq(tasks.id, id), inArray(tasks.status, NOT_STARTED))).returning();
+  if (!row) throw conflict(40902, 'TASK_ALREADY_STARTED', `task ${id} is ${task.status}; only a task that has not started can change priority`);
+  await db.insert(taskEvents).values({ taskId: id, type: 'priority_changed', data: { from: task.priority, to: priority } });
+  return row;
+}
+
+const LEVELS = ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'] as const;
+function levelOf(type: string): (typeof LEVELS)[number] {
+  if (type === 'progress') return 'DEBUG';
+  if (['failed', 'timeout'].includes(type)) return 'ERROR';
+  if (['attempt_failed', 'resumed', 'cancelled'].includes(type)) return 'WARNING';
+  return 'INFO';
+}
+
+/** The task's log, derived from its event stream (the Python service's LogEntry shape); `level` is a minimum. */
+export async function listTaskLogs(
+  deps: ServerDeps, id: string, actor: Actor,
+  q: { level?: string; since?: string; until?: string; limit: number; offset: number },
+) {
+  const task = await getTask(deps, id, actor);
+  const rows = await deps.database.db.select().from(taskEvents).where(and(
+    eq(taskEvents.taskId, id),
+    q.since ? gte(taskEvents.createdAt, new Date(q.since)) : undefined,
+    q.until ? lte(taskEvents.createdAt, new Date(q.until)) : undefined,
+  )).orderBy(asc(taskEvents.id));
+  const min = q.level ? LEVELS.indexOf(q.level as (typeof LEVELS)[number]) : 0;
+  const logs = rows
+    .map((e) => {
+      const level = levelOf(e.type);
+      const d = e.data as Record<string, unknown>;
+      const message = typeof d.message === 'string' ? `${e.type}: ${d.message}` : e.type;
+      return {
+        id: `log_${e.id}`, task_id: id, level, logger: 'mofsim.task', message,
+        timestamp: e.createdAt.toISOString(), gpu_id: task.gpuId, extra: { event: e.type, ...d },
+      };
+    })
+    .filter((l) => LEVELS.indexOf(l.level) >= min);
+  const page = logs.slice(q.offset, q.offset + q.limit);
+  return { task_id: id, logs: page, count: page.length, total: logs.length, limit: q.limit, offset: q.offset };
+}
+
 /** The task if it has a result to show (COMPLETED or FAILED). */
-export async function getFinishedTask(deps: ServerDeps, id: string): Promise<TaskRow> {
-  const task = await getTask(deps, id);
+export async function getFinishedTask(deps: ServerDeps, id: string, actor?: Actor): Promise<TaskRow> {
+  const task = await getTask(deps, id, actor);
   if (!['COMPLETED', 'FAILED', 'TIMEOUT', 'CANCELLED'].includes(task.status)) throw resultNotReady(task.status);
   return task;
 }
 
 /** The task's events after `afterId`, oldest first. */
-export async function listTaskEvents(deps: ServerDeps, id: string, afterId = 0): Promise<TaskEventRow[]> {
-  await getTask(deps, id);
+export async function listTaskEvents(deps: ServerDeps, id: string, afterId = 0, actor?: Actor): Promise<TaskEventRow[]> {
+  await getTask(deps, id, actor);
   return deps.database.db.select().from(taskEvents)
     .where(and(eq(taskEvents.taskId, id), gt(taskEvents.id, afterId))).orderBy(asc(taskEvents.id)).limit(1000);
 }
 
 /** Absolute path of one output file of a task (only names the task reported as outputs). */
-export async function taskFilePath(deps: ServerDeps, id: string, filename: string): Promise<string> {
-  const task = await getTask(deps, id);
+export async function taskFilePath(deps: ServerDeps, id: string, filename: string, actor?: Actor): Promise<string> {
+  const task = await getTask(deps, id, actor);
   const names = Object.values(task.outputFiles ?? {});
   if (!names.includes(filename)) throw fileNotFound(`${filename} of task ${id}`);
   const path = join(deps.config.MOFSIM_DATA_DIR, 'tasks', id, filename);

@@ -14,12 +14,18 @@ import { loadConfig, repoRoot, type Config } from '../../common/config.js';
 import { createLogger } from '../../common/logger.js';
 import { createApp } from '../../server/app.js';
 import { ensureDatabaseExists, migrateDatabase, openDatabase, type Database } from '../../server/db/client.js';
+import { createKey } from '../../server/services/keys.js';
 import { EngineSupervisor } from '../../workers/engine-supervisor.js';
 import { startWorker, type WorkerHandle } from '../../workers/worker.js';
 import { postgresAnswers, startEmbeddedPostgres, startTemporalDev, waitFor, type Service } from '../../scripts/services.js';
 
 export interface TestStack {
   baseUrl: string;
+  /** An admin API key and a user API key created for this stack; the helpers send `userKey` by default. */
+  adminKey: string;
+  userKey: string;
+  /** The Express app (for route introspection). */
+  app: ReturnType<typeof createApp>;
   config: Config;
   database: Database;
   workers: WorkerHandle[];
@@ -85,6 +91,9 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
   const app = createApp({ config, database, engine, temporal: client, logger, startedAt: new Date() });
   const server: Server = await new Promise((resolve) => { const s = app.listen(0, '127.0.0.1', () => resolve(s)); });
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const adminKey = (await createKey(database.db, { name: 'test-admin', role: 'admin' })).key;
+  const userKey = (await createKey(database.db, { name: 'test-user', role: 'user' })).key;
+  defaultKeys.set(baseUrl, userKey);
 
   const workers: WorkerHandle[] = [];
   const launch = async (id = `test-worker-${workers.length}`) => {
@@ -95,8 +104,9 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
   for (let i = 0; i < (opts.workers ?? 1); i++) await launch();
 
   return {
-    baseUrl, config, database, workers, startWorker: launch,
+    baseUrl, adminKey, userKey, app, config, database, workers, startWorker: launch,
     async stop() {
+      defaultKeys.delete(baseUrl);
       await Promise.allSettled(workers.map((w) => w.shutdown()));
       await new Promise((r) => server.close(r));
       server.closeAllConnections?.();
@@ -112,9 +122,23 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
   };
 }
 
-/** JSON helper: returns status and parsed envelope. */
-export async function api(baseUrl: string, path: string, init: RequestInit = {}): Promise<{ status: number; body: any; headers: Headers }> {
-  const res = await fetch(baseUrl + path, init);
+/** The key the helpers send for a stack (its user key), by base URL. */
+const defaultKeys = new Map<string, string>();
+
+/** Who the helpers authenticate as: a key, or `null` for no key at all. Default: the stack's user key. */
+export interface AuthOption { key?: string | null }
+
+function withKey(baseUrl: string, init: RequestInit, auth: AuthOption): RequestInit {
+  const headers = new Headers(init.headers);
+  if (headers.has('authorization') || headers.has('x-api-key')) return init;
+  const key = auth.key === undefined ? defaultKeys.get(baseUrl) : auth.key;
+  if (key) headers.set('authorization', `Bearer ${key}`);
+  return { ...init, headers };
+}
+
+/** JSON helper: returns status and parsed envelope. Sends the stack's user key unless `auth` or a header says otherwise. */
+export async function api(baseUrl: string, path: string, init: RequestInit = {}, auth: AuthOption = {}): Promise<{ status: number; body: any; headers: Headers }> {
+  const res = await fetch(baseUrl + path, withKey(baseUrl, init, auth));
   const text = await res.text();
   let body: unknown = text;
   try { body = JSON.parse(text); } catch { /* not JSON */ }
@@ -122,24 +146,24 @@ export async function api(baseUrl: string, path: string, init: RequestInit = {})
 }
 
 /** Uploads bytes as multipart field `file`. */
-export async function upload(baseUrl: string, filename: string, content: Buffer | string) {
+export async function upload(baseUrl: string, filename: string, content: Buffer | string, auth: AuthOption = {}) {
   const form = new FormData();
   form.append('file', new Blob([new Uint8Array(typeof content === 'string' ? Buffer.from(content) : content)]), filename);
-  return api(baseUrl, '/api/v1/structures', { method: 'POST', body: form });
+  return api(baseUrl, '/api/v1/structures', { method: 'POST', body: form }, auth);
 }
 
 /** Submits a task as JSON. */
-export async function submit(baseUrl: string, taskType: string, body: unknown, headers: Record<string, string> = {}) {
+export async function submit(baseUrl: string, taskType: string, body: unknown, headers: Record<string, string> = {}, auth: AuthOption = {}) {
   return api(baseUrl, `/api/v1/tasks/${taskType}`, {
     method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body),
-  });
+  }, auth);
 }
 
 /** Polls a task until it reaches a terminal status. */
-export async function waitForTask(baseUrl: string, taskId: string, timeoutMs = 300_000): Promise<any> {
+export async function waitForTask(baseUrl: string, taskId: string, timeoutMs = 300_000, auth: AuthOption = {}): Promise<any> {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    const { body } = await api(baseUrl, `/api/v1/tasks/${taskId}`);
+    const { body } = await api(baseUrl, `/api/v1/tasks/${taskId}`, {}, auth);
     if (['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT'].includes(body.data?.status)) return body.data;
     if (Date.now() > end) throw new Error(`task ${taskId} still ${body.data?.status} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 300));

@@ -1,0 +1,20 @@
+/** Models: list, get, summary, families; load/unload (admin; answered 202). */
+import type { HttpCore } from '../core/http';
+import type { ModelInfo, ModelsSummary } from '../types';
+
+export class Models {
+  constructor(private readonly http: HttpCore) {}
+  async list(opts: { family?: string; status?: string } = {}): Promise<ModelInfo[]> {
+    return (await this.http.request<{ models: ModelInfo[] }>('GET', '/models', { query: opts })).models;
+  }
+  get(name: string): Promise<ModelInfo> { return this.http.request('GET', `/models/${encodeURIComponent(name)}`); }
+  summary(): Promise<ModelsSummary> { return this.http.request('GET', '/models/summary'); }
+  async families(): Promise<string[]> { return (await this.http.request<{ families: string[] }>('GET', '/models/families')).families; }
+  /** Asks the workers to load a model (admin key). */
+  load(name: string, opts: { gpuId?: number } = {}): Promise<{ model: string; action: string; status: string }> {
+    return this.http.request('POST', `/models/${encodeURIComponent(name)}/load`, { query: { gpu_id: opts.gpuId }, idempotent: true });
+  }
+  unload(name: string, opts: { gpuId?: number } = {}): Promise<{ model: string; action: string; status: string }> {
+    return this.http.request('POST', `/models/${encodeURIComponent(name)}/unload`, { query: { gpu_id: opts.gpuId }, idempotent: true });
+  }
+}

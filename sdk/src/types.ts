@@ -1,0 +1,53 @@
+/** Wire types (snake_case fields, as the server sends them), generated from openapi/mofsim.yaml. */
+import type { components } from './generated/api';
+
+type S = components['schemas'];
+export type TaskInfo = S['Task'];
+export type TaskResultData = S['TaskResult'];
+export type StructureInfo = S['Structure'] & { file_id?: string };
+export type BuiltinStructure = S['BuiltinStructure'];
+export type BuiltinCatalogue = S['BuiltinCatalogue'];
+export type ModelInfo = S['Model'] & { status?: string; framework?: string; citation?: string | null };
+export type ModelsSummary = S['ModelsSummary'];
+export type TaskStatus = S['TaskStatus'];
+export type TaskType = S['TaskType'];
+export type Priority = S['Priority'];
+export type LogEntry = S['LogEntry'];
+export type TaskLogs = S['TaskLogs'];
+export type TaskEvent = S['TaskEvent'];
+export type BatchResult = S['BatchResult'];
+export type QueueInfo = S['QueueStats'];
+export type SystemStats = S['SystemStats'];
+export type SystemConfig = S['SystemConfig'];
+export type Health = S['Health'];
+export type AlertRule = S['AlertRule'];
+export type AlertRuleCreate = S['AlertRuleCreate'];
+export type AlertRuleUpdate = S['AlertRuleUpdate'];
+export type Alert = S['Alert'];
+export type ApiKey = S['ApiKey'];
+export type ApiKeyCreated = S['ApiKeyCreated'];
+export type ApiKeyCreate = S['ApiKeyCreate'];
+export type ApiKeyIdentity = S['ApiKeyIdentity'];
+export type CancelResult = S['CancelResult'];
+export type OptimizationParameters = Partial<S['OptimizationParameters']>;
+export type SinglePointParameters = Partial<S['SinglePointParameters']>;
+export type StabilityParameters = Partial<S['StabilityParameters']>;
+export type BulkModulusParameters = Partial<S['BulkModulusParameters']>;
+export type HeatCapacityParameters = Partial<S['HeatCapacityParameters']>;
+export type InteractionEnergyParameters = Partial<S['InteractionEnergyParameters']>;
+
+/** GPU status as `GET /api/v1/system/gpus` reports it (that endpoint comes with the GPU scheduler work). */
+export interface GPUInfo {
+  gpu_id: number;
+  name?: string;
+  memory_total_MB?: number;
+  memory_used_MB?: number;
+  memory_free_MB?: number;
+  utilization_percent?: number | null;
+  temperature_C?: number | null;
+  current_task_id?: string | null;
+  loaded_models?: string[];
+  [k: string]: unknown;
+}
+
+export const TERMINAL_STATUSES: readonly TaskStatus[] = ['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT'];

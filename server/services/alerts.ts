@@ -1,0 +1,109 @@
+/** Alert rules (CRUD) and alert history; the rules are evaluated by the alerting work of another issue. */
+import { and, count, desc, eq } from 'drizzle-orm';
+import { alertRules, alerts, type AlertRow, type AlertRuleRow } from '../db/schema.js';
+import type { Db } from '../db/client.js';
+import { alertNotFound, conflict } from '../errors.js';
+
+/** The Python service's built-in rules (CONTRACT §8), seeded once. */
+const BUILTIN_RULES = [
+  { id: 'gpu_unavailable', name: 'GPU unavailable', alertType: 'gpu', level: 'CRITICAL', condition: { metric: 'available_gpus', operator: '<', threshold: 1 }, cooldownSeconds: 60 },
+  { id: 'gpu_memory_low', name: 'GPU memory low', alertType: 'gpu', level: 'WARNING', condition: { metric: 'min_gpu_free_memory_gb', operator: '<', threshold: 2 }, cooldownSeconds: 300 },
+  { id: 'gpu_temp_high', name: 'GPU temperature high', alertType: 'gpu', level: 'WARNING', condition: { metric: 'max_gpu_temp', operator: '>', threshold: 85 }, cooldownSeconds: 300 },
+  { id: 'queue_backlog', name: 'Queue backlog', alertType: 'queue', level: 'WARNING', condition: { metric: 'queue_length', operator: '>', threshold: 100 }, cooldownSeconds: 600 },
+  { id: 'task_failures', name: 'Consecutive task failures', alertType: 'task', level: 'WARNING', condition: { metric: 'consecutive_failures', operator: '>', threshold: 5 }, cooldownSeconds: 300 },
+  { id: 'disk_space_low', name: 'Disk space low', alertType: 'system', level: 'WARNING', condition: { metric: 'disk_free_gb', operator: '<', threshold: 50 }, cooldownSeconds: 3600 },
+  { id: 'worker_offline', name: 'No worker online', alertType: 'worker', level: 'CRITICAL', condition: { metric: 'active_workers', operator: '<', threshold: 1 }, cooldownSeconds: 60 },
+];
+
+let seeded = false;
+async function seed(db: Db) {
+  if (seeded) return;
+  await db.insert(alertRules).values(BUILTIN_RULES.map((r) => ({ ...r, description: r.name, notificationChannels: ['log', 'webhook'] }))).onConflictDoNothing();
+  seeded = true;
+}
+
+export interface RuleInput {
+  id?: string;
+  name?: string;
+  description?: string;
+  alert_type?: string;
+  level?: string;
+  condition?: { metric: string; operator: string; threshold: number };
+  enabled?: boolean;
+  cooldown_seconds?: number;
+  notification_channels?: string[];
+}
+
+export function ruleToApi(r: AlertRuleRow) {
+  return {
+    id: r.id, name: r.name, description: r.description, alert_type: r.alertType, level: r.level, condition: r.condition,
+    enabled: r.enabled, cooldown_seconds: r.cooldownSeconds, notification_channels: r.notificationChannels,
+    last_triggered: r.lastTriggered?.toISOString() ?? null, trigger_count: r.triggerCount,
+    created_at: r.createdAt.toISOString(), updated_at: r.updatedAt.toISOString(),
+  };
+}
+
+export function alertToApi(a: AlertRow) {
+  return {
+    id: a.id, rule_id: a.ruleId, level: a.level, alert_type: a.alertType, message: a.message, details: a.details,
+    resolved: a.resolved, resolved_at: a.resolvedAt?.toISOString() ?? null, resolved_by: a.resolvedBy, created_at: a.createdAt.toISOString(),
+  };
+}
+
+export async function listRules(db: Db) {
+  await seed(db);
+  return db.select().from(alertRules).orderBy(alertRules.id);
+}
+
+export async function getRule(db: Db, id: string) {
+  await seed(db);
+  const [r] = await db.select().from(alertRules).where(eq(alertRules.id, id));
+  if (!r) throw alertNotFound('alert rule', id);
+  return r;
+}
+
+export async function createRule(db: Db, input: RuleInput & { name: string; condition: { metric: string; operator: string; threshold: number } }) {
+  await seed(db);
+  const id = input.id ?? (input.name.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '').slice(0, 60) || 'rule');
+  const [r] = await db.insert(alertRules).values({
+    id, name: input.name, description: input.description ?? '', alertType: input.alert_type ?? 'custom', level: input.level ?? 'WARNING',
+    condition: input.condition, enabled: input.enabled ?? true, cooldownSeconds: input.cooldown_seconds ?? 300,
+    notificationChannels: input.notification_channels ?? ['log'],
+  }).onConflictDoNothing().returning();
+  if (!r) throw conflict(40906, 'RULE_EXISTS', `alert rule ${id} already exists`, 'id');
+  return r;
+}
+
+export async function updateRule(db: Db, id: string, input: RuleInput) {
+  await getRule(db, id);
+  const [r] = await db.update(alertRules).set({
+    ...(input.name !== undefined ? { name: input.name } : {}),
+    ...(input.description !== undefined ? { description: input.description } : {}),
+    ...(input.alert_type !== undefined ? { alertType: input.alert_type } : {}),
+    ...(input.level !== undefined ? { level: input.level } : {}),
+    ...(input.condition !== undefined ? { condition: input.condition } : {}),
+    ...(input.enabled !== undefined ? { enabled: input.enabled } : {}),
+    ...(input.cooldown_seconds !== undefined ? { cooldownSeconds: input.cooldown_seconds } : {}),
+    ...(input.notification_channels !== undefined ? { notificationChannels: input.notification_channels } : {}),
+    updatedAt: new Date(),
+  }).where(eq(alertRules.id, id)).returning();
+  return r!;
+}
+
+export async function deleteRule(db: Db, id: string) {
+  await getRule(db, id);
+  await db.delete(alertRules).where(eq(alertRules.id, id));
+}
+
+export async function listAlerts(db: Db, q: { level?: string; resolved?: boolean; page: number; pageSize: number }) {
+  const where = and(q.level ? eq(alerts.level, q.level) : undefined, q.resolved === undefined ? undefined : eq(alerts.resolved, q.resolved));
+  const [{ n }] = (await db.select({ n: count() }).from(alerts).where(where)) as [{ n: number }];
+  const items = await db.select().from(alerts).where(where).orderBy(desc(alerts.createdAt)).limit(q.pageSize).offset((q.page - 1) * q.pageSize);
+  return { items, total: Number(n) };
+}
+
+export async function resolveAlert(db: Db, id: string, by: string) {
+  const [a] = await db.update(alerts).set({ resolved: true, resolvedAt: new Date(), resolvedBy: by }).where(eq(alerts.id, id)).returning();
+  if (!a) throw alertNotFound('alert', id);
+  return a;
+}

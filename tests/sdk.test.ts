@@ -1,0 +1,240 @@
+/**
+ * The TypeScript SDK (`@mofsim/sdk`, resolved as a package from the repo root) and its CLI against the real stack:
+ * every client method, typed results and errors, and the parity table against the Python SDK's method list
+ * (CONTRACT §12.1 mofsim_client and the §12.3 documented superset).
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import * as sdk from '@mofsim/sdk';
+import { repoRoot } from '../common/config.js';
+import { calfPath, startTestStack, type TestStack } from './helpers/stack.js';
+
+const { MOFSimClient } = sdk;
+let stack: TestStack;
+let client: InstanceType<typeof MOFSimClient>;
+let admin: InstanceType<typeof MOFSimClient>;
+before(async () => {
+  stack = await startTestStack({ workers: 1 });
+  client = new MOFSimClient({ baseUrl: stack.baseUrl, apiKey: stack.userKey });
+  admin = new MOFSimClient({ baseUrl: stack.baseUrl, apiKey: stack.adminKey });
+});
+after(async () => { await stack?.stop(); });
+
+/** Python method → where its TypeScript counterpart lives (README "Python → TypeScript" table). */
+export const PARITY: [python: string, ts: string][] = [
+  // §12.1 mofsim_client.MOFSimClient
+  ['health_check', 'healthCheck'], ['is_healthy', 'isHealthy'], ['upload_structure', 'uploadStructure'],
+  ['submit_optimization', 'submitOptimization'], ['submit_stability', 'submitStability'], ['submit_bulk_modulus', 'submitBulkModulus'],
+  ['submit_heat_capacity', 'submitHeatCapacity'], ['submit_interaction_energy', 'submitInteractionEnergy'], ['submit_single_point', 'submitSinglePoint'],
+  ['submit_batch', 'submitBatch'], ['get_task', 'getTask'], ['get_task_info', 'getTaskInfo'], ['get_task_result', 'getTaskResult'],
+  ['cancel_task', 'cancelTask'], ['list_tasks', 'listTasks'], ['get_task_logs', 'getTaskLogs'], ['stream_task_logs', 'streamTaskLogs'],
+  ['list_structures', 'listStructures'], ['get_structure', 'getStructure'], ['delete_structure', 'deleteStructure'],
+  ['list_builtin_structures', 'listBuiltinStructures'], ['list_models', 'listModels'], ['get_model', 'getModel'],
+  ['load_model', 'loadModel'], ['unload_model', 'unloadModel'], ['get_gpu_status', 'getGpuStatus'], ['get_queue_status', 'getQueueStatus'],
+  ['get_system_config', 'getSystemConfig'], ['get_system_stats', 'getSystemStats'], ['list_alert_rules', 'listAlertRules'],
+  ['get_active_alerts', 'getActiveAlerts'], ['get_alert_history', 'getAlertHistory'], ['close', 'close'],
+  // §12.3 documented superset
+  ['optimization.submit', 'optimization.submit'], ['stability.submit', 'stability.submit'], ['bulk_modulus.submit', 'bulkModulus.submit'],
+  ['heat_capacity.submit', 'heatCapacity.submit'], ['interaction_energy.submit', 'interactionEnergy.submit'], ['single_point.submit', 'singlePoint.submit'],
+  ['retry_task', 'retryTask'], ['wait_all', 'waitAll'],
+];
+const TASK_PARITY: [string, string][] = [
+  ['refresh', 'refresh'], ['wait', 'wait'], ['cancel', 'cancel'], ['get_logs', 'getLogs'], ['get_result', 'getResult'], ['stream_logs', 'events'],
+];
+const ERROR_PARITY = ['MOFSimError', 'APIError', 'AuthenticationError', 'AuthorizationError', 'TaskNotFoundError', 'ModelNotFoundError',
+  'StructureNotFoundError', 'ValidationError', 'RateLimitError', 'ServerError', 'TaskFailedError', 'TaskTimeoutError', 'TaskCancelledError',
+  'TaskNotCompletedError', 'ConnectionError'];
+
+describe('parity with the Python SDK', () => {
+  it('has a TypeScript counterpart for every Python SDK method', () => {
+    const c = new MOFSimClient({ baseUrl: 'http://127.0.0.1:1', apiKey: 'x' }) as unknown as Record<string, any>;
+    const missing = PARITY.filter(([, ts]) => typeof ts.split('.').reduce((o, k) => o?.[k], c) !== 'function').map(([py]) => py);
+    assert.deepEqual(missing, []);
+    const taskProto = sdk.Task.prototype as unknown as Record<string, unknown>;
+    assert.deepEqual(TASK_PARITY.filter(([, ts]) => typeof taskProto[ts] !== 'function').map(([py]) => py), []);
+    assert.deepEqual(ERROR_PARITY.filter((n) => typeof (sdk as Record<string, unknown>)[n] !== 'function'), []);
+    const readme = readFileSync(join(repoRoot, 'sdk', 'README.md'), 'utf8');
+    assert.deepEqual(PARITY.filter(([py]) => !readme.includes(`\`${py}\``)).map(([py]) => py), [], 'README maps every Python method');
+  });
+
+  it('reads MOFSIM_BASE_URL and MOFSIM_API_KEY', () => {
+    process.env.MOFSIM_BASE_URL = 'http://example.test:9';
+    process.env.MOFSIM_API_KEY = 'k';
+    try {
+      const c = new MOFSimClient();
+      assert.equal(c.baseUrl, 'http://example.test:9');
+      assert.equal(c.http.apiKey, 'k');
+    } finally { delete process.env.MOFSIM_BASE_URL; delete process.env.MOFSIM_API_KEY; }
+  });
+});
+
+describe('SDK against the real server', () => {
+  let structureId: string;
+
+  it('checks health and uploads a structure from a path, a Buffer and a stream', async () => {
+    assert.equal(await client.isHealthy(), true);
+    assert.equal((await client.healthCheck()).status, 'healthy');
+    const s = await client.uploadStructure(calfPath);
+    assert.equal(s.n_atoms, 44);
+    structureId = s.id;
+    const b = await client.uploadStructure(readFileSync(calfPath), { filename: 'calf-buffer.cif' });
+    assert.equal(b.checksum, s.checksum);
+    const { createReadStream } = await import('node:fs');
+    const st = await client.uploadStructure(createReadStream(calfPath), { name: 'calf-stream' });
+    assert.equal(st.name, 'calf-stream');
+    assert.equal((await client.getStructure(s.id)).formula, s.formula);
+    const page = await client.listStructures({ pageSize: 2 });
+    assert.ok(page.total >= 3);
+    let n = 0;
+    for await (const _ of page) n++;
+    assert.equal(n, page.total, 'the page iterates over every page');
+    assert.equal(await client.deleteStructure(st.id), true);
+    await assert.rejects(client.getStructure(st.id), sdk.StructureNotFoundError);
+    const builtin = await client.listBuiltinStructures({ set: 'essential' });
+    assert.equal(builtin.length, 4);
+  });
+
+  it('relaxes a structure with a typed result, a progress callback and events', async () => {
+    const task = await client.optimization.submit({ model: 'lj_test', structure: structureId, fmax: 0.1, max_steps: 20, priority: 'HIGH' });
+    assert.equal(task.priority, 'HIGH');
+    const seen: number[] = [];
+    const r = await task.wait({ timeout: 240, pollInterval: 0.3, onProgress: (p) => seen.push(p) });
+    assert.ok(r instanceof sdk.OptimizationResult);
+    assert.equal(typeof r.converged, 'boolean');
+    assert.ok(Number.isFinite(r.finalEnergy!));
+    assert.ok(Number.isFinite(r.finalVolume!));
+    assert.equal(seen.at(-1), 100);
+    const types: string[] = [];
+    for await (const e of task.events()) types.push(e.type);
+    assert.equal(types[0], 'queued');
+    assert.equal(types.at(-1), 'completed');
+    assert.ok((await task.getLogs()).length >= 2);
+    assert.equal(await task.cancel(), false, 'a finished task cannot be cancelled');
+    const again = await client.getTaskResult(task.id);
+    assert.equal(again.taskId, task.id);
+    assert.equal((await client.getTaskInfo(task.id)).status, 'COMPLETED');
+  });
+
+  it('submits with a built-in name and the Python-style flat methods, then waits for all', async () => {
+    const sp = await client.submitSinglePoint('lj_test', 'calf', { compute_stress: true });
+    const bm = await client.submitBulkModulus('lj_test', { id: structureId }, { npoints: 5, eps: 0.02, opt_steps: 5, point_steps: 5 });
+    const done: number[] = [];
+    const [a, b] = await client.waitAll([sp, bm] as sdk.Task[], { timeout: 300, pollInterval: 0.5, progress: (d) => done.push(d) });
+    assert.ok(a instanceof sdk.SinglePointResult && Number.isFinite(a.energy!));
+    assert.equal(a.forces!.length, 44);
+    assert.ok(b instanceof sdk.BulkModulusResult);
+    assert.deepEqual(done, [1, 2]);
+  });
+
+  it('lists, filters and iterates tasks; retries; cancels; reads logs; batch-submits', async () => {
+    const page = await client.listTasks({ taskType: 'optimization', pageSize: 1 });
+    assert.equal(page.items.length, 1);
+    const all: string[] = [];
+    for await (const t of client.iterTasks({ model: 'lj_test' })) all.push(t.id);
+    assert.ok(all.length >= 3);
+    const retried = await client.retryTask(page.items[0]!.id);
+    assert.notEqual(retried.id, page.items[0]!.id);
+    assert.equal(await client.cancelTask(retried.id), true);
+    assert.ok(['CANCELLED', 'RUNNING'].includes((await retried.refresh()).status));
+    assert.ok(Array.isArray(await client.getTaskLogs(retried.id, { level: 'INFO' })));
+    const handles = await client.submitBatch([{ model: 'lj_test', structure: structureId }, { model: 'lj_test', structure: 'calf', taskType: 'single-point-energy' }], { taskType: 'single-point-energy' });
+    assert.equal(handles.length, 2);
+    for (const h of handles) await h.cancel();
+    const logs: string[] = [];
+    for await (const l of client.streamTaskLogs(handles[0]!.id, { pollInterval: 0.2 })) logs.push(l.message);
+    assert.ok(logs.includes('queued'));
+  });
+
+  it('maps errors onto the Python classes, with status, code and request id', async () => {
+    await assert.rejects(client.getTask('00000000-0000-4000-8000-000000000000'), (e: any) => e instanceof sdk.TaskNotFoundError && e.status === 404 && e.code === 40402 && !!e.requestId);
+    await assert.rejects(client.getModel('nope'), sdk.ModelNotFoundError);
+    await assert.rejects(client.submitOptimization('lj_test', structureId, { fmax: -1 }), (e: any) => e instanceof sdk.ValidationError && e.field === 'parameters.fmax');
+    await assert.rejects(new MOFSimClient({ baseUrl: stack.baseUrl, apiKey: 'wrong-key-0000' }).listModels(), sdk.AuthenticationError);
+    await assert.rejects(client.loadModel('lj_test'), sdk.AuthorizationError);
+    await assert.rejects(new MOFSimClient({ baseUrl: 'http://127.0.0.1:9', apiKey: 'x', maxRetries: 0, timeout: 2 }).listModels(), sdk.ConnectionError);
+    // Terminal states → errors, with the server's answers replayed (a real cancel races the fast lj_test worker).
+    const info = (await client.listTasks({ pageSize: 1 })).items[0]!.info;
+    for (const [status, cls] of [['CANCELLED', sdk.TaskCancelledError], ['FAILED', sdk.TaskFailedError], ['TIMEOUT', sdk.TaskTimeoutError]] as const) {
+      const replay = new MOFSimClient({ baseUrl: stack.baseUrl, apiKey: 'x', fetch: async () => new Response(JSON.stringify({ success: true, code: 200, data: { ...info, status, error_message: 'boom' } }), { headers: { 'content-type': 'application/json' } }) });
+      await assert.rejects((await replay.getTask(info.task_id)).wait({ timeout: 5 }), cls);
+    }
+    const running = new MOFSimClient({ baseUrl: stack.baseUrl, apiKey: 'x', fetch: async () => new Response(JSON.stringify({ success: true, code: 200, data: { ...info, status: 'RUNNING' } })) });
+    await assert.rejects((await running.getTask(info.task_id)).getResult(), sdk.TaskNotCompletedError);
+    await assert.rejects((await running.getTask(info.task_id)).wait({ timeout: 0.2, pollInterval: 0.1 }), sdk.TaskTimeoutError);
+    const ctl = new AbortController();
+    const slow = await client.submitOptimization('lj_test', structureId, { max_steps: 5000, fmax: 1e-6 });
+    setTimeout(() => ctl.abort(new Error('stop waiting')), 50);
+    await assert.rejects(slow.wait({ signal: ctl.signal, pollInterval: 1 }), /stop waiting/);
+    await slow.cancel();
+  });
+
+  it('retries 429 honouring Retry-After', async () => {
+    const k = await admin.keys.create({ name: 'slow-sdk', rate_limit_per_minute: 2 });
+    let calls = 0;
+    const c = new MOFSimClient({ baseUrl: stack.baseUrl, apiKey: k.key, maxRetries: 0, fetch: (u, i) => { calls++; return fetch(u, i); } });
+    await c.listModels();
+    await c.listModels();
+    await assert.rejects(c.listModels(), (e: any) => e instanceof sdk.RateLimitError && e.retryAfter! > 0);
+    assert.equal(calls, 3);
+  });
+
+  it('covers models, system, alerts and keys', async () => {
+    const models = await client.listModels();
+    assert.ok(models.some((m) => m.name === 'lj_test'));
+    assert.equal((await client.getModel('lj_test')).kind, 'classical');
+    assert.ok((await client.models.families()).length >= 1);
+    assert.ok((await client.models.summary()).total_models >= 1);
+    assert.equal((await admin.loadModel('lj_test')).status, 'accepted');
+    assert.equal(await admin.unloadModel('lj_test'), true);
+    assert.ok((await client.getQueueStatus()).queues.length === 4);
+    assert.ok((await client.getSystemConfig()).supported_models.includes('lj_test'));
+    assert.ok((await client.getSystemStats()).tasks.total! >= 1);
+    assert.equal((await client.system.readiness()).status, 'ready');
+    assert.ok((await client.listAlertRules()).length >= 7);
+    assert.ok(Array.isArray(await client.getActiveAlerts()));
+    assert.equal((await client.getAlertHistory()).total, 0);
+    const rule = await admin.alerts.createRule({ id: 'sdk_rule', name: 'SDK rule', condition: { metric: 'queue_length', operator: '>', threshold: 3 } });
+    assert.equal((await admin.alerts.disableRule(rule.id)).enabled, false);
+    assert.equal((await admin.alerts.updateRule(rule.id, { level: 'INFO' })).level, 'INFO');
+    assert.equal(await admin.alerts.deleteRule(rule.id), true);
+    const me = await client.keys.me();
+    assert.equal(me.role, 'user');
+    const created = await admin.keys.create({ name: 'sdk-made' });
+    assert.ok((await admin.keys.list()).some((k) => k.id === created.id));
+    assert.ok((await admin.keys.revoke(created.id)).revoked_at);
+    // getGpuStatus calls GET /api/v1/system/gpus, served once the GPU scheduler work lands; until then a 404.
+    await client.getGpuStatus().then((g) => assert.ok(Array.isArray(g)), (e) => assert.ok(e instanceof sdk.NotFoundError));
+    client.close();
+  });
+});
+
+describe('mofsim CLI', () => {
+  const run = promisify(execFile);
+  const cli = (...args: string[]) => run(process.execPath, [join(repoRoot, 'sdk', 'bin', 'mofsim.js'), ...args], {
+    env: { ...process.env, MOFSIM_BASE_URL: stack.baseUrl, MOFSIM_API_KEY: stack.userKey }, timeout: 120_000,
+  });
+
+  it('uploads, submits, shows status, watches, prints the result and lists models (tables and --json)', async () => {
+    const up = JSON.parse((await cli('upload', calfPath, '--json')).stdout);
+    assert.equal(up.n_atoms, 44);
+    const sub = JSON.parse((await cli('submit', 'single-point', '--model', 'lj_test', '--structure', up.id, '--param', 'compute_stress=false', '--json')).stdout);
+    assert.equal(sub.parameters.compute_stress, false);
+    const watch = await cli('watch', sub.task_id);
+    assert.match(watch.stdout, /COMPLETED/);
+    assert.match(watch.stderr, /100%/);
+    assert.match((await cli('status', sub.task_id)).stdout, /TASK_ID\s+TYPE/);
+    assert.ok(Number.isFinite(JSON.parse((await cli('result', sub.task_id)).stdout).energy_eV));
+    assert.match((await cli('models')).stdout, /lj_test\s+\S+\s+classical/);
+    const keys = await run(process.execPath, [join(repoRoot, 'sdk', 'bin', 'mofsim.js'), 'keys', 'create', 'from-cli', '--json'], {
+      env: { ...process.env, MOFSIM_BASE_URL: stack.baseUrl, MOFSIM_API_KEY: stack.adminKey },
+    });
+    assert.match(JSON.parse(keys.stdout).key, /^msk_/);
+    const opt = JSON.parse((await cli('submit', 'optimization', '--model', 'lj_test', '--structure', up.id, '--param', 'max_steps=500', '--json')).stdout);
+    assert.match((await cli('cancel', opt.task_id)).stdout, /CANCELLED|RUNNING/);
+    await assert.rejects(cli('status', 'not-a-task'), (e: any) => e.code === 1 && /error:/.test(e.stderr));
+  });
+});
