@@ -101,3 +101,18 @@ def test_nan_model_is_a_result(make_ctx):
     r = bulk_modulus.run(bulk("Cu", "fcc", a=3.6), {"opt_steps": 5}, make_ctx(NaNCalc()))
     assert r["status"] == "nan" and r["bulk_modulus_GPa"] is None
     json.dumps(r, allow_nan=False)
+
+
+@pytest.mark.parametrize("name,b0", [("MOF-5", 16.06), ("calf", 28.16), ("IPAQOI_full", 10.162)])
+def test_dft_refit_handles_hartree_and_ev_rows(name, b0):
+    """Refits of the DFT E-V points give the CSV's B0, including the three rows whose energies are in eV."""
+    from mofsim_engine.reference import EV_VALUED_ROWS, bulk_modulus_reference
+
+    ref = bulk_modulus_reference(name)
+    assert ref is not None
+    assert abs(ref.refit_B_GPa() - b0) < 0.01
+    assert abs(ref.refit_B_GPa() - ref.B0_GPa) < 0.6
+    assert all(abs(e) > 1e4 for e in ref.energies_eV)  # eV magnitudes for every row
+    for key in EV_VALUED_ROWS:
+        other = bulk_modulus_reference(key)
+        assert abs(other.refit_B_GPa() - other.B0_GPa) < 0.6, key
