@@ -11,6 +11,7 @@ import { AppError } from './errors.js';
 import { healthRouter } from './routes/health.js';
 import { modelsRouter } from './routes/models.js';
 import { structuresRouter } from './routes/structures.js';
+import { systemRouter } from './routes/system.js';
 import { tasksRouter } from './routes/tasks.js';
 
 export const apiSpecPath = join(repoRoot, 'openapi', 'mofsim.yaml');
@@ -64,6 +65,7 @@ export function createApp(deps: ServerDeps) {
   app.use('/api/v1/structures', structuresRouter(deps));
   app.use('/api/v1/tasks', tasksRouter(deps));
   app.use('/api/v1/models', modelsRouter(deps));
+  app.use('/api/v1', systemRouter(deps));
 
   app.use((req: Request, res: Response) => sendError(res, 404, 40400, 'NOT_FOUND', `no route for ${req.method} ${req.path}`));
   // Express 5 forwards rejected async handlers here.

@@ -28,3 +28,7 @@ export const fileTooLarge = (limitMb: number) => new AppError(413, 41300, 'FILE_
 export const unsupportedElements = (model: string, missing: string[]) =>
   new AppError(422, 42203, 'UNSUPPORTED_ELEMENTS', `model ${model} does not cover element(s) ${missing.join(', ')}`, 'model');
 export const unavailable = (type: string, message: string) => new AppError(503, 50301, type, message);
+// issue 4
+export const invalidTaskState = (status: string, action: string) =>
+  new AppError(409, 40902, 'INVALID_TASK_STATE', `cannot ${action} a task that is ${status}`, 'task_id');
+export const workerNotFound = (id: string) => new AppError(404, 40405, 'WORKER_NOT_FOUND', `worker not found: ${id}`, 'worker_id');

@@ -8,8 +8,10 @@ const logger = createLogger('worker', config.MOFSIM_LOG_LEVEL);
 const handle = await startWorker(config, logger, { gpuIndex: config.MOFSIM_GPU_INDEX ?? null });
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
-    logger.info('stopping worker', { signal: sig });
-    handle.shutdown().then(() => process.exit(0), () => process.exit(1));
+    logger.info('draining worker', { signal: sig });
+    handle.drain().then(() => process.exit(0), () => process.exit(1));
   });
 }
+// A remote drain also ends here; exit 0 tells `npm start` not to restart a worker that was asked to stop.
 await handle.done;
+process.exit(0);

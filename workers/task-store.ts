@@ -1,7 +1,7 @@
 /** Task state writes made by workers: status transitions, progress, events, results. */
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../server/db/client.js';
-import { taskEvents, tasks } from '../server/db/schema.js';
+import { taskEvents, taskRuns, tasks, type TaskRow } from '../server/db/schema.js';
 import { TERMINAL_STATUSES } from '../common/task-types.js';
 
 /** Appends one event to a task's stream. */
@@ -48,4 +48,20 @@ export async function finish(
 /** Remembers the latest checkpoint of a running task. */
 export async function saveCheckpoint(db: Db, taskId: string, checkpoint: { path: string; step: number }): Promise<void> {
   await db.update(tasks).set({ checkpoint }).where(eq(tasks.id, taskId));
+}
+
+/** Opens a usage row for one engine attempt. */
+export async function startRun(db: Db, deps: { workerId: string; device: string }, task: TaskRow): Promise<number> {
+  const owner = typeof task.options?.owner === 'string' ? task.options.owner : null;
+  const [row] = await db.insert(taskRuns).values({
+    taskId: task.id, workerId: deps.workerId, device: deps.device, owner, taskType: task.taskType, model: task.model,
+  }).returning({ id: taskRuns.id });
+  return row!.id;
+}
+
+/** Closes a usage row: its outcome and the device-seconds it held. */
+export async function endRun(db: Db, runId: number, outcome: string): Promise<void> {
+  await db.update(taskRuns).set({
+    outcome, endedAt: sql`now()`, seconds: sql`extract(epoch from (now() - ${taskRuns.startedAt}))`,
+  }).where(eq(taskRuns.id, runId));
 }

@@ -3,6 +3,7 @@
  * answers), a Temporal dev server on a free port, the API in this process and a CPU worker with its Python engine.
  */
 import { Client, Connection } from '@temporalio/client';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -23,8 +24,19 @@ export interface TestStack {
   config: Config;
   database: Database;
   workers: WorkerHandle[];
-  startWorker(id?: string): Promise<WorkerHandle>;
+  /** Starts an in-process worker; `env` overrides its config (e.g. MOFSIM_ENGINE_MAX_JOBS). */
+  startWorker(id?: string, env?: Record<string, string>): Promise<WorkerHandle>;
+  /** Starts a worker as a child process (`tsx workers/main.ts`), to be killed with signals; resolves once it is online. */
+  spawnWorker(id: string, env?: Record<string, string>): Promise<ChildWorker>;
   stop(): Promise<void>;
+}
+
+/** A worker in its own process. */
+export interface ChildWorker {
+  id: string;
+  process: ChildProcess;
+  /** Resolves with the exit code/signal. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 async function freePort(): Promise<number> {
@@ -65,16 +77,21 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
   });
 
   const suffix = randomBytes(3).toString('hex');
-  const config: Config = loadConfig({
-    ...process.env,
-    ...opts.env,
+  const configEnv: Record<string, string> = {
     DATABASE_URL: databaseUrl,
     TEMPORAL_ADDRESS: temporal.url,
     MOFSIM_DATA_DIR: join(stateDir, 'data'),
     MOFSIM_TASK_QUEUE: `mofsim.control.${suffix}`,
-    MOFSIM_ENGINE_QUEUE: `mofsim.engine.${suffix}`,
+    MOFSIM_QUEUE_PREFIX: `mofsim.${suffix}`,
+    // Fast failure detection and scheduling for tests (the defaults suit production).
+    MOFSIM_WORKER_HEARTBEAT_S: '1',
+    MOFSIM_WORKER_STALE_S: '4',
+    MOFSIM_ACTIVITY_HEARTBEAT_TIMEOUT_S: '6',
+    MOFSIM_SCHEDULER_POLL_S: '0.5',
+    ...opts.env,
     MOFSIM_LOG_LEVEL: process.env.MOFSIM_LOG_LEVEL ?? 'warn',
-  });
+  };
+  const config: Config = loadConfig({ ...process.env, ...opts.env, ...configEnv });
   const logger = createLogger('test', config.MOFSIM_LOG_LEVEL);
   const database = openDatabase(databaseUrl);
   const connection = await Connection.connect({ address: temporal.url });
@@ -87,16 +104,36 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   const workers: WorkerHandle[] = [];
-  const launch = async (id = `test-worker-${workers.length}`) => {
-    const w = await startWorker({ ...config, MOFSIM_WORKER_ID: id }, logger);
+  const launch = async (id = `test-worker-${workers.length}`, env: Record<string, string> = {}) => {
+    const c = Object.keys(env).length ? loadConfig({ ...process.env, ...opts.env, ...configEnv, ...env }) : config;
+    const w = await startWorker({ ...c, MOFSIM_WORKER_ID: id }, logger, { gpuIndex: c.MOFSIM_GPU_INDEX ?? null });
     workers.push(w);
     return w;
   };
   for (let i = 0; i < (opts.workers ?? 1); i++) await launch();
 
+  const children: ChildWorker[] = [];
+  const spawnWorker = async (id: string, env: Record<string, string> = {}): Promise<ChildWorker> => {
+    const child = spawn(join(repoRoot, 'node_modules', '.bin', 'tsx'), [join(repoRoot, 'workers', 'main.ts')], {
+      cwd: repoRoot,
+      env: { ...process.env, ...opts.env, ...configEnv, ...env, MOFSIM_WORKER_ID: id },
+      stdio: ['ignore', 'ignore', process.env.MOFSIM_TEST_WORKER_LOGS ? 'inherit' : 'ignore'],
+    });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+    const cw = { id, process: child, exited };
+    children.push(cw);
+    await waitFor(`worker ${id} online`, async () => {
+      if (child.exitCode !== null) throw new Error(`worker ${id} exited during start-up`);
+      const rows = await database.sql`select 1 from workers where id = ${id} and status = 'online'`;
+      return rows.length > 0;
+    });
+    return cw;
+  };
+
   return {
-    baseUrl, config, database, workers, startWorker: launch,
+    baseUrl, config, database, workers, startWorker: launch, spawnWorker,
     async stop() {
+      for (const c of children) if (c.process.exitCode === null && c.process.signalCode === null) c.process.kill('SIGKILL');
       await Promise.allSettled(workers.map((w) => w.shutdown()));
       await new Promise((r) => server.close(r));
       server.closeAllConnections?.();
