@@ -9,7 +9,10 @@ const handle = await startWorker(config, logger, { gpuIndex: config.MOFSIM_GPU_I
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
     logger.info('draining worker', { signal: sig });
-    handle.drain().then(() => process.exit(0), () => process.exit(1));
+    handle.drain().then(() => process.exit(0), (err) => {
+      logger.error('drain failed', { error: String((err as Error)?.stack ?? err) });
+      process.exit(1);
+    });
   });
 }
 // A remote drain also ends here; exit 0 tells `npm start` not to restart a worker that was asked to stop.

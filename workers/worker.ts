@@ -166,6 +166,8 @@ function installRuntimeLogger(log: Logger, level: Config['MOFSIM_LOG_LEVEL']): v
   const t = log.child({ component: 'temporal' });
   try {
     Runtime.install({
+      // Signals are ours: SIGTERM drains (hands jobs back) instead of the SDK's own shutdown.
+      shutdownSignals: [],
       logger: new DefaultLogger(temporalLevel, (e) => {
         const fields = { ...(e.meta ?? {}) } as Record<string, unknown>;
         if (e.level === 'ERROR') t.error(e.message, fields);

@@ -114,7 +114,8 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
 
   const children: ChildWorker[] = [];
   const spawnWorker = async (id: string, env: Record<string, string> = {}): Promise<ChildWorker> => {
-    const child = spawn(join(repoRoot, 'node_modules', '.bin', 'tsx'), [join(repoRoot, 'workers', 'main.ts')], {
+    // node --import tsx, not the tsx binary: that one runs the script in a grandchild, which a SIGKILL would miss.
+    const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'workers', 'main.ts')], {
       cwd: repoRoot,
       env: { ...process.env, ...opts.env, ...configEnv, ...env, MOFSIM_WORKER_ID: id },
       stdio: ['ignore', 'ignore', process.env.MOFSIM_TEST_WORKER_LOGS ? 'inherit' : 'ignore'],
