@@ -42,6 +42,12 @@ const schema = z.object({
   MOFSIM_DRAIN_TIMEOUT_S: z.coerce.number().positive().default(30),
   /** The nvidia-smi binary (tests point it at a recorded fake). */
   MOFSIM_NVIDIA_SMI: z.string().default('nvidia-smi'),
+  /** Hosts (names or IPs, comma-separated) that webhooks may target although they are private or loopback. */
+  MOFSIM_WEBHOOK_ALLOW_HOSTS: z.string().default('').transform((v) => v.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)),
+  /** First retry delay of a failed webhook delivery, seconds (doubling, up to 1 h, for 24 h). */
+  MOFSIM_WEBHOOK_RETRY_INITIAL_S: z.coerce.number().positive().default(5),
+  /** Seconds one webhook POST may take. */
+  MOFSIM_WEBHOOK_TIMEOUT_S: z.coerce.number().positive().default(10),
   /** CPU workers `npm start` runs on a machine without GPUs. */
   MOFSIM_CPU_WORKERS: int(1),
   /** Port of the embedded PostgreSQL that `npm start` runs when DATABASE_URL does not answer. */

@@ -417,6 +417,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tasks/{task_id}/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The delivery log of the task's callback (one row per attempt). */
+        get: operations["listTaskWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -735,6 +752,22 @@ export interface components {
                 runs?: number;
                 tasks?: number;
             }[];
+        };
+        WebhookDelivery: {
+            id?: number;
+            /** @enum {string} */
+            event?: "task.started" | "task.progress" | "task.completed" | "task.failed" | "task.cancelled";
+            event_id?: number;
+            url?: string;
+            /** @description same for every attempt of one event (also sent as Idempotency-Key and X-MOFSim-Delivery) */
+            idempotency_key?: string;
+            attempt?: number;
+            status_code?: number | null;
+            ok?: boolean;
+            error?: string | null;
+            duration_ms?: number | null;
+            /** Format: date-time */
+            created_at?: string;
         };
     };
     responses: {
@@ -1397,6 +1430,34 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
+        };
+    };
+    listTaskWebhookDeliveries: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description delivery attempts, oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: {
+                            items?: components["schemas"]["WebhookDelivery"][];
+                            total?: number;
+                        };
+                    };
+                };
+            };
+            404: components["responses"]["Error"];
         };
     };
 }

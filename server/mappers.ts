@@ -1,5 +1,5 @@
 /** Database rows → API objects (one mapper per resource). */
-import type { StructureRow, TaskEventRow, TaskRow, WorkerRow } from './db/schema.js';
+import type { StructureRow, TaskEventRow, TaskRow, WebhookDeliveryRow, WorkerRow } from './db/schema.js';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
@@ -107,5 +107,21 @@ export function gpuToApi(w: WorkerRow) {
     loaded_models: w.loadedModels,
     running_tasks: w.runningTasks,
     last_heartbeat: w.lastHeartbeat.toISOString(),
+  };
+}
+
+export function webhookDeliveryToApi(d: WebhookDeliveryRow) {
+  return {
+    id: d.id,
+    event: d.event,
+    event_id: d.eventId,
+    url: d.url,
+    idempotency_key: d.idempotencyKey,
+    attempt: d.attempt,
+    status_code: d.statusCode,
+    ok: d.ok,
+    error: d.error,
+    duration_ms: d.durationMs,
+    created_at: d.createdAt.toISOString(),
   };
 }

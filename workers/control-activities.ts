@@ -5,9 +5,14 @@ import type { Db } from '../server/db/client.js';
 import { tasks } from '../server/db/schema.js';
 import { claimWorker, releaseWorker, type Assignment } from './scheduler.js';
 import { addEvent, finish } from './task-store.js';
+import { deliverWebhook } from './webhook-delivery.js';
 
 export interface ControlDeps {
   db: Db;
+  /** Webhook targets allowed although private/loopback. */
+  webhookAllowHosts: readonly string[];
+  /** One webhook POST's time limit, ms. */
+  webhookTimeoutMs: number;
   /** Heartbeat age after which a worker counts as offline, seconds. */
   staleSeconds: number;
 }
@@ -35,6 +40,11 @@ export function createControlActivities(deps: ControlDeps) {
         .returning({ id: tasks.id });
       if (rows.length && input.event) await addEvent(deps.db, input.taskId, input.event, input.data ?? {});
       return rows.length > 0;
+    },
+
+    /** Delivers one task event to the task's callback URL (retried by the webhook workflow). */
+    async deliverWebhook(input: { taskId: string; eventId: number }): Promise<{ status: number }> {
+      return deliverWebhook({ db: deps.db, allowHosts: deps.webhookAllowHosts, timeoutMs: deps.webhookTimeoutMs }, input);
     },
 
     /** Records a terminal state decided by the workflow (failure, timeout, cancellation). */

@@ -1,12 +1,13 @@
 /** Task state writes made by workers: status transitions, progress, events, results. */
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../server/db/client.js';
-import { taskEvents, taskRuns, tasks, type TaskRow } from '../server/db/schema.js';
+import { taskRuns, tasks, type TaskRow } from '../server/db/schema.js';
+import { appendTaskEvent } from '../server/db/task-events.js';
 import { TERMINAL_STATUSES } from '../common/task-types.js';
 
 /** Appends one event to a task's stream. */
 export async function addEvent(db: Db, taskId: string, type: string, data: Record<string, unknown> = {}): Promise<void> {
-  await db.insert(taskEvents).values({ taskId, type, data });
+  await appendTaskEvent(db, taskId, type, data);
 }
 
 /** Marks a non-terminal task RUNNING on `workerId`; returns false when the task already ended. */

@@ -81,7 +81,10 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.MOFSIM_TASK_QUEUE,
     workflowsPath: require.resolve(join(repoRoot, 'workflows', 'index.ts')),
-    activities: createControlActivities({ db: database.db, staleSeconds: config.MOFSIM_WORKER_STALE_S }),
+    activities: createControlActivities({
+      db: database.db, staleSeconds: config.MOFSIM_WORKER_STALE_S,
+      webhookAllowHosts: config.MOFSIM_WEBHOOK_ALLOW_HOSTS, webhookTimeoutMs: config.MOFSIM_WEBHOOK_TIMEOUT_S * 1000,
+    }),
   });
   const engineWorker = await Worker.create({
     connection,

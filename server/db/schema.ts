@@ -118,3 +118,22 @@ export const taskRuns = pgTable('task_runs', {
 }, (t) => [index('task_runs_task_idx').on(t.taskId)]);
 
 export type WorkerRow = typeof workers.$inferSelect;
+
+/** One attempt to deliver one task event to the task's callback URL (the delivery log). */
+export const webhookDeliveries = pgTable('webhook_deliveries', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  taskId: uuid('task_id').notNull().references(() => tasks.id, { onDelete: 'cascade' }),
+  eventId: integer('event_id').notNull(),
+  event: text('event').notNull(),
+  url: text('url').notNull(),
+  /** Same for every attempt of one event: receivers de-duplicate on it. */
+  idempotencyKey: text('idempotency_key').notNull(),
+  attempt: integer('attempt').notNull(),
+  statusCode: integer('status_code'),
+  ok: boolean('ok').notNull(),
+  error: text('error'),
+  durationMs: integer('duration_ms'),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+}, (t) => [index('webhook_deliveries_task_idx').on(t.taskId, t.id)]);
+
+export type WebhookDeliveryRow = typeof webhookDeliveries.$inferSelect;

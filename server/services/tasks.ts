@@ -9,7 +9,9 @@ import { PRIORITY_KEYS } from '../../workers/scheduler.js';
 import { taskAssignments, taskEvents, taskRuns, tasks, workers, type StructureRow, type TaskEventRow, type TaskRow } from '../db/schema.js';
 import type { ServerDeps } from '../deps.js';
 import { AppError, fileNotFound, invalidTaskState, invalidParameter, resultNotReady, taskNotFound, unavailable, unsupportedElements } from '../errors.js';
+import { appendTaskEvent } from '../db/task-events.js';
 import { getModel } from './models.js';
+import { checkCallback } from './webhooks.js';
 import { getStructure, resolveBuiltin } from './structures.js';
 
 export interface TaskCreate {
@@ -49,6 +51,7 @@ export async function submitTask(deps: ServerDeps, taskType: TaskType, body: Tas
   }
 
   const options = body.options ?? {};
+  if (options.callback) await checkCallback(deps, options.callback);
   const inserted = await db.insert(tasks).values({
     taskType,
     model: model.id,
@@ -89,7 +92,7 @@ export async function submitTask(deps: ServerDeps, taskType: TaskType, body: Tas
   }
   const [queued] = await db.update(tasks).set({ status: 'QUEUED', queuedAt: new Date() })
     .where(and(eq(tasks.id, task.id), eq(tasks.status, 'PENDING'))).returning();
-  await db.insert(taskEvents).values({ taskId: task.id, type: 'queued', data: { priority: task.priority } });
+  await appendTaskEvent(db, task.id, 'queued', { priority: task.priority });
   return queued ?? (await getTask(deps, task.id));
 }
 
@@ -140,7 +143,7 @@ export async function cancelTask(deps: ServerDeps, id: string): Promise<TaskRow>
   } catch {
     await deps.database.db.update(tasks).set({ status: 'CANCELLED', errorType: 'CANCELLED', errorMessage: 'cancelled', completedAt: new Date() })
       .where(and(eq(tasks.id, id), sql`${tasks.status} not in ('COMPLETED','FAILED','CANCELLED','TIMEOUT')`));
-    await deps.database.db.insert(taskEvents).values({ taskId: id, type: 'cancelled', data: {} });
+    await appendTaskEvent(deps.database.db, id, 'cancelled');
   }
   return getTask(deps, id);
 }

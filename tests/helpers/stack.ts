@@ -14,6 +14,9 @@ import postgres from 'postgres';
 import { loadConfig, repoRoot, type Config } from '../../common/config.js';
 import { createLogger } from '../../common/logger.js';
 import { createApp } from '../../server/app.js';
+import { attachLiveSocket } from '../../server/live-socket.js';
+import { LiveEvents } from '../../server/services/live-events.js';
+import { startWebhookDispatch } from '../../server/services/webhooks.js';
 import { ensureDatabaseExists, migrateDatabase, openDatabase, type Database } from '../../server/db/client.js';
 import { EngineSupervisor } from '../../workers/engine-supervisor.js';
 import { startWorker, type WorkerHandle } from '../../workers/worker.js';
@@ -99,8 +102,13 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
   const engine = new EngineSupervisor({
     python: config.MOFSIM_PYTHON, logger, env: { MOFSIM_DEVICE: 'cpu', MOFSIM_DATA_DIR: join(repoRoot, 'data', 'mofsimbench') },
   }, logger);
-  const app = createApp({ config, database, engine, temporal: client, logger, startedAt: new Date() });
+  const liveEvents = new LiveEvents(database, logger);
+  await liveEvents.start();
+  const deps = { config, database, engine, temporal: client, logger, startedAt: new Date(), liveEvents };
+  startWebhookDispatch(deps);
+  const app = createApp(deps);
   const server: Server = await new Promise((resolve) => { const s = app.listen(0, '127.0.0.1', () => resolve(s)); });
+  const wss = attachLiveSocket(server, deps);
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   const workers: WorkerHandle[] = [];
@@ -136,6 +144,8 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
     async stop() {
       for (const c of children) if (c.process.exitCode === null && c.process.signalCode === null) c.process.kill('SIGKILL');
       await Promise.allSettled(workers.map((w) => w.shutdown()));
+      for (const c of wss.clients) c.terminate();
+      wss.close();
       await new Promise((r) => server.close(r));
       server.closeAllConnections?.();
       await engine.stop();

@@ -19,6 +19,21 @@ CREATE TABLE "task_runs" (
 	"seconds" double precision
 );
 --> statement-breakpoint
+CREATE TABLE "webhook_deliveries" (
+	"id" bigserial PRIMARY KEY NOT NULL,
+	"task_id" uuid NOT NULL,
+	"event_id" integer NOT NULL,
+	"event" text NOT NULL,
+	"url" text NOT NULL,
+	"idempotency_key" text NOT NULL,
+	"attempt" integer NOT NULL,
+	"status_code" integer,
+	"ok" boolean NOT NULL,
+	"error" text,
+	"duration_ms" integer,
+	"created_at" timestamp with time zone DEFAULT now() NOT NULL
+);
+--> statement-breakpoint
 CREATE TABLE "workers" (
 	"id" text PRIMARY KEY NOT NULL,
 	"hostname" text NOT NULL,
@@ -39,5 +54,7 @@ CREATE TABLE "workers" (
 --> statement-breakpoint
 ALTER TABLE "task_assignments" ADD CONSTRAINT "task_assignments_task_id_tasks_id_fk" FOREIGN KEY ("task_id") REFERENCES "public"."tasks"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "task_runs" ADD CONSTRAINT "task_runs_task_id_tasks_id_fk" FOREIGN KEY ("task_id") REFERENCES "public"."tasks"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "webhook_deliveries" ADD CONSTRAINT "webhook_deliveries_task_id_tasks_id_fk" FOREIGN KEY ("task_id") REFERENCES "public"."tasks"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "task_assignments_worker_idx" ON "task_assignments" USING btree ("worker_id");--> statement-breakpoint
-CREATE INDEX "task_runs_task_idx" ON "task_runs" USING btree ("task_id");
+CREATE INDEX "task_runs_task_idx" ON "task_runs" USING btree ("task_id");--> statement-breakpoint
+CREATE INDEX "webhook_deliveries_task_idx" ON "webhook_deliveries" USING btree ("task_id","id");
