@@ -4,7 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
@@ -131,5 +134,41 @@ describe('webhooks', () => {
     assert.equal(log.length, received.length);
     assert.equal(log.filter((d: any) => d.ok).length, 2);
     assert.ok(log.some((d: any) => !d.ok && d.status_code === 503 && d.attempt === 1));
+  });
+});
+
+describe('gpu workers', () => {
+  it('registers a GPU worker with its own queue and reports nvidia-smi telemetry at /system/gpus', async () => {
+    // A recorded 4×H100 nvidia-smi; the worker drives GPU 2 (its engine runs on the CPU here).
+    const dir = mkdtempSync(join(tmpdir(), 'smi-'));
+    const fake = join(dir, 'nvidia-smi');
+    writeFileSync(fake, `#!/bin/sh\ncat <<'CSV'
+0, GPU-1a2b, NVIDIA H100 80GB HBM3, 81559, 1024, 37, 41, 118.52
+1, GPU-3c4d, NVIDIA H100 80GB HBM3, 81559, 0, 0, 33, 69.90
+2, GPU-5e6f, NVIDIA H100 80GB HBM3, 81559, 40960, 100, 67, 601.10
+3, GPU-7a8b, NVIDIA H100 80GB HBM3, 81559, 0, [N/A], 30, [N/A]
+CSV
+`);
+    chmodSync(fake, 0o755);
+    const w = await stack.startWorker('gpu-2', { MOFSIM_GPU_INDEX: '2', MOFSIM_DEVICE: 'cpu', MOFSIM_NVIDIA_SMI: fake });
+    assert.match(w.taskQueue, /\.gpu\.[^.]+\.2$/);
+    const end = Date.now() + 20_000;
+    let gpus: any[] = [];
+    while (Date.now() < end) {
+      gpus = (await api(stack.baseUrl, '/api/v1/system/gpus')).body.data.items;
+      if (gpus[0]?.utilization_percent !== undefined && gpus[0]?.utilization_percent !== null) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(gpus.length, 1);
+    assert.equal(gpus[0].worker_id, 'gpu-2');
+    assert.equal(gpus[0].index, 2);
+    assert.equal(gpus[0].name, 'NVIDIA H100 80GB HBM3');
+    assert.equal(gpus[0].memory_used_MB, 40960);
+    assert.equal(gpus[0].utilization_percent, 100);
+    const worker = (await api(stack.baseUrl, '/api/v1/system/workers')).body.data.items.find((x: any) => x.id === 'gpu-2');
+    // Admission budget: 90 % of the GPU's memory.
+    assert.equal(worker.memory_budget_MB, Math.round(0.9 * 81559));
+    assert.equal(worker.gpu_index, 2);
+    await w.drain();
   });
 });

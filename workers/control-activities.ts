@@ -3,7 +3,9 @@ import { and, eq, inArray } from 'drizzle-orm';
 import type { TERMINAL_STATUSES } from '../common/task-types.js';
 import type { Db } from '../server/db/client.js';
 import { tasks } from '../server/db/schema.js';
-import { claimWorker, releaseWorker, type Assignment } from './scheduler.js';
+import { Context } from '@temporalio/activity';
+import { preemptSignal } from '../workflows/task-workflow.js';
+import { claimOrPreempt, releaseWorker, type Assignment } from './scheduler.js';
 import { addEvent, finish } from './task-store.js';
 import { deliverWebhook } from './webhook-delivery.js';
 
@@ -22,7 +24,13 @@ export function createControlActivities(deps: ControlDeps) {
   return {
     /** Asks the scheduler for a worker slot; null = wait and ask again. */
     async claimWorker(input: { taskId: string; avoidWorkerId?: string }): Promise<Assignment | null> {
-      return claimWorker(deps.db, input.taskId, { staleSeconds: deps.staleSeconds, avoidWorkerId: input.avoidWorkerId });
+      const r = await claimOrPreempt(deps.db, input.taskId, { staleSeconds: deps.staleSeconds, avoidWorkerId: input.avoidWorkerId });
+      if (r.preempt) {
+        // The victim's workflow stops its job (checkpoint kept), frees the slot and requeues it behind this task.
+        await Context.current().client.workflow.getHandle(r.preempt).signal(preemptSignal, { by: input.taskId })
+          .catch(() => releaseWorker(deps.db, r.preempt!));
+      }
+      return r.assignment;
     },
 
     /** Frees the task's worker slot. */

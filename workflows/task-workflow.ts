@@ -40,6 +40,8 @@ export const pauseSignal = defineSignal('pause');
 export const resumeSignal = defineSignal('resume');
 /** Cancel a task in any state; a running job is stopped within seconds. */
 export const cancelSignal = defineSignal('cancel');
+/** Make room for a CRITICAL task: a running job is stopped (checkpoint kept) and requeued. */
+export const preemptSignal = defineSignal<[{ by: string }]>('preempt');
 /** Where the task is now. */
 export const stateQuery = defineQuery<TaskWorkflowState>('state');
 
@@ -66,6 +68,8 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<string> {
   setHandler(pauseSignal, () => { if (!cancelled && st.state !== 'done') { paused = true; runScope?.cancel(); } });
   setHandler(resumeSignal, () => { paused = false; });
   setHandler(cancelSignal, () => { cancelled = true; runScope?.cancel(); });
+  let preemptedBy: string | undefined;
+  setHandler(preemptSignal, ({ by }) => { if (st.state === 'running' && runScope) { preemptedBy = by; runScope.cancel(); } });
   setHandler(stateQuery, () => st);
 
   const end = (status: 'COMPLETED' | 'FAILED' | 'CANCELLED' | 'TIMEOUT', errorType?: string, errorMessage?: string) =>
@@ -123,11 +127,16 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<string> {
       } catch (err) {
         runScope = undefined;
         // A cancel of the whole workflow (not our signal) ends the task below.
-        if (isCancellation(err) && !cancelled && !paused) throw err;
+        if (isCancellation(err) && !cancelled && !paused && !preemptedBy) throw err;
         await CancellationScope.nonCancellable(() => control.releaseWorker({ taskId }));
         st.state = 'queued';
         st.workerId = null;
-        if (cancelled || paused) continue;
+        if (cancelled || paused) { preemptedBy = undefined; continue; }
+        if (preemptedBy) {
+          await control.setTaskStatus({ taskId, status: 'QUEUED', event: 'preempted', data: { by: preemptedBy, worker_id: slot.workerId } });
+          preemptedBy = undefined;
+          continue;
+        }
         const cause = err instanceof ActivityFailure ? err.cause : err;
         if (cause instanceof TimeoutFailure) {
           const hb = cause.lastHeartbeatDetails as Checkpoint | undefined;

@@ -100,6 +100,8 @@ export const taskAssignments = pgTable('task_assignments', {
   /** Engine memory the job is expected to need (model memory per atom × atoms). */
   memoryMB: doublePrecision('memory_mb').notNull(),
   assignedAt: timestamp('assigned_at', { withTimezone: true }).notNull().defaultNow(),
+  /** Set when the scheduler asked this job to make room for a CRITICAL task (cleared with the row). */
+  preemptedAt: timestamp('preempted_at', { withTimezone: true }),
 }, (t) => [index('task_assignments_worker_idx').on(t.workerId)]);
 
 /** One engine attempt of a task on one worker: the basis of usage accounting (device-seconds) and ETAs. */

@@ -2,7 +2,8 @@ CREATE TABLE "task_assignments" (
 	"task_id" uuid PRIMARY KEY NOT NULL,
 	"worker_id" text NOT NULL,
 	"memory_mb" double precision NOT NULL,
-	"assigned_at" timestamp with time zone DEFAULT now() NOT NULL
+	"assigned_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"preempted_at" timestamp with time zone
 );
 --> statement-breakpoint
 CREATE TABLE "task_runs" (
