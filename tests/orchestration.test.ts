@@ -214,6 +214,9 @@ describe('orchestration', () => {
     const resumed = (await events(id)).find((e) => e.type === 'resumed')!;
     assert.ok(resumed.data.from_step >= 200);
     assert.notEqual(resumed.data.worker_id, runningOn);
-    assert.ok(!(await events(id)).some((e) => e.type === 'attempt_failed' && e.data.code !== 'CANCELLED'));
+    const ev = await events(id);
+    assert.ok(!ev.some((e) => e.type === 'attempt_failed' && e.data.code !== 'CANCELLED'));
+    // Handed back at once (not found dead after the heartbeat timeout).
+    assert.equal(ev.find((e) => e.type === 'requeued')?.data.reason, 'WORKER_DRAINING');
   });
 });

@@ -22,6 +22,8 @@ export interface EngineActivityDeps {
   logger: Logger;
   /** Device label recorded in usage rows (`cpu`, `cuda:0`). */
   device: string;
+  /** The GPU this worker drives (recorded as the task's gpu_id); null on a CPU worker. */
+  gpuIndex?: number | null;
   /** The worker's live jobs (task id → how to hand the job back on a drain); read by heartbeats. */
   jobs: Map<string, RunningJob>;
   /** Minimum time between stored progress events. @default 1000 ms */
@@ -62,7 +64,7 @@ export function createEngineActivities(deps: EngineActivityDeps) {
       if (!task.structureId) throw fail('STRUCTURE_FILE_MISSING', 'task has no structure');
       const [structure] = await deps.db.select().from(structures).where(eq(structures.id, task.structureId));
       if (!structure || !existsSync(structure.filePath)) throw fail('STRUCTURE_FILE_MISSING', `structure file of task ${taskId} is missing`);
-      if (!(await markRunning(deps.db, taskId, deps.workerId))) return { status: task.status };
+      if (!(await markRunning(deps.db, taskId, deps.workerId, deps.gpuIndex ?? null))) return { status: task.status };
 
       const workDir = join(deps.dataDir, 'tasks', taskId);
       await mkdir(workDir, { recursive: true });

@@ -11,10 +11,11 @@ export async function addEvent(db: Db, taskId: string, type: string, data: Recor
 }
 
 /** Marks a non-terminal task RUNNING on `workerId`; returns false when the task already ended. */
-export async function markRunning(db: Db, taskId: string, workerId: string): Promise<boolean> {
+export async function markRunning(db: Db, taskId: string, workerId: string, gpuIndex: number | null = null): Promise<boolean> {
   const rows = await db.update(tasks).set({
     status: 'RUNNING',
     workerId,
+    gpuId: gpuIndex,
     attempts: sql`${tasks.attempts} + 1`,
     startedAt: sql`coalesce(${tasks.startedAt}, now())`,
   }).where(and(eq(tasks.id, taskId), inArray(tasks.status, ['PENDING', 'QUEUED', 'RUNNING']))).returning({ id: tasks.id });

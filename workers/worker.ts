@@ -92,7 +92,7 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
     taskQueue,
     activities: createEngineActivities({
       db: database.db, engine, dataDir: config.MOFSIM_DATA_DIR, workerId, logger: log,
-      device: gpu === null ? identity.device : `${identity.device}:${gpu}`, jobs,
+      device: gpu === null ? identity.device : `${identity.device}:${gpu}`, gpuIndex: gpu, jobs,
     }),
     maxConcurrentActivityTaskExecutions: config.MOFSIM_ENGINE_MAX_JOBS,
     // Checkpoint references travel in heartbeats: send them promptly rather than the default ~1 min throttle.

@@ -62,7 +62,7 @@ export function tasksRouter(deps: ServerDeps): Router {
 }
 
 // Server-sent events: stored events after `after` first, then live ones; the stream ends after the final event.
-async function streamTaskEvents(deps: ServerDeps, taskId: string, after: number, req: Request, res: Response): Promise<void> {
+async function streamTaskEvents(deps: ServerDeps, taskId: string, after: number, _req: Request, res: Response): Promise<void> {
   await getTask(deps, taskId);
   res.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
   res.flushHeaders();
@@ -80,7 +80,8 @@ async function streamTaskEvents(deps: ServerDeps, taskId: string, after: number,
   const off = await deps.liveEvents.subscribe(taskId, (e) => (replaying ? buffered.push(e) : write(e)));
   // A comment line now and then keeps proxies from closing an idle stream.
   const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
-  req.on('close', end);
+  // res, not req: a request's 'close' fires once its (empty) body is read, the response's when the client leaves.
+  res.on('close', end);
   for (const e of await listTaskEvents(deps, taskId, after)) write(e);
   replaying = false;
   for (const e of buffered.sort((a, b) => a.id - b.id)) write(e);

@@ -38,6 +38,8 @@ export function startWebhookDispatch(deps: ServerDeps): void {
       const input: WebhookWorkflowInput = { taskId: e.taskId, eventId: e.id, retryInitialSeconds: deps.config.MOFSIM_WEBHOOK_RETRY_INITIAL_S };
       await deps.temporal.workflow.start('webhookWorkflow', {
         taskQueue: deps.config.MOFSIM_TASK_QUEUE, workflowId: `webhook-${e.id}`, args: [input],
+        // Another API process may start it after this one's run already closed: never deliver an event twice.
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
       }).catch((err) => { if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err; });
     })().catch((err) => log.warn('could not start a webhook delivery', { task_id: e.taskId, event_id: e.id, error: String(err) }));
   });

@@ -88,8 +88,9 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
     MOFSIM_QUEUE_PREFIX: `mofsim.${suffix}`,
     // Fast failure detection and scheduling for tests (the defaults suit production).
     MOFSIM_WORKER_HEARTBEAT_S: '1',
-    MOFSIM_WORKER_STALE_S: '4',
-    MOFSIM_ACTIVITY_HEARTBEAT_TIMEOUT_S: '6',
+    // Generous enough for a 2-core machine shared with other test runs (a starved event loop is not a dead worker).
+    MOFSIM_WORKER_STALE_S: '10',
+    MOFSIM_ACTIVITY_HEARTBEAT_TIMEOUT_S: '10',
     MOFSIM_SCHEDULER_POLL_S: '0.5',
     ...opts.env,
     MOFSIM_LOG_LEVEL: process.env.MOFSIM_LOG_LEVEL ?? 'warn',
@@ -125,7 +126,8 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
     // node --import tsx, not the tsx binary: that one runs the script in a grandchild, which a SIGKILL would miss.
     const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'workers', 'main.ts')], {
       cwd: repoRoot,
-      env: { ...process.env, ...opts.env, ...configEnv, ...env, MOFSIM_WORKER_ID: id },
+      // No nvidia-smi unless the caller gives one: a child is one CPU worker with exactly this id, even on a GPU box.
+      env: { ...process.env, MOFSIM_NVIDIA_SMI: 'mofsim-test-no-nvidia-smi', ...opts.env, ...configEnv, ...env, MOFSIM_WORKER_ID: id },
       stdio: ['ignore', 'ignore', process.env.MOFSIM_TEST_WORKER_LOGS ? 'inherit' : 'ignore'],
     });
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
