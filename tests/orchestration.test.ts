@@ -77,8 +77,9 @@ describe('orchestration', () => {
   });
 
   it('orders a backlog by priority, and pauses, resumes and cancels queued and running tasks', async () => {
-    // Fill both slots with long MD jobs; the single points then wait in line.
-    const blockers = [(await md(20_000)).body.data.task_id, (await md(20_000)).body.data.task_id];
+    // Fill both slots with long MD jobs; the single points then wait in line. The blockers are CRITICAL themselves,
+    // so the CRITICAL single point waits instead of preempting one (preemption has its own test).
+    const blockers = [(await md(20_000, 'CRITICAL')).body.data.task_id, (await md(20_000, 'CRITICAL')).body.data.task_id];
     await Promise.all(blockers.map((id) => statusIs(id, 'RUNNING')));
     const ids: Record<string, string> = {};
     for (const p of ['LOW', 'NORMAL', 'HIGH', 'CRITICAL']) ids[p] = (await singlePoint(p)).body.data.task_id;
