@@ -18,7 +18,8 @@ const schema = z.object({
   TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().default('default'),
   MOFSIM_TASK_QUEUE: z.string().default('mofsim.control'),
-  MOFSIM_ENGINE_QUEUE: z.string().default('mofsim.engine'),
+  /** Engine queues are `<prefix>.gpu.<host>.<index>` or `<prefix>.cpu.<worker id>`, one per worker. */
+  MOFSIM_QUEUE_PREFIX: z.string().default('mofsim'),
   MOFSIM_PYTHON: z.string().default(join(repoRoot, '.venv', 'bin', 'python')),
   MOFSIM_DEVICE: z.string().optional(),
   /** The GPU this worker process drives; unset = a CPU worker. */
@@ -27,6 +28,26 @@ const schema = z.object({
   MOFSIM_DEFAULT_TASK_TIMEOUT_S: int(86400),
   MOFSIM_WORKER_ID: z.string().default(`${hostname()}-${process.pid}`),
   MOFSIM_ENGINE_MAX_JOBS: int(4),
+  /** Engine memory a worker admits jobs into, MB; unset = 90 % of the GPU's memory, or 16000 on a CPU worker. */
+  MOFSIM_ENGINE_MEMORY_BUDGET_MB: z.coerce.number().positive().optional(),
+  /** Seconds between worker heartbeats into Postgres. */
+  MOFSIM_WORKER_HEARTBEAT_S: z.coerce.number().positive().default(5),
+  /** A worker whose last heartbeat is older than this many seconds is marked offline. */
+  MOFSIM_WORKER_STALE_S: z.coerce.number().positive().default(15),
+  /** Seconds without an engine-activity heartbeat before Temporal declares the attempt lost (dead worker). */
+  MOFSIM_ACTIVITY_HEARTBEAT_TIMEOUT_S: z.coerce.number().positive().default(30),
+  /** Seconds a queued task waits before asking the scheduler for a slot again. */
+  MOFSIM_SCHEDULER_POLL_S: z.coerce.number().positive().default(2),
+  /** Seconds a draining worker waits for its jobs to hand back before it kills its engine. */
+  MOFSIM_DRAIN_TIMEOUT_S: z.coerce.number().positive().default(30),
+  /** The nvidia-smi binary (tests point it at a recorded fake). */
+  MOFSIM_NVIDIA_SMI: z.string().default('nvidia-smi'),
+  /** Hosts (names or IPs, comma-separated) that webhooks may target although they are private or loopback. */
+  MOFSIM_WEBHOOK_ALLOW_HOSTS: z.string().default('').transform((v) => v.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)),
+  /** First retry delay of a failed webhook delivery, seconds (doubling, up to 1 h, for 24 h). */
+  MOFSIM_WEBHOOK_RETRY_INITIAL_S: z.coerce.number().positive().default(5),
+  /** Seconds one webhook POST may take. */
+  MOFSIM_WEBHOOK_TIMEOUT_S: z.coerce.number().positive().default(10),
   /** CPU workers `npm start` runs on a machine without GPUs. */
   MOFSIM_CPU_WORKERS: int(1),
   /** Port of the embedded PostgreSQL that `npm start` runs when DATABASE_URL does not answer. */

@@ -74,6 +74,11 @@ function supervise(name: string, script: string, extraEnv: Record<string, string
     child.once('exit', (code, signal) => {
       children.delete(child);
       if (stopping) return;
+      // A worker exits 0 only after a drain was asked of it (POST /system/workers/{id}/drain): leave it stopped.
+      if (code === 0 && name.startsWith('worker')) {
+        log.info('worker drained and stopped; not restarting', { name });
+        return;
+      }
       if (Date.now() - started > 60_000) restarts = 0;
       restarts += 1;
       const delay = Math.min(30_000, 1000 * 2 ** Math.min(restarts, 5));
@@ -85,7 +90,7 @@ function supervise(name: string, script: string, extraEnv: Record<string, string
 }
 
 supervise('api', 'server/main.ts');
-const gpus = await discoverGpus();
+const gpus = await discoverGpus(config.MOFSIM_NVIDIA_SMI);
 if (gpus.length) {
   for (const g of gpus) supervise(`worker-gpu${g.index}`, 'workers/main.ts', { MOFSIM_GPU_INDEX: String(g.index), MOFSIM_WORKER_ID: `${hostname()}-gpu${g.index}` });
 } else {
@@ -100,7 +105,7 @@ async function shutdown(signal: string): Promise<void> {
   await Promise.all([...children].map((c) => new Promise<void>((resolve) => {
     c.once('exit', () => resolve());
     c.kill('SIGTERM');
-    setTimeout(() => c.kill('SIGKILL'), 40_000).unref();
+    setTimeout(() => c.kill('SIGKILL'), (config.MOFSIM_DRAIN_TIMEOUT_S + 10) * 1000).unref();
   })));
   for (const s of services.reverse()) await s.stop().catch(() => {});
   process.exit(0);

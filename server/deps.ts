@@ -4,6 +4,7 @@ import type { Config } from '../common/config.js';
 import type { Logger } from '../common/logger.js';
 import type { EngineSupervisor } from '../workers/engine-supervisor.js';
 import type { Database } from './db/client.js';
+import type { LiveEvents } from './services/live-events.js';
 
 export interface ServerDeps {
   config: Config;
@@ -13,4 +14,6 @@ export interface ServerDeps {
   temporal: Client;
   logger: Logger;
   startedAt: Date;
+  /** Task events pushed from Postgres NOTIFY (SSE, WebSocket, webhooks). */
+  liveEvents: LiveEvents;
 }

@@ -44,3 +44,7 @@ export const quotaExceeded = (message: string) => new AppError(429, 42902, 'QUOT
 export const conflict = (code: number, type: string, message: string, field?: string) => new AppError(409, code, type, message, field);
 export const keyNotFound = (id: string) => new AppError(404, 40405, 'KEY_NOT_FOUND', `API key not found: ${id}`, 'key_id');
 export const alertNotFound = (what: string, id: string) => new AppError(404, 40406, 'ALERT_NOT_FOUND', `${what} not found: ${id}`);
+// issue 4
+export const invalidTaskState = (status: string, action: string) =>
+  new AppError(409, 40902, 'INVALID_TASK_STATE', `cannot ${action} a task that is ${status}`, 'task_id');
+export const workerNotFound = (id: string) => new AppError(404, 40407, 'WORKER_NOT_FOUND', `worker not found: ${id}`, 'worker_id');

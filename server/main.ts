@@ -6,6 +6,9 @@ import { createLogger } from '../common/logger.js';
 import { EngineSupervisor } from '../workers/engine-supervisor.js';
 import { createApp } from './app.js';
 import { migrateDatabase, openDatabase } from './db/client.js';
+import { attachLiveSocket } from './live-socket.js';
+import { LiveEvents } from './services/live-events.js';
+import { startWebhookDispatch } from './services/webhooks.js';
 
 const config = loadConfig();
 const logger = createLogger('api', config.MOFSIM_LOG_LEVEL);
@@ -20,8 +23,13 @@ const engine = new EngineSupervisor({
 }, logger);
 engine.get().catch((err) => logger.error('parser engine failed to start', { error: String(err) }));
 
-const app = createApp({ config, database, engine, temporal, logger, startedAt: new Date() });
+const liveEvents = new LiveEvents(database, logger);
+await liveEvents.start();
+const deps = { config, database, engine, temporal, logger, startedAt: new Date(), liveEvents };
+startWebhookDispatch(deps);
+const app = createApp(deps);
 const server = app.listen(config.PORT, config.HOST, () => logger.info('api listening', { port: config.PORT }));
+attachLiveSocket(server, deps);
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
     server.close();

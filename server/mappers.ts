@@ -1,5 +1,5 @@
 /** Database rows → API objects (one mapper per resource). */
-import type { StructureRow, TaskEventRow, TaskRow } from './db/schema.js';
+import type { StructureRow, TaskEventRow, TaskRow, WebhookDeliveryRow, WorkerRow } from './db/schema.js';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
@@ -70,4 +70,60 @@ export function taskResultToApi(t: TaskRow) {
 
 export function taskEventToApi(e: TaskEventRow) {
   return { id: e.id, type: e.type, data: e.data, created_at: e.createdAt.toISOString() };
+}
+
+// issue 4
+export function workerToApi(w: WorkerRow) {
+  return {
+    id: w.id,
+    hostname: w.hostname,
+    pid: w.pid,
+    device: w.device,
+    gpu_index: w.gpuIndex,
+    task_queue: w.taskQueue,
+    status: w.status,
+    running_tasks: w.runningTasks,
+    loaded_models: w.loadedModels,
+    max_jobs: w.maxJobs,
+    memory_budget_MB: w.memoryBudgetMB,
+    telemetry: w.telemetry,
+    started_at: w.startedAt.toISOString(),
+    last_heartbeat: w.lastHeartbeat.toISOString(),
+  };
+}
+
+export function gpuToApi(w: WorkerRow) {
+  const t = w.telemetry as Record<string, unknown>;
+  return {
+    worker_id: w.id,
+    hostname: w.hostname,
+    index: w.gpuIndex,
+    status: w.status,
+    name: t.gpu_name ?? null,
+    uuid: t.gpu_uuid ?? null,
+    memory_total_MB: t.memory_total_MB ?? null,
+    memory_used_MB: t.memory_used_MB ?? null,
+    utilization_percent: t.utilization_percent ?? null,
+    temperature_C: t.temperature_C ?? null,
+    power_W: t.power_W ?? null,
+    loaded_models: w.loadedModels,
+    running_tasks: w.runningTasks,
+    last_heartbeat: w.lastHeartbeat.toISOString(),
+  };
+}
+
+export function webhookDeliveryToApi(d: WebhookDeliveryRow) {
+  return {
+    id: d.id,
+    event: d.event,
+    event_id: d.eventId,
+    url: d.url,
+    idempotency_key: d.idempotencyKey,
+    attempt: d.attempt,
+    status_code: d.statusCode,
+    ok: d.ok,
+    error: d.error,
+    duration_ms: d.durationMs,
+    created_at: d.createdAt.toISOString(),
+  };
 }

@@ -12,7 +12,7 @@ import type { Db } from '../server/db/client.js';
 import { structures, tasks } from '../server/db/schema.js';
 import { EngineError, type EngineEvent } from './engine-client.js';
 import type { EngineSupervisor } from './engine-supervisor.js';
-import { addEvent, finish, markRunning, saveCheckpoint, setProgress } from './task-store.js';
+import { addEvent, endRun, finish, markRunning, saveCheckpoint, setProgress, startRun } from './task-store.js';
 
 export interface EngineActivityDeps {
   db: Db;
@@ -20,8 +20,21 @@ export interface EngineActivityDeps {
   dataDir: string;
   workerId: string;
   logger: Logger;
+  /** Device label recorded in usage rows (`cpu`, `cuda:0`). */
+  device: string;
+  /** The GPU this worker drives (recorded as the task's gpu_id); null on a CPU worker. */
+  gpuIndex?: number | null;
+  /** The worker's live jobs (task id → how to hand the job back on a drain); read by heartbeats. */
+  jobs: Map<string, RunningJob>;
   /** Minimum time between stored progress events. @default 1000 ms */
   progressIntervalMs?: number;
+}
+
+/** A job running in this worker's engine. */
+export interface RunningJob {
+  model: string;
+  /** Stops the job so that it is handed back (retryable WORKER_DRAINING) and resumed elsewhere from its checkpoint. */
+  handBack(): void;
 }
 
 interface Checkpoint {
@@ -40,34 +53,36 @@ export function createEngineActivities(deps: EngineActivityDeps) {
 
   return {
     /** Runs the task's job to its result and stores it; throws typed ApplicationFailures for everything else. */
-    async runEngineJob(input: { taskId: string }): Promise<{ status: string }> {
+    async runEngineJob(input: { taskId: string; attempt?: number; checkpoint?: Checkpoint }): Promise<{ status: string }> {
       const ctx = Context.current();
       const { taskId } = input;
-      const log = deps.logger.child({ task_id: taskId, attempt: ctx.info.attempt });
+      const attempt = input.attempt ?? ctx.info.attempt;
+      const log = deps.logger.child({ task_id: taskId, attempt });
       const [task] = await deps.db.select().from(tasks).where(eq(tasks.id, taskId));
       if (!task) throw fail('TASK_NOT_FOUND', `task ${taskId} does not exist`);
       if (!isTaskType(task.taskType)) throw fail('UNKNOWN_TASK_TYPE', `unknown task type ${task.taskType}`);
       if (!task.structureId) throw fail('STRUCTURE_FILE_MISSING', 'task has no structure');
       const [structure] = await deps.db.select().from(structures).where(eq(structures.id, task.structureId));
       if (!structure || !existsSync(structure.filePath)) throw fail('STRUCTURE_FILE_MISSING', `structure file of task ${taskId} is missing`);
-      if (!(await markRunning(deps.db, taskId, deps.workerId))) return { status: task.status };
+      if (!(await markRunning(deps.db, taskId, deps.workerId, deps.gpuIndex ?? null))) return { status: task.status };
 
       const workDir = join(deps.dataDir, 'tasks', taskId);
       await mkdir(workDir, { recursive: true });
-      // Heartbeat details are the fast path; the row is the durable one (heartbeats are throttled and may lag).
-      const candidates = [ctx.info.heartbeatDetails as Checkpoint | undefined, task.checkpoint ?? undefined]
+      // Heartbeat details (passed on by the workflow) are the fast path; the row is the durable one (heartbeats are
+      // throttled and may lag, row writes are asynchronous): take the later of the two.
+      const candidates = [input.checkpoint, ctx.info.heartbeatDetails as Checkpoint | undefined, task.checkpoint ?? undefined]
         .filter((c): c is Checkpoint => !!c && typeof c.path === 'string' && existsSync(c.path))
         .sort((a, b) => b.step - a.step);
       let checkpoint: Checkpoint | undefined = candidates[0];
 
       const engine = await deps.engine.get().catch((err) => { throw fail('ENGINE_UNAVAILABLE', (err as Error).message); });
       await addEvent(deps.db, taskId, checkpoint ? 'resumed' : 'started', {
-        attempt: ctx.info.attempt, worker_id: deps.workerId, engine_pid: engine.pid, device: engine.hello.device,
+        attempt, worker_id: deps.workerId, engine_pid: engine.pid, device: engine.hello.device,
         ...(checkpoint ? { from_step: checkpoint.step } : {}),
       });
 
       const params = await resolveParameterFiles(deps.db, task.parameters);
-      const jobId = `${taskId}:${ctx.info.attempt}`;
+      const jobId = `${taskId}:${attempt}`;
       let lastStored = 0;
       let lastProgress: Record<string, unknown> | undefined;
       const onEvent = (e: EngineEvent) => {
@@ -89,10 +104,15 @@ export function createEngineActivities(deps: EngineActivityDeps) {
           addEvent(deps.db, taskId, 'progress', e.data),
         ]).catch((err) => log.warn('progress write failed', { error: String(err) }));
       };
-      // Heartbeat on a timer too: model loading and the first step emit no events.
-      const beat = setInterval(() => ctx.heartbeat(checkpoint), 10_000);
+      const run = await startRun(deps.db, deps, task);
+      // Heartbeat on a timer too: model loading and the first step emit no events, and cancellation reaches an
+      // activity only through a heartbeat's answer.
+      const beat = setInterval(() => ctx.heartbeat(checkpoint), 1000);
       const onCancel = () => { engine.request('cancel', { job_id: jobId }).catch(() => {}); };
       ctx.cancellationSignal.addEventListener('abort', onCancel);
+      let handedBack = false;
+      deps.jobs.set(taskId, { model: task.model, handBack: () => { handedBack = true; onCancel(); } });
+      let outcome = 'failed';
 
       try {
         const result = await engine.request<Record<string, unknown>>('run', {
@@ -108,19 +128,29 @@ export function createEngineActivities(deps: EngineActivityDeps) {
         const outputFiles = collectOutputFiles(result);
         if (lastProgress) await addEvent(deps.db, taskId, 'progress', { ...lastProgress, progress: 100 });
         await finish(deps.db, taskId, { status: 'COMPLETED', result, outputFiles });
+        outcome = 'completed';
         log.info('task completed', { result_status: result.status });
         return { status: 'COMPLETED' };
       } catch (err) {
         if (err instanceof EngineError) {
           log.warn('engine job failed', { code: err.code, retryable: err.retryable, message: err.message });
-          await addEvent(deps.db, taskId, 'attempt_failed', { attempt: ctx.info.attempt, code: err.code, message: err.message, retryable: err.retryable });
-          if (err.code === 'CANCELLED' && ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? err;
+          await addEvent(deps.db, taskId, 'attempt_failed', { attempt, code: err.code, message: err.message, retryable: err.retryable });
+          if (err.code === 'CANCELLED' && handedBack) {
+            outcome = 'handed_back';
+            throw ApplicationFailure.retryable(`worker ${deps.workerId} is draining; the job resumes elsewhere`, 'WORKER_DRAINING');
+          }
+          if (err.code === 'CANCELLED' && ctx.cancellationSignal.aborted) {
+            outcome = 'stopped';
+            throw ctx.cancellationSignal.reason ?? err;
+          }
           throw err.retryable ? ApplicationFailure.retryable(err.message, err.code) : ApplicationFailure.nonRetryable(err.message, err.code);
         }
         throw err;
       } finally {
         clearInterval(beat);
         ctx.cancellationSignal.removeEventListener('abort', onCancel);
+        deps.jobs.delete(taskId);
+        await endRun(deps.db, run, outcome).catch((err) => log.warn('usage write failed', { error: String(err) }));
       }
     },
   };

@@ -1,15 +1,30 @@
-/** `npm run worker`: one worker process (the stack starts one per GPU, or a CPU worker). */
+/**
+ * `npm run worker` (`mofsim worker`): with MOFSIM_GPU_INDEX set (as `npm start` does), one worker for that GPU;
+ * otherwise one worker per GPU that nvidia-smi lists, in this process, or one CPU worker when there is none.
+ */
+import { hostname } from 'node:os';
 import { loadConfig } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
+import { discoverGpus } from './gpu-discovery.js';
 import { startWorker } from './worker.js';
 
 const config = loadConfig();
 const logger = createLogger('worker', config.MOFSIM_LOG_LEVEL);
-const handle = await startWorker(config, logger, { gpuIndex: config.MOFSIM_GPU_INDEX ?? null });
+const gpus = config.MOFSIM_GPU_INDEX !== undefined ? [config.MOFSIM_GPU_INDEX] : (await discoverGpus(config.MOFSIM_NVIDIA_SMI)).map((g) => g.index);
+const handles = gpus.length
+  ? await Promise.all(gpus.map((gpu) => startWorker(
+    // An explicit worker id names a single worker; several GPUs in one process get one id each.
+    gpus.length === 1 ? config : { ...config, MOFSIM_WORKER_ID: `${hostname()}-gpu${gpu}` }, logger, { gpuIndex: gpu })))
+  : [await startWorker(config, logger, { gpuIndex: null })];
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
-    logger.info('stopping worker', { signal: sig });
-    handle.shutdown().then(() => process.exit(0), () => process.exit(1));
+    logger.info('draining worker', { signal: sig });
+    Promise.all(handles.map((h) => h.drain())).then(() => process.exit(0), (err) => {
+      logger.error('drain failed', { error: String((err as Error)?.stack ?? err) });
+      process.exit(1);
+    });
   });
 }
-await handle.done;
+// A remote drain also ends here; exit 0 tells `npm start` not to restart a worker that was asked to stop.
+await Promise.all(handles.map((h) => h.done));
+process.exit(0);

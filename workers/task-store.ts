@@ -1,19 +1,21 @@
 /** Task state writes made by workers: status transitions, progress, events, results. */
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../server/db/client.js';
-import { taskEvents, tasks } from '../server/db/schema.js';
+import { taskRuns, tasks, type TaskRow } from '../server/db/schema.js';
+import { appendTaskEvent } from '../server/db/task-events.js';
 import { TERMINAL_STATUSES } from '../common/task-types.js';
 
 /** Appends one event to a task's stream. */
 export async function addEvent(db: Db, taskId: string, type: string, data: Record<string, unknown> = {}): Promise<void> {
-  await db.insert(taskEvents).values({ taskId, type, data });
+  await appendTaskEvent(db, taskId, type, data);
 }
 
 /** Marks a non-terminal task RUNNING on `workerId`; returns false when the task already ended. */
-export async function markRunning(db: Db, taskId: string, workerId: string): Promise<boolean> {
+export async function markRunning(db: Db, taskId: string, workerId: string, gpuIndex: number | null = null): Promise<boolean> {
   const rows = await db.update(tasks).set({
     status: 'RUNNING',
     workerId,
+    gpuId: gpuIndex,
     attempts: sql`${tasks.attempts} + 1`,
     startedAt: sql`coalesce(${tasks.startedAt}, now())`,
   }).where(and(eq(tasks.id, taskId), inArray(tasks.status, ['PENDING', 'QUEUED', 'RUNNING']))).returning({ id: tasks.id });
@@ -48,4 +50,20 @@ export async function finish(
 /** Remembers the latest checkpoint of a running task. */
 export async function saveCheckpoint(db: Db, taskId: string, checkpoint: { path: string; step: number }): Promise<void> {
   await db.update(tasks).set({ checkpoint }).where(eq(tasks.id, taskId));
+}
+
+/** Opens a usage row for one engine attempt. */
+export async function startRun(db: Db, deps: { workerId: string; device: string }, task: TaskRow): Promise<number> {
+  const owner = task.ownerId ?? null;
+  const [row] = await db.insert(taskRuns).values({
+    taskId: task.id, workerId: deps.workerId, device: deps.device, owner, taskType: task.taskType, model: task.model,
+  }).returning({ id: taskRuns.id });
+  return row!.id;
+}
+
+/** Closes a usage row: its outcome and the device-seconds it held. */
+export async function endRun(db: Db, runId: number, outcome: string): Promise<void> {
+  await db.update(taskRuns).set({
+    outcome, endedAt: sql`now()`, seconds: sql`extract(epoch from (now() - ${taskRuns.startedAt}))`,
+  }).where(eq(taskRuns.id, runId));
 }

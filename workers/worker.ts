@@ -4,27 +4,42 @@
  */
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
 import { createRequire } from 'node:module';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, type Config } from '../common/config.js';
 import type { Logger } from '../common/logger.js';
 import { openDatabase } from '../server/db/client.js';
 import { createControlActivities } from './control-activities.js';
-import { createEngineActivities } from './engine-activities.js';
+import { createEngineActivities, type RunningJob } from './engine-activities.js';
 import { EngineSupervisor } from './engine-supervisor.js';
+import { discoverGpus } from './gpu-discovery.js';
+import { engineQueueName, heartbeatWorker, registerWorker, setWorkerStatus, type WorkerIdentity } from './worker-registry.js';
 
 export interface WorkerHandle {
+  id: string;
+  /** This worker's engine task queue. */
+  taskQueue: string;
   engine: EngineSupervisor;
-  /** Resolves when both Temporal workers have stopped. */
+  /** Resolves when both Temporal workers have stopped and the worker is offline. */
   done: Promise<void>;
+  /** Graceful stop: stop taking work, hand running jobs back (they resume elsewhere from their checkpoints), exit. */
+  drain(): Promise<void>;
+  /** The same as drain (kept for callers that just want the worker gone). */
   shutdown(): Promise<void>;
 }
+
+// Without a configured budget a CPU worker admits this much engine memory, MB.
+const CPU_MEMORY_BUDGET_MB = 16_000;
 
 const require = createRequire(import.meta.url);
 
 /** Starts a worker; `gpuIndex` null means a CPU worker. */
 export async function startWorker(config: Config, logger: Logger, opts: { gpuIndex?: number | null } = {}): Promise<WorkerHandle> {
   const gpu = opts.gpuIndex ?? null;
-  const log = logger.child({ worker_id: config.MOFSIM_WORKER_ID, gpu });
+  const workerId = config.MOFSIM_WORKER_ID;
+  const host = hostname();
+  const taskQueue = engineQueueName(config.MOFSIM_QUEUE_PREFIX, host, workerId, gpu);
+  const log = logger.child({ worker_id: workerId, gpu });
   installRuntimeLogger(log, config.MOFSIM_LOG_LEVEL);
   const database = openDatabase(config.DATABASE_URL, 5);
   const engine = new EngineSupervisor({
@@ -37,8 +52,28 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
       ...(config.MOFSIM_GIT_SHA ? { MOFSIM_GIT_SHA: config.MOFSIM_GIT_SHA } : {}),
     },
   }, log);
-  // Warm the engine now so the first task does not pay the start-up.
-  engine.get().catch((err) => log.error('engine failed to start', { error: String(err) }));
+  // Warm the engine now so the first task does not pay the start-up; its model list sizes admission.
+  const modelMemory: Record<string, number> = {};
+  try {
+    const listed = await (await engine.get()).request<{ models: { id: string; memory_per_atom_MB?: number }[] }>('models');
+    for (const m of listed.models) if (typeof m.memory_per_atom_MB === 'number') modelMemory[m.id] = m.memory_per_atom_MB;
+  } catch (err) {
+    log.error('engine failed to start', { error: String(err) });
+  }
+  const gpuInfo = gpu === null ? undefined : (await discoverGpus(config.MOFSIM_NVIDIA_SMI)).find((g) => g.index === gpu);
+  const identity: WorkerIdentity = {
+    id: workerId,
+    hostname: host,
+    pid: process.pid,
+    device: config.MOFSIM_DEVICE ?? (gpu === null ? 'cpu' : 'cuda'),
+    gpuIndex: gpu,
+    taskQueue,
+    maxJobs: config.MOFSIM_ENGINE_MAX_JOBS,
+    memoryBudgetMB: config.MOFSIM_ENGINE_MEMORY_BUDGET_MB
+      ?? (gpuInfo ? Math.round(0.9 * gpuInfo.memoryTotalMB) : CPU_MEMORY_BUDGET_MB),
+    modelMemoryPerAtomMB: modelMemory,
+  };
+  const jobs = new Map<string, RunningJob>();
 
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const control = await Worker.create({
@@ -46,14 +81,18 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.MOFSIM_TASK_QUEUE,
     workflowsPath: require.resolve(join(repoRoot, 'workflows', 'index.ts')),
-    activities: createControlActivities({ db: database.db }),
+    activities: createControlActivities({
+      db: database.db, staleSeconds: config.MOFSIM_WORKER_STALE_S,
+      webhookAllowHosts: config.MOFSIM_WEBHOOK_ALLOW_HOSTS, webhookTimeoutMs: config.MOFSIM_WEBHOOK_TIMEOUT_S * 1000,
+    }),
   });
   const engineWorker = await Worker.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
-    taskQueue: config.MOFSIM_ENGINE_QUEUE,
+    taskQueue,
     activities: createEngineActivities({
-      db: database.db, engine, dataDir: config.MOFSIM_DATA_DIR, workerId: config.MOFSIM_WORKER_ID, logger: log,
+      db: database.db, engine, dataDir: config.MOFSIM_DATA_DIR, workerId, logger: log,
+      device: gpu === null ? identity.device : `${identity.device}:${gpu}`, gpuIndex: gpu, jobs,
     }),
     maxConcurrentActivityTaskExecutions: config.MOFSIM_ENGINE_MAX_JOBS,
     // Checkpoint references travel in heartbeats: send them promptly rather than the default ~1 min throttle.
@@ -61,21 +100,64 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
     // Let running jobs finish or checkpoint on SIGTERM before the engine is stopped.
     shutdownGraceTime: '30 seconds',
   });
+  await registerWorker(database.db, identity);
+
+  let draining = false;
   const done = Promise.all([control.run(), engineWorker.run()]).then(async () => {
+    clearInterval(beat);
     await engine.stop();
+    await setWorkerStatus(database.db, workerId, 'offline').catch(() => {});
     await database.close();
     await connection.close();
+    log.info('worker stopped');
   });
-  log.info('worker started', { control_queue: config.MOFSIM_TASK_QUEUE, engine_queue: config.MOFSIM_ENGINE_QUEUE });
-  return {
-    engine,
-    done,
-    async shutdown() {
+  const drain = async () => {
+    if (!draining) {
+      draining = true;
+      log.info('draining', { running: [...jobs.keys()] });
+      await setWorkerStatus(database.db, workerId, 'draining').catch(() => {});
       control.shutdown();
       engineWorker.shutdown();
-      await done;
-    },
+      for (const job of jobs.values()) job.handBack();
+      // A job that does not stop in time is killed with its engine; its workflow resumes it from the checkpoint.
+      setTimeout(() => { void engine.peek().then((e) => e?.kill('SIGKILL')); }, config.MOFSIM_DRAIN_TIMEOUT_S * 1000).unref();
+    }
+    await done;
   };
+
+  const sendHeartbeat = async () => {
+    const e = await engine.peek();
+    const status = e?.alive
+      ? await Promise.race([
+        e.request<{ loaded_models: { id: string }[]; device: string }>('status'),
+        new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000)),
+      ]).catch(() => undefined)
+      : undefined;
+    const g = gpu === null ? undefined : (await discoverGpus(config.MOFSIM_NVIDIA_SMI)).find((x) => x.index === gpu);
+    const telemetry: Record<string, unknown> = {
+      engine_pid: e?.alive ? e.pid : null,
+      engine_device: status?.device ?? null,
+      ...(g ? {
+        gpu_name: g.name, gpu_uuid: g.uuid, memory_total_MB: g.memoryTotalMB, memory_used_MB: g.memoryUsedMB,
+        utilization_percent: g.utilizationPercent, temperature_C: g.temperatureC, power_W: g.powerW,
+      } : {}),
+    };
+    const row = await heartbeatWorker(database.db, workerId, {
+      loadedModels: status ? status.loaded_models.map((m) => m.id) : [...new Set([...jobs.values()].map((j) => j.model))],
+      runningTasks: [...jobs.keys()],
+      telemetry,
+    });
+    if (row === undefined) await registerWorker(database.db, identity);
+    // Someone asked this worker to drain (POST /system/workers/{id}/drain).
+    if (row === 'draining' && !draining) void drain();
+  };
+  const beat = setInterval(() => {
+    if (!draining) sendHeartbeat().catch((err) => log.warn('worker heartbeat failed', { error: String(err) }));
+  }, config.MOFSIM_WORKER_HEARTBEAT_S * 1000);
+  void sendHeartbeat().catch(() => {});
+
+  log.info('worker started', { control_queue: config.MOFSIM_TASK_QUEUE, engine_queue: taskQueue });
+  return { id: workerId, taskQueue, engine, done, drain, shutdown: drain };
 }
 
 let runtimeInstalled = false;
@@ -87,6 +169,8 @@ function installRuntimeLogger(log: Logger, level: Config['MOFSIM_LOG_LEVEL']): v
   const t = log.child({ component: 'temporal' });
   try {
     Runtime.install({
+      // Signals are ours: SIGTERM drains (hands jobs back) instead of the SDK's own shutdown.
+      shutdownSignals: [],
       logger: new DefaultLogger(temporalLevel, (e) => {
         const fields = { ...(e.meta ?? {}) } as Record<string, unknown>;
         if (e.level === 'ERROR') t.error(e.message, fields);

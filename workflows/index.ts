@@ -1,3 +1,5 @@
 /** Every workflow the workers register (the bundle entry point). */
 export { taskWorkflow } from './task-workflow.js';
 export type { TaskWorkflowInput } from './task-workflow.js';
+export { webhookWorkflow } from './webhook-workflow.js';
+export type { WebhookWorkflowInput } from './webhook-workflow.js';

@@ -1,64 +1,164 @@
 /**
- * The lifecycle of one task (workflowId = task id): run the engine job on an engine worker, retry infrastructure
- * failures, and record the terminal state. Deterministic: activity types only, no I/O here.
+ * The lifecycle of one task (workflowId = task id): wait for a worker slot (scheduler, by priority), run the engine
+ * job on that worker's own queue, re-pick a worker after infrastructure failures (resuming from the last checkpoint),
+ * obey pause/resume/cancel signals, and record the terminal state. Deterministic: activity types only, no I/O here.
  */
 import {
-  ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, TimeoutFailure,
+  ActivityCancellationType, ActivityFailure, ApplicationFailure, CancellationScope, condition, defineQuery, defineSignal,
+  isCancellation, proxyActivities, setHandler, TimeoutFailure, workflowInfo,
 } from '@temporalio/workflow';
-import { NON_RETRYABLE_ERROR_TYPES } from '../common/retry-policy.js';
+import { isRetryableType } from '../common/retry-policy.js';
 import type { EngineActivities } from '../workers/engine-activities.js';
 import type { ControlActivities } from '../workers/control-activities.js';
 
 export interface TaskWorkflowInput {
   taskId: string;
-  /** Wall-clock budget for the whole task including retries, seconds (options.timeout). */
+  /** Wall-clock budget for the whole task including retries and pauses, seconds (options.timeout). */
   timeoutSeconds: number;
   controlQueue: string;
-  engineQueue: string;
+  /** Temporal priority key, 1 (CRITICAL) … 4 (LOW). @default 3 */
+  priorityKey?: number;
+  /** Fairness key: the task's owner. */
+  fairnessKey?: string;
+  /** Seconds without an engine heartbeat before an attempt counts as lost. @default 30 */
+  heartbeatTimeoutSeconds?: number;
+  /** Seconds between scheduler asks while waiting for a slot. @default 2 */
+  schedulerPollSeconds?: number;
 }
+
+export interface TaskWorkflowState {
+  state: 'queued' | 'running' | 'paused' | 'done';
+  workerId: string | null;
+  attempt: number;
+}
+
+interface Checkpoint { path: string; step: number }
+
+/** Pause a task: a running job is stopped (its last checkpoint kept) and its slot freed; a queued one is held. */
+export const pauseSignal = defineSignal('pause');
+/** Resume a paused task: it is queued again and continues from its checkpoint. */
+export const resumeSignal = defineSignal('resume');
+/** Cancel a task in any state; a running job is stopped within seconds. */
+export const cancelSignal = defineSignal('cancel');
+/** Make room for a CRITICAL task: a running job is stopped (checkpoint kept) and requeued. */
+export const preemptSignal = defineSignal<[{ by: string }]>('preempt');
+/** Where the task is now. */
+export const stateQuery = defineQuery<TaskWorkflowState>('state');
+
+/** Infrastructure failures a task survives (each one re-picks a worker); drains do not count. */
+const MAX_FAILED_ATTEMPTS = 6;
 
 /** Runs one task to a terminal state. */
 export async function taskWorkflow(input: TaskWorkflowInput): Promise<string> {
+  const { taskId } = input;
+  const priority = { priorityKey: input.priorityKey ?? 3, fairnessKey: input.fairnessKey ?? 'anonymous' };
   const control = proxyActivities<ControlActivities>({
     taskQueue: input.controlQueue,
     startToCloseTimeout: '1 minute',
     retry: { initialInterval: '1 second', maximumAttempts: 20 },
+    priority,
   });
-  const engine = proxyActivities<EngineActivities>({
-    taskQueue: input.engineQueue,
-    scheduleToCloseTimeout: `${input.timeoutSeconds} seconds`,
-    // Model loads and the first CUDA calls are slow; the activity heartbeats on a timer as well as on progress.
-    heartbeatTimeout: '2 minutes',
-    retry: {
-      initialInterval: '2 seconds',
-      backoffCoefficient: 2,
-      maximumInterval: '5 minutes',
-      maximumAttempts: 6,
-      nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES],
-    },
-  });
+  const deadline = workflowInfo().startTime.getTime() + input.timeoutSeconds * 1000;
+  const pollMs = (input.schedulerPollSeconds ?? 2) * 1000;
 
-  try {
-    await engine.runEngineJob({ taskId: input.taskId });
-    return 'COMPLETED';
-  } catch (err) {
-    return await CancellationScope.nonCancellable(async () => {
-      if (isCancellation(err)) {
-        await control.finishTask({ taskId: input.taskId, status: 'CANCELLED', errorType: 'CANCELLED', errorMessage: 'cancelled' });
-        return 'CANCELLED';
-      }
-      const cause = err instanceof ActivityFailure ? err.cause : err;
-      if (cause instanceof TimeoutFailure) {
-        await control.finishTask({
-          taskId: input.taskId, status: 'TIMEOUT', errorType: 'TIMEOUT',
-          errorMessage: `task exceeded its timeout of ${input.timeoutSeconds} s`,
-        });
-        return 'TIMEOUT';
-      }
-      const type = cause instanceof ApplicationFailure ? cause.type ?? 'ENGINE_ERROR' : 'ENGINE_ERROR';
-      const message = cause instanceof Error ? cause.message : String(cause);
-      await control.finishTask({ taskId: input.taskId, status: 'FAILED', errorType: type, errorMessage: message });
-      return 'FAILED';
+  const st: TaskWorkflowState = { state: 'queued', workerId: null, attempt: 0 };
+  let paused = false;
+  let cancelled = false;
+  let runScope: CancellationScope | undefined;
+  setHandler(pauseSignal, () => { if (!cancelled && st.state !== 'done') { paused = true; runScope?.cancel(); } });
+  setHandler(resumeSignal, () => { paused = false; });
+  setHandler(cancelSignal, () => { cancelled = true; runScope?.cancel(); });
+  let preemptedBy: string | undefined;
+  setHandler(preemptSignal, ({ by }) => { if (st.state === 'running' && runScope) { preemptedBy = by; runScope.cancel(); } });
+  setHandler(stateQuery, () => st);
+
+  const end = (status: 'COMPLETED' | 'FAILED' | 'CANCELLED' | 'TIMEOUT', errorType?: string, errorMessage?: string) =>
+    CancellationScope.nonCancellable(async () => {
+      st.state = 'done';
+      if (status === 'COMPLETED') await control.releaseWorker({ taskId });
+      else await control.finishTask({ taskId, status, errorType, errorMessage });
+      return status;
     });
+
+  let failures = 0;
+  let checkpoint: Checkpoint | undefined;
+  let avoidWorkerId: string | undefined;
+  try {
+    for (;;) {
+      if (cancelled) return await end('CANCELLED', 'CANCELLED', 'cancelled by request');
+      const remainingMs = deadline - Date.now();
+      if (remainingMs <= 0) return await end('TIMEOUT', 'TIMEOUT', `task exceeded its timeout of ${input.timeoutSeconds} s`);
+
+      if (paused) {
+        st.state = 'paused';
+        await control.setTaskStatus({ taskId, status: 'PAUSED', event: 'paused' });
+        if (!(await condition(() => !paused || cancelled, remainingMs)) || cancelled) continue;
+        st.state = 'queued';
+        await control.setTaskStatus({ taskId, status: 'QUEUED', event: 'unpaused' });
+        continue;
+      }
+
+      const slot = await control.claimWorker({ taskId, avoidWorkerId });
+      if (!slot) {
+        await condition(() => paused || cancelled, Math.min(pollMs, remainingMs));
+        continue;
+      }
+      st.state = 'running';
+      st.workerId = slot.workerId;
+      st.attempt += 1;
+      const engine = proxyActivities<EngineActivities>({
+        taskQueue: slot.taskQueue,
+        // The job must start within a few polls of its worker; a worker that died in between is re-picked.
+        scheduleToStartTimeout: `${Math.max(30, 4 * (input.heartbeatTimeoutSeconds ?? 30))} seconds`,
+        scheduleToCloseTimeout: remainingMs,
+        heartbeatTimeout: `${input.heartbeatTimeoutSeconds ?? 30} seconds`,
+        // The workflow re-picks the worker for every retry, so Temporal itself never retries this activity.
+        retry: { maximumAttempts: 1 },
+        cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        priority,
+      });
+      try {
+        await CancellationScope.cancellable(async () => {
+          runScope = CancellationScope.current();
+          if (paused || cancelled) runScope.cancel();
+          await engine.runEngineJob({ taskId, attempt: st.attempt, checkpoint });
+        });
+        return await end('COMPLETED');
+      } catch (err) {
+        runScope = undefined;
+        // A cancel of the whole workflow (not our signal) ends the task below.
+        if (isCancellation(err) && !cancelled && !paused && !preemptedBy) throw err;
+        await CancellationScope.nonCancellable(() => control.releaseWorker({ taskId }));
+        st.state = 'queued';
+        st.workerId = null;
+        if (cancelled || paused) { preemptedBy = undefined; continue; }
+        if (preemptedBy) {
+          await control.setTaskStatus({ taskId, status: 'QUEUED', event: 'preempted', data: { by: preemptedBy, worker_id: slot.workerId } });
+          preemptedBy = undefined;
+          continue;
+        }
+        const cause = err instanceof ActivityFailure ? err.cause : err;
+        if (cause instanceof TimeoutFailure) {
+          const hb = cause.lastHeartbeatDetails as Checkpoint | undefined;
+          if (hb && typeof hb.path === 'string' && (!checkpoint || hb.step > checkpoint.step)) checkpoint = hb;
+          if (deadline - Date.now() <= 0) continue;
+        }
+        const type = cause instanceof ApplicationFailure ? cause.type ?? 'ENGINE_ERROR' : cause instanceof TimeoutFailure ? 'WORKER_LOST' : 'ENGINE_ERROR';
+        const message = cause instanceof Error ? cause.message : String(cause);
+        const retryable = cause instanceof TimeoutFailure || (cause instanceof ApplicationFailure && !cause.nonRetryable && isRetryableType(type));
+        if (!retryable) return await end('FAILED', type, message);
+        const drained = type === 'WORKER_DRAINING';
+        if (!drained) {
+          failures += 1;
+          if (failures >= MAX_FAILED_ATTEMPTS) return await end('FAILED', type, `${message} (after ${failures} attempts)`);
+          avoidWorkerId = slot.workerId;
+        }
+        await control.setTaskStatus({ taskId, status: 'QUEUED', event: 'requeued', data: { reason: type, message, worker_id: slot.workerId } });
+        if (!drained) await condition(() => paused || cancelled, Math.min(2000 * 2 ** (failures - 1), 300_000));
+      }
+    }
+  } catch (err) {
+    if (isCancellation(err)) return await end('CANCELLED', 'CANCELLED', 'cancelled');
+    throw err;
   }
 }

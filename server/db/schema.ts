@@ -132,3 +132,74 @@ export type AlertRow = typeof alerts.$inferSelect;
 export type StructureRow = typeof structures.$inferSelect;
 export type TaskRow = typeof tasks.$inferSelect;
 export type TaskEventRow = typeof taskEvents.$inferSelect;
+
+// issue 4: workers, scheduling, usage, webhooks.
+
+/** One worker process (one per GPU, or a CPU worker): registered at start, heartbeating while alive. */
+export const workers = pgTable('workers', {
+  id: text('id').primaryKey(),
+  hostname: text('hostname').notNull(),
+  pid: integer('pid').notNull(),
+  device: text('device').notNull(),
+  gpuIndex: integer('gpu_index'),
+  /** The Temporal task queue of this worker's engine activities. */
+  taskQueue: text('task_queue').notNull(),
+  /** online | draining | offline */
+  status: text('status').notNull().default('online'),
+  loadedModels: jsonb('loaded_models').$type<string[]>().notNull().default(sql`'[]'::jsonb`),
+  runningTasks: jsonb('running_tasks').$type<string[]>().notNull().default(sql`'[]'::jsonb`),
+  maxJobs: integer('max_jobs').notNull(),
+  memoryBudgetMB: doublePrecision('memory_budget_mb').notNull(),
+  /** memory_per_atom_MB of every model the engine knows (from its `models` op), for admission. */
+  modelMemoryPerAtomMB: jsonb('model_memory_per_atom_mb').$type<Record<string, number>>().notNull().default(sql`'{}'::jsonb`),
+  telemetry: jsonb('telemetry').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
+  startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
+  lastHeartbeat: timestamp('last_heartbeat', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** A task's claim on a worker slot, from the scheduler's pick until the attempt ends (the worker's load). */
+export const taskAssignments = pgTable('task_assignments', {
+  taskId: uuid('task_id').primaryKey().references(() => tasks.id, { onDelete: 'cascade' }),
+  workerId: text('worker_id').notNull(),
+  /** Engine memory the job is expected to need (model memory per atom × atoms). */
+  memoryMB: doublePrecision('memory_mb').notNull(),
+  assignedAt: timestamp('assigned_at', { withTimezone: true }).notNull().defaultNow(),
+  /** Set when the scheduler asked this job to make room for a CRITICAL task (cleared with the row). */
+  preemptedAt: timestamp('preempted_at', { withTimezone: true }),
+}, (t) => [index('task_assignments_worker_idx').on(t.workerId)]);
+
+/** One engine attempt of a task on one worker: the basis of usage accounting (device-seconds) and ETAs. */
+export const taskRuns = pgTable('task_runs', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  taskId: uuid('task_id').notNull().references(() => tasks.id, { onDelete: 'cascade' }),
+  workerId: text('worker_id').notNull(),
+  device: text('device').notNull(),
+  owner: text('owner'),
+  taskType: text('task_type').notNull(),
+  model: text('model').notNull(),
+  outcome: text('outcome'),
+  startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
+  endedAt: timestamp('ended_at', { withTimezone: true }),
+  seconds: doublePrecision('seconds'),
+}, (t) => [index('task_runs_task_idx').on(t.taskId)]);
+
+export type WorkerRow = typeof workers.$inferSelect;
+
+/** One attempt to deliver one task event to the task's callback URL (the delivery log). */
+export const webhookDeliveries = pgTable('webhook_deliveries', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  taskId: uuid('task_id').notNull().references(() => tasks.id, { onDelete: 'cascade' }),
+  eventId: integer('event_id').notNull(),
+  event: text('event').notNull(),
+  url: text('url').notNull(),
+  /** Same for every attempt of one event: receivers de-duplicate on it. */
+  idempotencyKey: text('idempotency_key').notNull(),
+  attempt: integer('attempt').notNull(),
+  statusCode: integer('status_code'),
+  ok: boolean('ok').notNull(),
+  error: text('error'),
+  durationMs: integer('duration_ms'),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+}, (t) => [index('webhook_deliveries_task_idx').on(t.taskId, t.id)]);
+
+export type WebhookDeliveryRow = typeof webhookDeliveries.$inferSelect;

@@ -1,16 +1,19 @@
 /** /api/v1/tasks */
-import { Router, type Request } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { isTaskType, type Priority, type TaskType } from '../../common/task-types.js';
 import { actorOfResponse } from '../auth.js';
 import type { ServerDeps } from '../deps.js';
 import { sendData } from '../envelope.js';
+import type { TaskEventRow } from '../db/schema.js';
 import { AppError, invalidParameter } from '../errors.js';
-import { taskEventToApi, taskResultToApi, taskToApi } from '../mappers.js';
+import { taskEventToApi, taskResultToApi, taskToApi, webhookDeliveryToApi } from '../mappers.js';
 import { pageOf, paginated } from '../pagination.js';
 import { checkParameters } from '../parameter-schemas.js';
-import { cancelTask } from '../services/task-cancel.js';
+import { listWebhookDeliveries } from '../services/webhooks.js';
+import { FINAL_EVENT_TYPES } from '../services/live-events.js';
 import {
-  getFinishedTask, getTask, listTaskEvents, listTaskLogs, listTasks, retryTask, setTaskPriority, submitTask, taskFilePath, type TaskCreate,
+  cancelTask, getFinishedTask, getQueuePosition, getTask, listTaskEvents, listTaskLogs, listTasks, pauseTask, resumeTask,
+  retryTask, setTaskPriority, submitTask, taskFilePath, type TaskCreate,
 } from '../services/tasks.js';
 
 const SUBMIT_ROUTES: TaskType[] = [
@@ -21,7 +24,7 @@ const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 
 export function tasksRouter(deps: ServerDeps): Router {
   const r = Router();
-  const submitRoute = (taskType: TaskType) => async (req: Request, res: import('express').Response) => {
+  const submitRoute = (taskType: TaskType) => async (req: Request, res: Response) => {
     const key = req.get('Idempotency-Key') ?? undefined;
     const task = await submitTask(deps, taskType, req.body, key, actorOfResponse(res));
     sendData(res, taskToApi(task), 202, 'task submitted');
@@ -91,9 +94,6 @@ export function tasksRouter(deps: ServerDeps): Router {
       level: str(q.level), since: str(q.since), until: str(q.until), limit: Number(q.limit ?? 100), offset: Number(q.offset ?? 0),
     }));
   });
-  r.post('/:task_id/cancel', async (req, res) => {
-    sendData(res, await cancelTask(deps, req.params.task_id, actorOfResponse(res)), 200, 'task cancelled');
-  });
   r.post('/:task_id/retry', async (req, res) => {
     const task = await retryTask(deps, req.params.task_id, actorOfResponse(res));
     sendData(res, { new_task_id: task.id, original_task_id: req.params.task_id, task: taskToApi(task) }, 202, 'task resubmitted');
@@ -103,12 +103,65 @@ export function tasksRouter(deps: ServerDeps): Router {
     sendData(res, taskToApi(await setTaskPriority(deps, req.params.task_id, priority, actorOfResponse(res))), 200, 'priority changed');
   });
   r.get('/:task_id/events', async (req, res) => {
-    const after = Number(req.query.after_id ?? 0);
-    const events = await listTaskEvents(deps, req.params.task_id, after, actorOfResponse(res));
+    const after = Number(req.get('Last-Event-ID') ?? req.query.after_id ?? 0) || 0;
+    const actor = actorOfResponse(res);
+    if (req.accepts(['application/json', 'text/event-stream']) === 'text/event-stream') {
+      await getTask(deps, req.params.task_id, actor);
+      await streamTaskEvents(deps, req.params.task_id, after, req, res);
+      return;
+    }
+    const events = await listTaskEvents(deps, req.params.task_id, after, actor);
     sendData(res, { items: events.map(taskEventToApi) });
+  });
+  r.post('/:task_id/cancel', async (req, res) => {
+    const actor = actorOfResponse(res);
+    const before = await getTask(deps, req.params.task_id, actor);
+    const task = await cancelTask(deps, req.params.task_id, actor);
+    // The Python service answers {task_id, status}; its docs add previous/current status: all are here.
+    sendData(res, { task_id: task.id, status: task.status, previous_status: before.status, current_status: task.status }, 202, 'cancel requested');
+  });
+  r.post('/:task_id/pause', async (req, res) => {
+    sendData(res, taskToApi(await pauseTask(deps, req.params.task_id, actorOfResponse(res))), 202, 'pause requested');
+  });
+  r.post('/:task_id/resume', async (req, res) => {
+    sendData(res, taskToApi(await resumeTask(deps, req.params.task_id, actorOfResponse(res))), 202, 'resume requested');
+  });
+  r.get('/:task_id/webhooks', async (req, res) => {
+    await getTask(deps, req.params.task_id, actorOfResponse(res));
+    const items = (await listWebhookDeliveries(deps, req.params.task_id)).map(webhookDeliveryToApi);
+    sendData(res, { items, total: items.length });
+  });
+  r.get('/:task_id/queue', async (req, res) => {
+    sendData(res, await getQueuePosition(deps, req.params.task_id, actorOfResponse(res)));
   });
   r.get('/:task_id/files/:filename', async (req, res) => {
     res.download(await taskFilePath(deps, req.params.task_id, req.params.filename, actorOfResponse(res)));
   });
   return r;
+}
+
+// Server-sent events: stored events after `after` first, then live ones; the stream ends after the final event.
+async function streamTaskEvents(deps: ServerDeps, taskId: string, after: number, _req: Request, res: Response): Promise<void> {
+  await getTask(deps, taskId);
+  res.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+  res.flushHeaders();
+  const seen = new Set<number>();
+  let replaying = true;
+  const buffered: TaskEventRow[] = [];
+  let ended = false;
+  const end = () => { if (!ended) { ended = true; off(); clearInterval(ping); res.end(); } };
+  const write = (e: TaskEventRow) => {
+    if (ended || seen.has(e.id)) return;
+    seen.add(e.id);
+    res.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(taskEventToApi(e))}\n\n`);
+    if (FINAL_EVENT_TYPES.includes(e.type)) end();
+  };
+  const off = await deps.liveEvents.subscribe(taskId, (e) => (replaying ? buffered.push(e) : write(e)));
+  // A comment line now and then keeps proxies from closing an idle stream.
+  const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+  // res, not req: a request's 'close' fires once its (empty) body is read, the response's when the client leaves.
+  res.on('close', end);
+  for (const e of await listTaskEvents(deps, taskId, after)) write(e);
+  replaying = false;
+  for (const e of buffered.sort((a, b) => a.id - b.id)) write(e);
 }

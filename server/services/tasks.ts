@@ -1,17 +1,20 @@
 /** Task submission and queries: validate against models and structures, persist, start the workflow. */
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { and, asc, count, desc, eq, gt, gte, inArray, lte, notInArray, sql, type SQL } from 'drizzle-orm';
+import { and, asc, avg, count, desc, eq, gt, gte, inArray, lte, notInArray, sql, type SQL } from 'drizzle-orm';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { TERMINAL_STATUSES, type Priority, type TaskType } from '../../common/task-types.js';
-import type { TaskWorkflowInput } from '../../workflows/task-workflow.js';
-import { taskEvents, tasks, type StructureRow, type TaskEventRow, type TaskRow } from '../db/schema.js';
+import { cancelSignal, pauseSignal, resumeSignal, type TaskWorkflowInput } from '../../workflows/task-workflow.js';
+import { PRIORITY_KEYS } from '../../workers/scheduler.js';
+import { taskAssignments, taskEvents, taskRuns, tasks, workers, type StructureRow, type TaskEventRow, type TaskRow } from '../db/schema.js';
 import type { ServerDeps } from '../deps.js';
 import {
-  AppError, conflict, fileNotFound, invalidParameter, quotaExceeded, resultNotReady, taskNotFound, unavailable, unsupportedElements,
+  AppError, conflict, fileNotFound, invalidParameter, invalidTaskState, quotaExceeded, resultNotReady, taskNotFound, unavailable, unsupportedElements,
 } from '../errors.js';
+import { appendTaskEvent } from '../db/task-events.js';
 import type { Actor } from './keys.js';
 import { getModel } from './models.js';
+import { checkCallback } from './webhooks.js';
 import { getStructure, resolveBuiltin } from './structures.js';
 
 export interface TaskCreate {
@@ -78,6 +81,7 @@ export async function submitTask(
   }
 
   const options = body.options ?? {};
+  if (options.callback) await checkCallback(deps, options.callback);
   const inserted = await db.insert(tasks).values({
     taskType,
     model: model.id,
@@ -96,17 +100,21 @@ export async function submitTask(
     return prior!;
   }
   const task = inserted[0];
+  const priority = { priorityKey: PRIORITY_KEYS[task.priority] ?? 3, fairnessKey: task.ownerId ?? ANONYMOUS_OWNER };
   const input: TaskWorkflowInput = {
     taskId: task.id,
     timeoutSeconds: options.timeout ?? deps.config.MOFSIM_DEFAULT_TASK_TIMEOUT_S,
     controlQueue: deps.config.MOFSIM_TASK_QUEUE,
-    engineQueue: deps.config.MOFSIM_ENGINE_QUEUE,
+    ...priority,
+    heartbeatTimeoutSeconds: deps.config.MOFSIM_ACTIVITY_HEARTBEAT_TIMEOUT_S,
+    schedulerPollSeconds: deps.config.MOFSIM_SCHEDULER_POLL_S,
   };
   try {
     await deps.temporal.workflow.start('taskWorkflow', {
       taskQueue: deps.config.MOFSIM_TASK_QUEUE,
       workflowId: task.id,
       args: [input],
+      priority,
     });
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
@@ -116,7 +124,7 @@ export async function submitTask(
   }
   const [queued] = await db.update(tasks).set({ status: 'QUEUED', queuedAt: new Date() })
     .where(and(eq(tasks.id, task.id), eq(tasks.status, 'PENDING'))).returning();
-  await db.insert(taskEvents).values({ taskId: task.id, type: 'queued', data: { priority: task.priority } });
+  await appendTaskEvent(db, task.id, 'queued', { priority: task.priority });
   return queued ?? (await getTask(deps, task.id));
 }
 
@@ -238,4 +246,76 @@ export async function taskFilePath(deps: ServerDeps, id: string, filename: strin
   const path = join(deps.config.MOFSIM_DATA_DIR, 'tasks', id, filename);
   if (!existsSync(path)) throw fileNotFound(`${filename} of task ${id}`);
   return path;
+}
+
+// issue 4: lifecycle control, queue position.
+
+/** Owner used as the fairness key until authentication gives tasks an owner. */
+export const ANONYMOUS_OWNER = 'anonymous';
+
+const TERMINAL = ['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT'];
+
+/** Asks the task's workflow to cancel (any live state). A task whose workflow is gone is cancelled in the row. */
+export async function cancelTask(deps: ServerDeps, id: string, actor?: Actor): Promise<TaskRow> {
+  const task = await getTask(deps, id, actor);
+  if (TERMINAL.includes(task.status)) throw invalidTaskState(task.status, 'cancel');
+  try {
+    await deps.temporal.workflow.getHandle(id).signal(cancelSignal);
+  } catch {
+    await deps.database.db.update(tasks).set({ status: 'CANCELLED', errorType: 'CANCELLED', errorMessage: 'cancelled', completedAt: new Date() })
+      .where(and(eq(tasks.id, id), sql`${tasks.status} not in ('COMPLETED','FAILED','CANCELLED','TIMEOUT')`));
+    await appendTaskEvent(deps.database.db, id, 'cancelled');
+  }
+  return getTask(deps, id);
+}
+
+/** Asks a queued or running task to pause (a running job stops at once; it resumes from its last checkpoint). */
+export async function pauseTask(deps: ServerDeps, id: string, actor?: Actor): Promise<TaskRow> {
+  const task = await getTask(deps, id, actor);
+  if (!['PENDING', 'QUEUED', 'RUNNING'].includes(task.status)) throw invalidTaskState(task.status, 'pause');
+  await deps.temporal.workflow.getHandle(id).signal(pauseSignal);
+  return getTask(deps, id);
+}
+
+/** Asks a paused task to go back into the queue. */
+export async function resumeTask(deps: ServerDeps, id: string, actor?: Actor): Promise<TaskRow> {
+  const task = await getTask(deps, id, actor);
+  if (task.status !== 'PAUSED') throw invalidTaskState(task.status, 'resume');
+  await deps.temporal.workflow.getHandle(id).signal(resumeSignal);
+  return getTask(deps, id);
+}
+
+/**
+ * Where a task stands in the line: position among tasks still waiting for a worker (1 = next), and an ETA to its
+ * start from the measured durations of finished runs of the same task type and model.
+ */
+export async function getQueuePosition(deps: ServerDeps, id: string, actor?: Actor) {
+  const { db } = deps.database;
+  const task = await getTask(deps, id, actor);
+  const [assigned] = await db.select().from(taskAssignments).where(eq(taskAssignments.taskId, id));
+  const [stats] = await db.select({ avg: avg(taskRuns.seconds) }).from(taskRuns)
+    .where(and(eq(taskRuns.taskType, task.taskType), eq(taskRuns.model, task.model), eq(taskRuns.outcome, 'completed')));
+  const typical = stats?.avg === null || stats?.avg === undefined ? null : Number(stats.avg);
+  const waiting = task.status === 'QUEUED' && !assigned;
+  let ahead = 0;
+  if (waiting) {
+    const [row] = await db.execute<{ n: number }>(sql`
+      select count(*)::int as n from ${tasks} t where t.status = 'QUEUED' and t.id <> ${id}
+        and not exists (select 1 from ${taskAssignments} a where a.task_id = t.id)
+        and (case t.priority when 'CRITICAL' then 1 when 'HIGH' then 2 when 'LOW' then 4 else 3 end, t.created_at)
+          < (${PRIORITY_KEYS[task.priority] ?? 3}::int, ${task.createdAt.toISOString()}::timestamptz)`);
+    ahead = Number(row?.n ?? 0);
+  }
+  const [slots] = await db.select({ n: sql<number>`coalesce(sum(${workers.maxJobs}), 0)::int` }).from(workers).where(eq(workers.status, 'online'));
+  const totalSlots = Math.max(1, Number(slots?.n ?? 0));
+  return {
+    task_id: id,
+    status: task.status,
+    waiting_for_worker: waiting,
+    position: waiting ? ahead + 1 : null,
+    ahead: waiting ? ahead : 0,
+    worker_id: assigned?.workerId ?? null,
+    eta_seconds: waiting && typical !== null ? Math.round(Math.ceil((ahead + 1) / totalSlots) * typical) : waiting ? null : 0,
+    typical_duration_seconds: typical,
+  };
 }

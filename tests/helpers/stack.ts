@@ -3,6 +3,7 @@
  * answers), a Temporal dev server on a free port, the API in this process and a CPU worker with its Python engine.
  */
 import { Client, Connection } from '@temporalio/client';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +14,9 @@ import postgres from 'postgres';
 import { loadConfig, repoRoot, type Config } from '../../common/config.js';
 import { createLogger } from '../../common/logger.js';
 import { createApp } from '../../server/app.js';
+import { attachLiveSocket } from '../../server/live-socket.js';
+import { LiveEvents } from '../../server/services/live-events.js';
+import { startWebhookDispatch } from '../../server/services/webhooks.js';
 import { ensureDatabaseExists, migrateDatabase, openDatabase, type Database } from '../../server/db/client.js';
 import { createKey } from '../../server/services/keys.js';
 import { EngineSupervisor } from '../../workers/engine-supervisor.js';
@@ -29,8 +33,19 @@ export interface TestStack {
   config: Config;
   database: Database;
   workers: WorkerHandle[];
-  startWorker(id?: string): Promise<WorkerHandle>;
+  /** Starts an in-process worker; `env` overrides its config (e.g. MOFSIM_ENGINE_MAX_JOBS). */
+  startWorker(id?: string, env?: Record<string, string>): Promise<WorkerHandle>;
+  /** Starts a worker as a child process (`tsx workers/main.ts`), to be killed with signals; resolves once it is online. */
+  spawnWorker(id: string, env?: Record<string, string>): Promise<ChildWorker>;
   stop(): Promise<void>;
+}
+
+/** A worker in its own process. */
+export interface ChildWorker {
+  id: string;
+  process: ChildProcess;
+  /** Resolves with the exit code/signal. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 async function freePort(): Promise<number> {
@@ -71,16 +86,22 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
   });
 
   const suffix = randomBytes(3).toString('hex');
-  const config: Config = loadConfig({
-    ...process.env,
-    ...opts.env,
+  const configEnv: Record<string, string> = {
     DATABASE_URL: databaseUrl,
     TEMPORAL_ADDRESS: temporal.url,
     MOFSIM_DATA_DIR: join(stateDir, 'data'),
     MOFSIM_TASK_QUEUE: `mofsim.control.${suffix}`,
-    MOFSIM_ENGINE_QUEUE: `mofsim.engine.${suffix}`,
+    MOFSIM_QUEUE_PREFIX: `mofsim.${suffix}`,
+    // Fast failure detection and scheduling for tests (the defaults suit production).
+    MOFSIM_WORKER_HEARTBEAT_S: '1',
+    // Generous enough for a 2-core machine shared with other test runs (a starved event loop is not a dead worker).
+    MOFSIM_WORKER_STALE_S: '10',
+    MOFSIM_ACTIVITY_HEARTBEAT_TIMEOUT_S: '10',
+    MOFSIM_SCHEDULER_POLL_S: '0.5',
+    ...opts.env,
     MOFSIM_LOG_LEVEL: process.env.MOFSIM_LOG_LEVEL ?? 'warn',
-  });
+  };
+  const config: Config = loadConfig({ ...process.env, ...opts.env, ...configEnv });
   const logger = createLogger('test', config.MOFSIM_LOG_LEVEL);
   const database = openDatabase(databaseUrl);
   const connection = await Connection.connect({ address: temporal.url });
@@ -88,26 +109,55 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
   const engine = new EngineSupervisor({
     python: config.MOFSIM_PYTHON, logger, env: { MOFSIM_DEVICE: 'cpu', MOFSIM_DATA_DIR: join(repoRoot, 'data', 'mofsimbench') },
   }, logger);
-  const app = createApp({ config, database, engine, temporal: client, logger, startedAt: new Date() });
+  const liveEvents = new LiveEvents(database, logger);
+  await liveEvents.start();
+  const deps = { config, database, engine, temporal: client, logger, startedAt: new Date(), liveEvents };
+  startWebhookDispatch(deps);
+  const app = createApp(deps);
   const server: Server = await new Promise((resolve) => { const s = app.listen(0, '127.0.0.1', () => resolve(s)); });
+  const wss = attachLiveSocket(server, deps);
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const adminKey = (await createKey(database.db, { name: 'test-admin', role: 'admin' })).key;
   const userKey = (await createKey(database.db, { name: 'test-user', role: 'user' })).key;
   defaultKeys.set(baseUrl, userKey);
 
   const workers: WorkerHandle[] = [];
-  const launch = async (id = `test-worker-${workers.length}`) => {
-    const w = await startWorker({ ...config, MOFSIM_WORKER_ID: id }, logger);
+  const launch = async (id = `test-worker-${workers.length}`, env: Record<string, string> = {}) => {
+    const c = Object.keys(env).length ? loadConfig({ ...process.env, ...opts.env, ...configEnv, ...env }) : config;
+    const w = await startWorker({ ...c, MOFSIM_WORKER_ID: id }, logger, { gpuIndex: c.MOFSIM_GPU_INDEX ?? null });
     workers.push(w);
     return w;
   };
   for (let i = 0; i < (opts.workers ?? 1); i++) await launch();
 
+  const children: ChildWorker[] = [];
+  const spawnWorker = async (id: string, env: Record<string, string> = {}): Promise<ChildWorker> => {
+    // node --import tsx, not the tsx binary: that one runs the script in a grandchild, which a SIGKILL would miss.
+    const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'workers', 'main.ts')], {
+      cwd: repoRoot,
+      // No nvidia-smi unless the caller gives one: a child is one CPU worker with exactly this id, even on a GPU box.
+      env: { ...process.env, MOFSIM_NVIDIA_SMI: 'mofsim-test-no-nvidia-smi', ...opts.env, ...configEnv, ...env, MOFSIM_WORKER_ID: id },
+      stdio: ['ignore', 'ignore', process.env.MOFSIM_TEST_WORKER_LOGS ? 'inherit' : 'ignore'],
+    });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+    const cw = { id, process: child, exited };
+    children.push(cw);
+    await waitFor(`worker ${id} online`, async () => {
+      if (child.exitCode !== null) throw new Error(`worker ${id} exited during start-up`);
+      const rows = await database.sql`select 1 from workers where id = ${id} and status = 'online'`;
+      return rows.length > 0;
+    });
+    return cw;
+  };
+
   return {
-    baseUrl, adminKey, userKey, app, config, database, workers, startWorker: launch,
+    baseUrl, adminKey, userKey, app, config, database, workers, startWorker: launch, spawnWorker,
     async stop() {
       defaultKeys.delete(baseUrl);
+      for (const c of children) if (c.process.exitCode === null && c.process.signalCode === null) c.process.kill('SIGKILL');
       await Promise.allSettled(workers.map((w) => w.shutdown()));
+      for (const c of wss.clients) c.terminate();
+      wss.close();
       await new Promise((r) => server.close(r));
       server.closeAllConnections?.();
       await engine.stop();

@@ -768,6 +768,138 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tasks/{task_id}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Pauses a queued or running task; a running job is stopped, keeps its last checkpoint and frees the GPU. Asynchronous; poll for PAUSED. */
+        post: operations["pauseTask"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{task_id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Requeues a paused task; it continues from its last checkpoint. */
+        post: operations["resumeTask"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{task_id}/queue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["getTaskQueuePosition"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/system/workers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["listWorkers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/system/workers/{worker_id}/drain": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description The worker stops taking work, hands its running jobs back (they resume elsewhere from their checkpoints) and exits. */
+        post: operations["drainWorker"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/system/gpus": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["listGpus"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["getUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{task_id}/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The delivery log of the task's callback (one row per attempt). */
+        get: operations["listTaskWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1286,6 +1418,82 @@ export interface components {
             rate_limit_per_minute?: number;
             max_concurrent_tasks?: number | null;
             gpu_seconds_per_day?: number | null;
+        };
+        QueuePosition: {
+            /** Format: uuid */
+            task_id?: string;
+            status?: components["schemas"]["TaskStatus"];
+            waiting_for_worker?: boolean;
+            /** @description 1 = next to get a worker; null when not waiting */
+            position?: number | null;
+            ahead?: number;
+            worker_id?: string | null;
+            /** @description estimated seconds until the task starts; null without history */
+            eta_seconds?: number | null;
+            typical_duration_seconds?: number | null;
+        };
+        Worker: {
+            id: string;
+            hostname: string;
+            pid: number;
+            device: string;
+            gpu_index?: number | null;
+            task_queue?: string;
+            /** @enum {string} */
+            status: "online" | "draining" | "offline";
+            running_tasks: string[];
+            loaded_models: string[];
+            max_jobs?: number;
+            memory_budget_MB?: number;
+            telemetry?: Record<string, never>;
+            /** Format: date-time */
+            started_at?: string;
+            /** Format: date-time */
+            last_heartbeat: string;
+        };
+        Gpu: {
+            worker_id?: string;
+            hostname?: string;
+            index?: number;
+            status?: string;
+            name?: string | null;
+            uuid?: string | null;
+            memory_total_MB?: number | null;
+            memory_used_MB?: number | null;
+            utilization_percent?: number | null;
+            temperature_C?: number | null;
+            power_W?: number | null;
+            loaded_models?: string[];
+            running_tasks?: string[];
+            /** Format: date-time */
+            last_heartbeat?: string;
+        };
+        Usage: {
+            group_by?: string;
+            items?: {
+                /** @description owner or task id */
+                key?: string;
+                device_seconds?: number;
+                gpu_seconds?: number;
+                runs?: number;
+                tasks?: number;
+            }[];
+        };
+        WebhookDelivery: {
+            id?: number;
+            /** @enum {string} */
+            event?: "task.started" | "task.progress" | "task.completed" | "task.failed" | "task.cancelled";
+            event_id?: number;
+            url?: string;
+            /** @description same for every attempt of one event (also sent as Idempotency-Key and X-MOFSim-Delivery) */
+            idempotency_key?: string;
+            attempt?: number;
+            status_code?: number | null;
+            ok?: boolean;
+            error?: string | null;
+            duration_ms?: number | null;
+            /** Format: date-time */
+            created_at?: string;
         };
     };
     responses: {
@@ -1999,7 +2207,7 @@ export interface operations {
         requestBody?: never;
         responses: {
             /** @description ok */
-            200: {
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2751,6 +2959,212 @@ export interface operations {
             403: components["responses"]["Error"];
             404: components["responses"]["Error"];
             429: components["responses"]["Error"];
+        };
+    };
+    pauseTask: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description request accepted; the task's status changes shortly */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: components["schemas"]["Task"];
+                    };
+                };
+            };
+            404: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+        };
+    };
+    resumeTask: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description request accepted; the task's status changes shortly */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: components["schemas"]["Task"];
+                    };
+                };
+            };
+            404: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+        };
+    };
+    getTaskQueuePosition: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the task's place in the line and an ETA to its start */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: components["schemas"]["QueuePosition"];
+                    };
+                };
+            };
+            404: components["responses"]["Error"];
+        };
+    };
+    listWorkers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description registered workers (one per GPU, or CPU workers), online first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: {
+                            items?: components["schemas"]["Worker"][];
+                            total?: number;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    drainWorker: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                worker_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description drain requested */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: components["schemas"]["Worker"];
+                    };
+                };
+            };
+            404: components["responses"]["Error"];
+        };
+    };
+    listGpus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description GPUs driven by workers, with their last telemetry (nvidia-smi) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: {
+                            items?: components["schemas"]["Gpu"][];
+                            total?: number;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getUsage: {
+        parameters: {
+            query?: {
+                group_by?: "owner" | "task";
+                task_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description device-seconds (and GPU-seconds) of engine attempts per owner or per task */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: components["schemas"]["Usage"];
+                    };
+                };
+            };
+            400: components["responses"]["Error"];
+        };
+    };
+    listTaskWebhookDeliveries: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description delivery attempts, oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: {
+                            items?: components["schemas"]["WebhookDelivery"][];
+                            total?: number;
+                        };
+                    };
+                };
+            };
+            404: components["responses"]["Error"];
         };
     };
 }

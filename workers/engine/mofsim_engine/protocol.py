@@ -102,7 +102,9 @@ def setup_logging(level: str | None = None) -> None:
     handler.setFormatter(JsonLogFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level or os.environ.get("MOFSIM_LOG_LEVEL", "INFO"))
+    # The Node side uses debug|info|warn|error (common/config.ts); logging wants DEBUG|INFO|WARNING|ERROR.
+    name = (level or os.environ.get("MOFSIM_LOG_LEVEL") or "INFO").upper()
+    root.setLevel({"WARN": "WARNING"}.get(name, name) if name in ("DEBUG", "INFO", "WARN", "WARNING", "ERROR") else "INFO")
     logging.captureWarnings(True)  # warnings.warn -> logging (stderr), never stdout
     # FrechetCellFilter calls scipy's logm every step; its accuracy note (err ~1e-13) is noise, not a problem.
     import warnings

@@ -1,0 +1,88 @@
+/**
+ * WebSocket `/ws`: clients send `{"action":"subscribe","task_id":"<id>","last_event_id":N}` (or `"all":true`) and
+ * `{"action":"unsubscribe",...}`; the server sends `{"type":"event","event":{id, task_id, type, data, created_at}}`,
+ * replaying stored events after `last_event_id` first. The key comes in the upgrade request's `Authorization: Bearer`
+ * or `X-API-Key` header, or (for browsers, which cannot set headers) in a first message `{"action":"auth","api_key":…}`.
+ * A user key reaches only its own tasks, for `all` too; an admin key reaches every task.
+ */
+import type { IncomingMessage, Server } from 'node:http';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { ServerDeps } from './deps.js';
+import { taskEventToApi } from './mappers.js';
+import { actorOf, findKey, type Actor } from './services/keys.js';
+import { getTask, listTaskEvents } from './services/tasks.js';
+import type { TaskEventRow } from './db/schema.js';
+
+/** Serves `/ws` on the API's HTTP server. */
+export function attachLiveSocket(server: Server, deps: ServerDeps): WebSocketServer {
+  const wss = new WebSocketServer({ server, path: '/ws' });
+  const log = deps.logger.child({ component: 'ws' });
+  const actorFor = async (key: string | undefined): Promise<Actor | undefined> => {
+    if (!key || key.length < 8 || key.length > 512) return undefined;
+    const row = await findKey(deps.database.db, key);
+    return row ? actorOf(row) : undefined;
+  };
+  wss.on('connection', async (socket: WebSocket, req: IncomingMessage) => {
+    const subs = new Map<string, () => void>();
+    const header = req.headers.authorization?.match(/^Bearer\s+(.+)$/i)?.[1] ?? (req.headers['x-api-key'] as string | undefined);
+    let actor = await actorFor(header?.trim()).catch(() => undefined);
+    // Tasks this socket may see (a user key: its own), remembered so `all` streams do not query per event.
+    const allowed = new Map<string, boolean>();
+    const maySee = async (taskId: string) => {
+      if (!actor) return false;
+      if (actor.role === 'admin') return true;
+      if (!allowed.has(taskId)) allowed.set(taskId, await getTask(deps, taskId, actor).then(() => true, () => false));
+      return allowed.get(taskId)!;
+    };
+    const send = (e: TaskEventRow) => {
+      if (socket.readyState === socket.OPEN) socket.send(JSON.stringify({ type: 'event', event: { ...taskEventToApi(e), task_id: e.taskId } }));
+    };
+    socket.on('message', async (raw) => {
+      let msg: { action?: string; task_id?: string; all?: boolean; last_event_id?: number; api_key?: string };
+      try { msg = JSON.parse(String(raw)); } catch { socket.send(JSON.stringify({ type: 'error', message: 'messages are JSON objects' })); return; }
+      if (msg.action === 'auth') {
+        actor = await actorFor(msg.api_key).catch(() => undefined);
+        socket.send(JSON.stringify(actor ? { type: 'authenticated', role: actor.role } : { type: 'error', code: 40103, message: 'invalid or revoked API key' }));
+        return;
+      }
+      if (!actor) {
+        socket.send(JSON.stringify({ type: 'error', code: 40101, message: 'authenticate first: Authorization header, X-API-Key header or {"action":"auth","api_key":…}' }));
+        return;
+      }
+      const key = msg.all ? '*' : String(msg.task_id ?? '');
+      if (!msg.all && !/^[0-9a-f-]{36}$/i.test(key)) {
+        socket.send(JSON.stringify({ type: 'error', message: 'task_id (a UUID) or all:true is required' }));
+        return;
+      }
+      if (msg.action === 'unsubscribe') { subs.get(key)?.(); subs.delete(key); return; }
+      if (msg.action !== 'subscribe' || subs.has(key)) return;
+      if (!msg.all && !(await maySee(key))) {
+        socket.send(JSON.stringify({ type: 'error', code: 40402, message: `task not found: ${key}` }));
+        return;
+      }
+      try {
+        const seen = new Set<number>();
+        let replaying = true;
+        const buffered: TaskEventRow[] = [];
+        const deliver = (e: TaskEventRow) => {
+          if (replaying) buffered.push(e);
+          else if (!seen.has(e.id)) send(e);
+        };
+        subs.set(key, await deps.liveEvents.subscribe(msg.all ? null : key, msg.all
+          ? (e) => { void maySee(e.taskId).then((ok) => { if (ok) deliver(e); }); }
+          : deliver));
+        if (!msg.all) {
+          for (const e of await listTaskEvents(deps, key, Number(msg.last_event_id ?? 0))) { seen.add(e.id); send(e); }
+        }
+        replaying = false;
+        for (const e of buffered) if (!seen.has(e.id) && (await maySee(e.taskId))) send(e);
+        socket.send(JSON.stringify({ type: 'subscribed', task_id: msg.all ? null : key }));
+      } catch (err) {
+        socket.send(JSON.stringify({ type: 'error', message: (err as Error).message }));
+      }
+    });
+    socket.on('close', () => { for (const off of subs.values()) off(); subs.clear(); });
+    socket.on('error', (err) => log.warn('websocket error', { error: String(err) }));
+  });
+  return wss;
+}

@@ -1,0 +1,30 @@
+/** /api/v1/system/workers, /system/gpus, remote drain (admin) and /api/v1/usage. */
+import { Router } from 'express';
+import type { ServerDeps } from '../deps.js';
+import { actorOfResponse, requireAdmin } from '../auth.js';
+import { sendData } from '../envelope.js';
+import { gpuToApi, workerToApi } from '../mappers.js';
+import { drainWorker, getUsage, listGpuWorkers, listWorkers } from '../services/workers.js';
+
+export function workersRouter(deps: ServerDeps): Router {
+  const r = Router();
+  r.get('/system/workers', async (_req, res) => {
+    const items = (await listWorkers(deps)).map(workerToApi);
+    sendData(res, { items, total: items.length });
+  });
+  r.post('/system/workers/:worker_id/drain', requireAdmin, async (req, res) => {
+    sendData(res, workerToApi(await drainWorker(deps, String(req.params.worker_id))), 202, 'worker draining');
+  });
+  r.get('/system/gpus', async (_req, res) => {
+    const items = (await listGpuWorkers(deps)).map(gpuToApi);
+    sendData(res, { items, total: items.length });
+  });
+  r.get('/usage', async (req, res) => {
+    sendData(res, await getUsage(deps, {
+      actor: actorOfResponse(res),
+      groupBy: typeof req.query.group_by === 'string' ? req.query.group_by : undefined,
+      taskId: typeof req.query.task_id === 'string' ? req.query.task_id : undefined,
+    }));
+  });
+  return r;
+}

@@ -1,0 +1,181 @@
+/**
+ * Live events and webhooks on a real stack: SSE with Last-Event-ID replay, WebSocket subscriptions, and webhook
+ * deliveries that survive a receiver which is down for its first attempts (one accepted delivery per event, signed).
+ */
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
+import { api, startTestStack, submit, waitForTask, type TestStack } from './helpers/stack.js';
+
+let stack: TestStack;
+const calf = { source: 'builtin', name: 'calf' };
+const singlePoint = (options: Record<string, unknown> = {}) =>
+  submit(stack.baseUrl, 'single-point-energy', { model: 'lj_test', structure: calf, options });
+
+before(async () => {
+  stack = await startTestStack({ workers: 1, env: { MOFSIM_WEBHOOK_ALLOW_HOSTS: '127.0.0.1', MOFSIM_WEBHOOK_RETRY_INITIAL_S: '0.2' } });
+});
+after(async () => { await stack?.stop(); });
+
+// Reads a whole SSE response (the server ends it after the task's final event).
+async function readSse(path: string, headers: Record<string, string> = {}) {
+  const res = await fetch(stack.baseUrl + path, { headers: { accept: 'text/event-stream', 'X-API-Key': stack.userKey, ...headers } });
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
+  const text = await res.text();
+  return text.split('\n\n').filter((b) => b.startsWith('id:')).map((block) => {
+    const f = Object.fromEntries(block.split('\n').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]));
+    return { id: Number(f.id), event: f.event!, data: JSON.parse(f.data!) };
+  });
+}
+
+describe('live events', () => {
+  it('streams a task\'s events as SSE and replays after Last-Event-ID', async () => {
+    const { body } = await singlePoint();
+    const id = body.data.task_id;
+    const events = await readSse(`/api/v1/tasks/${id}/events`);
+    const types = events.map((e) => e.event);
+    assert.equal(types[0], 'queued');
+    assert.ok(types.includes('started') && types.at(-1) === 'completed', types.join(','));
+    assert.deepEqual(events.map((e) => e.id), [...events.map((e) => e.id)].sort((a, b) => a - b));
+    assert.deepEqual(Object.keys(events[0]!.data).sort(), ['created_at', 'data', 'id', 'type']);
+
+    const started = events.find((e) => e.event === 'started')!;
+    const replay = await readSse(`/api/v1/tasks/${id}/events`, { 'Last-Event-ID': String(started.id) });
+    assert.deepEqual(replay.map((e) => e.id), events.filter((e) => e.id > started.id).map((e) => e.id));
+    // JSON stays the default.
+    const json = await api(stack.baseUrl, `/api/v1/tasks/${id}/events`);
+    assert.equal(json.body.data.items.length, events.length);
+  });
+
+  it('pushes events over the WebSocket to subscribers of one task and of all tasks', async () => {
+    // Without a key the socket opens but may not subscribe.
+    const anon = new WebSocket(stack.baseUrl.replace('http', 'ws') + '/ws');
+    await new Promise((r, j) => { anon.once('open', r); anon.once('error', j); });
+    const refused = new Promise<any>((r) => anon.once('message', (m) => r(JSON.parse(String(m)))));
+    anon.send(JSON.stringify({ action: 'subscribe', all: true }));
+    assert.equal((await refused).code, 40101);
+    anon.close();
+    const ws = new WebSocket(stack.baseUrl.replace('http', 'ws') + '/ws', { headers: { 'X-API-Key': stack.userKey } });
+    await new Promise((r, j) => { ws.once('open', r); ws.once('error', j); });
+    const got: any[] = [];
+    ws.on('message', (m) => got.push(JSON.parse(String(m))));
+    ws.send(JSON.stringify({ action: 'subscribe', all: true }));
+    const { body } = await singlePoint();
+    const id = body.data.task_id;
+    const end = Date.now() + 60_000;
+    while (!got.some((m) => m.type === 'event' && m.event.task_id === id && m.event.type === 'completed')) {
+      assert.ok(Date.now() < end, 'no completed event over the WebSocket');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(got.some((m) => m.type === 'event' && m.event.task_id === id && m.event.type === 'started'));
+    // A late subscriber to one task gets its history replayed.
+    const late: any[] = [];
+    ws.removeAllListeners('message');
+    ws.on('message', (m) => late.push(JSON.parse(String(m))));
+    ws.send(JSON.stringify({ action: 'subscribe', task_id: id, last_event_id: 0 }));
+    while (!late.some((m) => m.type === 'subscribed')) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(late.filter((m) => m.type === 'event').map((m) => m.event.type).at(-1), 'completed');
+    ws.close();
+  });
+});
+
+describe('webhooks', () => {
+  let receiver: Server;
+  let url: string;
+  const received: { key: string; event: string; status: number; signature: string; timestamp: string; body: string }[] = [];
+  const FAILURES = 3;
+  before(async () => {
+    receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => { body += c; });
+      req.on('end', () => {
+        // Down for the first attempts, then accepting; a duplicate of an accepted key would be counted below.
+        const status = received.length < FAILURES ? 503 : 200;
+        received.push({
+          key: String(req.headers['idempotency-key']), event: String(req.headers['x-mofsim-event']), status,
+          signature: String(req.headers['x-mofsim-signature']), timestamp: String(req.headers['x-mofsim-timestamp']), body,
+        });
+        res.writeHead(status).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+  });
+  after(() => { receiver?.close(); });
+
+  it('refuses callbacks to private addresses that are not allow-listed', async () => {
+    const { status, body } = await singlePoint({ callback: { url: 'http://192.168.1.10/hook' } });
+    assert.equal(status, 400);
+    assert.equal(body.error.type, 'CALLBACK_URL_REFUSED');
+    assert.equal(body.error.field, 'options.callback.url');
+  });
+
+  it('delivers each event exactly once to a receiver that is down at first, signed with HMAC-SHA256', async () => {
+    const secret = 'whsec_test';
+    const { body } = await singlePoint({ callback: { url, secret } });
+    const id = body.data.task_id;
+    assert.equal((await waitForTask(stack.baseUrl, id)).status, 'COMPLETED');
+    const end = Date.now() + 60_000;
+    const accepted = () => received.filter((r) => r.status === 200);
+    while (accepted().length < 2) {
+      assert.ok(Date.now() < end, `deliveries so far: ${JSON.stringify(received.map((r) => [r.event, r.status]))}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await new Promise((r) => setTimeout(r, 1500)); // room for a (wrong) duplicate to arrive
+    assert.deepEqual(accepted().map((r) => r.event).sort(), ['task.completed', 'task.started']);
+    assert.equal(new Set(accepted().map((r) => r.key)).size, accepted().length, 'one accepted delivery per idempotency key');
+    assert.equal(received.filter((r) => r.status === 503).length, FAILURES);
+    for (const r of received) {
+      const expected = createHmac('sha256', secret).update(`${r.timestamp}.${r.body}`).digest('hex');
+      assert.equal(r.signature, `t=${r.timestamp},v1=${expected}`);
+      assert.equal(JSON.parse(r.body).task.task_id, id);
+    }
+    const log = (await api(stack.baseUrl, `/api/v1/tasks/${id}/webhooks`)).body.data.items;
+    assert.equal(log.length, received.length);
+    assert.equal(log.filter((d: any) => d.ok).length, 2);
+    assert.ok(log.some((d: any) => !d.ok && d.status_code === 503 && d.attempt === 1));
+  });
+});
+
+describe('gpu workers', () => {
+  it('registers a GPU worker with its own queue and reports nvidia-smi telemetry at /system/gpus', async () => {
+    // A recorded 4×H100 nvidia-smi; the worker drives GPU 2 (its engine runs on the CPU here).
+    const dir = mkdtempSync(join(tmpdir(), 'smi-'));
+    const fake = join(dir, 'nvidia-smi');
+    writeFileSync(fake, `#!/bin/sh\ncat <<'CSV'
+0, GPU-1a2b, NVIDIA H100 80GB HBM3, 81559, 1024, 37, 41, 118.52
+1, GPU-3c4d, NVIDIA H100 80GB HBM3, 81559, 0, 0, 33, 69.90
+2, GPU-5e6f, NVIDIA H100 80GB HBM3, 81559, 40960, 100, 67, 601.10
+3, GPU-7a8b, NVIDIA H100 80GB HBM3, 81559, 0, [N/A], 30, [N/A]
+CSV
+`);
+    chmodSync(fake, 0o755);
+    const w = await stack.startWorker('gpu-2', { MOFSIM_GPU_INDEX: '2', MOFSIM_DEVICE: 'cpu', MOFSIM_NVIDIA_SMI: fake });
+    assert.match(w.taskQueue, /\.gpu\.[^.]+\.2$/);
+    const end = Date.now() + 20_000;
+    let gpus: any[] = [];
+    while (Date.now() < end) {
+      gpus = (await api(stack.baseUrl, '/api/v1/system/gpus')).body.data.items;
+      if (gpus[0]?.utilization_percent !== undefined && gpus[0]?.utilization_percent !== null) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(gpus.length, 1);
+    assert.equal(gpus[0].worker_id, 'gpu-2');
+    assert.equal(gpus[0].index, 2);
+    assert.equal(gpus[0].name, 'NVIDIA H100 80GB HBM3');
+    assert.equal(gpus[0].memory_used_MB, 40960);
+    assert.equal(gpus[0].utilization_percent, 100);
+    const worker = (await api(stack.baseUrl, '/api/v1/system/workers')).body.data.items.find((x: any) => x.id === 'gpu-2');
+    // Admission budget: 90 % of the GPU's memory.
+    assert.equal(worker.memory_budget_MB, Math.round(0.9 * 81559));
+    assert.equal(worker.gpu_index, 2);
+    await w.drain();
+  });
+});

@@ -1,0 +1,65 @@
+/** One webhook POST: the signed payload of one task event, logged in `webhook_deliveries`. */
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { eq } from 'drizzle-orm';
+import { refuseCallbackUrl, signWebhook, WEBHOOK_EVENTS } from '../common/webhook-policy.js';
+import type { Db } from '../server/db/client.js';
+import { taskEvents, tasks, webhookDeliveries } from '../server/db/schema.js';
+
+export interface WebhookDeps {
+  db: Db;
+  allowHosts: readonly string[];
+  timeoutMs: number;
+}
+
+interface Callback { url: string; events?: string[]; secret?: string }
+
+/** POSTs the event; throws a retryable failure on anything but a 2xx answer. */
+export async function deliverWebhook(deps: WebhookDeps, input: { taskId: string; eventId: number }): Promise<{ status: number }> {
+  const attempt = Context.current().info.attempt;
+  const [task] = await deps.db.select().from(tasks).where(eq(tasks.id, input.taskId));
+  const [event] = await deps.db.select().from(taskEvents).where(eq(taskEvents.id, input.eventId));
+  const callback = task?.options?.callback as Callback | undefined;
+  if (!task || !event || !callback?.url) throw ApplicationFailure.nonRetryable(`nothing to deliver for event ${input.eventId}`, 'TASK_NOT_FOUND');
+  const name = WEBHOOK_EVENTS[event.type] ?? `task.${event.type}`;
+  const idempotencyKey = `${task.id}:${event.id}`;
+  const log = (row: { statusCode?: number; ok: boolean; error?: string; durationMs?: number }) =>
+    deps.db.insert(webhookDeliveries).values({ taskId: task.id, eventId: event.id, event: name, url: callback.url, idempotencyKey, attempt, ...row });
+
+  // Checked again at delivery: DNS may have changed since submission.
+  const refused = await refuseCallbackUrl(callback.url, deps.allowHosts);
+  if (refused) {
+    await log({ ok: false, error: refused });
+    throw ApplicationFailure.nonRetryable(refused, 'WEBHOOK_URL_REFUSED');
+  }
+  const body = JSON.stringify({
+    id: `evt_${event.id}`,
+    type: name,
+    created_at: event.createdAt.toISOString(),
+    task: { task_id: task.id, task_type: task.taskType, status: task.status, model: task.model, progress: task.progress },
+    data: event.data,
+  });
+  const timestamp = Math.floor(Date.now() / 1000);
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'user-agent': 'mofsim-webhooks/1',
+    'x-mofsim-event': name,
+    'x-mofsim-delivery': idempotencyKey,
+    'idempotency-key': idempotencyKey,
+    'x-mofsim-timestamp': String(timestamp),
+  };
+  if (callback.secret) headers['x-mofsim-signature'] = signWebhook(callback.secret, timestamp, body);
+  const t0 = Date.now();
+  try {
+    const res = await fetch(callback.url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(deps.timeoutMs) });
+    await res.arrayBuffer().catch(() => undefined);
+    const ok = res.status >= 200 && res.status < 300;
+    await log({ statusCode: res.status, ok, durationMs: Date.now() - t0 });
+    if (!ok) throw ApplicationFailure.retryable(`receiver answered ${res.status}`, 'WEBHOOK_REJECTED');
+    return { status: res.status };
+  } catch (err) {
+    if (err instanceof ApplicationFailure) throw err;
+    await log({ ok: false, error: String((err as Error).message ?? err), durationMs: Date.now() - t0 });
+    throw ApplicationFailure.retryable(`delivery failed: ${(err as Error).message}`, 'WEBHOOK_UNREACHABLE');
+  }
+}
