@@ -17,7 +17,7 @@ import { systemRouter } from './routes/system.js';
 import { modelsRouter } from './routes/models.js';
 import { structuresRouter } from './routes/structures.js';
 import { tasksRouter } from './routes/tasks.js';
-import { workersRouter } from './routes/workers.js';
+import { usageRouter, workersRouter } from './routes/workers.js';
 
 export const apiSpecPath = join(repoRoot, 'openapi', 'mofsim.yaml');
 
@@ -78,9 +78,10 @@ export function createApp(deps: ServerDeps) {
   app.use('/api/v1/tasks', tasksRouter(deps));
   app.use('/api/v1/models', modelsRouter(deps));
   app.use('/api/v1/system', systemRouter(deps));
+  app.use('/api/v1/system', workersRouter(deps));
+  app.use('/api/v1/usage', usageRouter(deps));
   app.use('/api/v1/alerts', alertsRouter(deps));
   app.use('/api/v1/keys', keysRouter(deps));
-  app.use('/api/v1', workersRouter(deps));
 
   app.use((req: Request, res: Response) => sendError(res, 404, 40400, 'NOT_FOUND', `no route for ${req.method} ${req.path}`));
   // Express 5 forwards rejected async handlers here.

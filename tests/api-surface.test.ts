@@ -23,7 +23,7 @@ const ptr = (...parts: string[]) => parts.map((p) => p.replace(/~/g, '~0').repla
 let stack: TestStack;
 let calfId: string;
 before(async () => {
-  stack = await startTestStack({ workers: 0, env: { MOFSIM_MAX_UPLOAD_MB: '1', MOFSIM_TRUST_PROXY: 'true', MOFSIM_AUTH_FAIL_LIMIT: '5' } });
+  stack = await startTestStack({ workers: 0, env: { MOFSIM_MAX_UPLOAD_MB: '1', MOFSIM_TRUST_PROXY: 'true', MOFSIM_AUTH_FAIL_LIMIT: '5', MOFSIM_WEBHOOK_ALLOW_HOSTS: '127.0.0.1' } });
   calfId = (await upload(stack.baseUrl, 'calf.cif', readFileSync(calfPath))).body.data.id;
 });
 after(async () => { await stack?.stop(); });
@@ -73,6 +73,15 @@ describe('contract: every documented operation is implemented and schema-valid',
     { method: 'get', path: '/api/v1/tasks/{task_id}/logs', url: () => `/api/v1/tasks/${ctx.task}/logs?level=INFO&limit=10` },
     { method: 'get', path: '/api/v1/tasks/{task_id}/files/{filename}', url: () => `/api/v1/tasks/${ctx.task}/files/final.cif`, expect: [404] },
     { method: 'put', path: '/api/v1/tasks/{task_id}/priority', url: () => `/api/v1/tasks/${ctx.task}/priority`, init: () => json({ priority: 'CRITICAL' }) },
+    { method: 'post', path: '/api/v1/tasks/{task_id}/pause', url: () => `/api/v1/tasks/${ctx.task}/pause`, expect: [202] },
+    // The pause lands asynchronously (a workflow signal): the task may not be PAUSED yet.
+    { method: 'post', path: '/api/v1/tasks/{task_id}/resume', url: () => `/api/v1/tasks/${ctx.task}/resume`, expect: [202, 409] },
+    { method: 'get', path: '/api/v1/tasks/{task_id}/queue', url: () => `/api/v1/tasks/${ctx.task}/queue` },
+    { method: 'get', path: '/api/v1/tasks/{task_id}/webhooks', url: () => `/api/v1/tasks/${ctx.task}/webhooks` },
+    { method: 'get', path: '/api/v1/system/workers', url: () => '/api/v1/system/workers' },
+    { method: 'post', path: '/api/v1/system/workers/{worker_id}/drain', url: () => '/api/v1/system/workers/no-such-worker/drain', admin: true, expect: [404] },
+    { method: 'get', path: '/api/v1/system/gpus', url: () => '/api/v1/system/gpus' },
+    { method: 'get', path: '/api/v1/usage', url: () => '/api/v1/usage?group_by=task' },
     { method: 'post', path: '/api/v1/tasks/{task_id}/retry', url: () => `/api/v1/tasks/${ctx.task}/retry` },
     { method: 'post', path: '/api/v1/tasks/{task_id}/cancel', url: () => `/api/v1/tasks/${ctx.task}/cancel` },
     { method: 'get', path: '/api/v1/models', url: () => '/api/v1/models?family=sevennet' },
@@ -282,7 +291,7 @@ describe('parity features', () => {
   it('maps the reference Python SDK names onto the canonical ones', async () => {
     const sp = await api(stack.baseUrl, '/api/v1/tasks/single-point', {
       method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ ...lj(calfId, { calculate_forces: true, calculate_stress: false }), options: { priority: 'HIGH', callback_url: 'https://example.org/hook' } }),
+      body: JSON.stringify({ ...lj(calfId, { calculate_forces: true, calculate_stress: false }), options: { priority: 'HIGH', callback_url: 'http://127.0.0.1:9/hook' } }),
     });
     assert.equal(sp.status, 202, JSON.stringify(sp.body));
     assert.deepEqual(sp.body.data.parameters, { compute_forces: true, compute_stress: false });

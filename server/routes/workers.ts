@@ -1,4 +1,4 @@
-/** /api/v1/system/workers, /system/gpus, remote drain (admin) and /api/v1/usage. */
+/** /api/v1/system/workers, /system/gpus and remote drain (admin); /api/v1/usage. */
 import { Router } from 'express';
 import type { ServerDeps } from '../deps.js';
 import { actorOfResponse, requireAdmin } from '../auth.js';
@@ -8,18 +8,24 @@ import { drainWorker, getUsage, listGpuWorkers, listWorkers } from '../services/
 
 export function workersRouter(deps: ServerDeps): Router {
   const r = Router();
-  r.get('/system/workers', async (_req, res) => {
+  r.get('/workers', async (_req, res) => {
     const items = (await listWorkers(deps)).map(workerToApi);
     sendData(res, { items, total: items.length });
   });
-  r.post('/system/workers/:worker_id/drain', requireAdmin, async (req, res) => {
+  r.post('/workers/:worker_id/drain', requireAdmin, async (req, res) => {
     sendData(res, workerToApi(await drainWorker(deps, String(req.params.worker_id))), 202, 'worker draining');
   });
-  r.get('/system/gpus', async (_req, res) => {
+  r.get('/gpus', async (_req, res) => {
     const items = (await listGpuWorkers(deps)).map(gpuToApi);
     sendData(res, { items, total: items.length });
   });
-  r.get('/usage', async (req, res) => {
+  return r;
+}
+
+/** /api/v1/usage: device- and GPU-seconds per owner or task (a user key sees its own). */
+export function usageRouter(deps: ServerDeps): Router {
+  const r = Router();
+  r.get('/', async (req, res) => {
     sendData(res, await getUsage(deps, {
       actor: actorOfResponse(res),
       groupBy: typeof req.query.group_by === 'string' ? req.query.group_by : undefined,

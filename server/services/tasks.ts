@@ -259,13 +259,20 @@ const TERMINAL = ['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT'];
 export async function cancelTask(deps: ServerDeps, id: string, actor?: Actor): Promise<TaskRow> {
   const task = await getTask(deps, id, actor);
   if (TERMINAL.includes(task.status)) throw invalidTaskState(task.status, 'cancel');
+  let signalled = true;
   try {
     await deps.temporal.workflow.getHandle(id).signal(cancelSignal);
   } catch {
-    await deps.database.db.update(tasks).set({ status: 'CANCELLED', errorType: 'CANCELLED', errorMessage: 'cancelled', completedAt: new Date() })
-      .where(and(eq(tasks.id, id), sql`${tasks.status} not in ('COMPLETED','FAILED','CANCELLED','TIMEOUT')`));
-    await appendTaskEvent(deps.database.db, id, 'cancelled');
+    signalled = false;
   }
+  // A task that is not running holds no engine slot: it is CANCELLED now, whether or not a worker has seen the
+  // signal yet (the workflow's own terminal write is then a no-op). A running one is marked by its workflow once the
+  // engine job has stopped.
+  const states = signalled ? ['PENDING', 'QUEUED', 'PAUSED'] : ['PENDING', 'QUEUED', 'PAUSED', 'RUNNING'];
+  const [row] = await deps.database.db.update(tasks)
+    .set({ status: 'CANCELLED', errorType: 'CANCELLED', errorMessage: 'cancelled by request', completedAt: new Date() })
+    .where(and(eq(tasks.id, id), inArray(tasks.status, states))).returning();
+  if (row) await appendTaskEvent(deps.database.db, id, 'cancelled');
   return getTask(deps, id);
 }
 
