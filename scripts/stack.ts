@@ -62,13 +62,14 @@ await waitFor('Temporal frontend', async () => {
 });
 
 const env = { ...process.env, DATABASE_URL: databaseUrl, TEMPORAL_ADDRESS: temporalAddress };
-const tsx = join(repoRoot, 'node_modules', '.bin', 'tsx');
 const children = new Set<ChildProcess>();
 
 function supervise(name: string, script: string, extraEnv: Record<string, string> = {}): void {
   let restarts = 0;
   const launch = () => {
-    const child = spawn(tsx, [script], { cwd: repoRoot, env: { ...env, ...extraEnv }, stdio: ['ignore', 'inherit', 'inherit'] });
+    // node --import tsx rather than the tsx binary, which runs the script in a grandchild that our signals
+    // (and a kill -9 of the child) would miss.
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: repoRoot, env: { ...env, ...extraEnv }, stdio: ['ignore', 'inherit', 'inherit'] });
     children.add(child);
     const started = Date.now();
     child.once('exit', (code, signal) => {
