@@ -161,7 +161,7 @@ describe('orchestration', () => {
     await checkpointPast(id, 100);
     const from = await workerOf(id);
     const handle = stack.workers.find((w) => w.id === from)!;
-    const { status, body } = await api(stack.baseUrl, `/api/v1/system/workers/${from}/drain`, { method: 'POST' });
+    const { status, body } = await api(stack.baseUrl, `/api/v1/system/workers/${from}/drain`, { method: 'POST' }, { key: stack.adminKey });
     assert.equal(status, 202);
     assert.equal(body.data.status, 'draining');
     await handle.done;
