@@ -1386,6 +1386,13 @@ export interface components {
             max_concurrent_tasks?: number | null;
             /** @description task run time (seconds) a key may use per rolling 24 h */
             gpu_seconds_per_day?: number | null;
+            /** @description webhook used for this key's tasks that set no options.callback of their own */
+            default_callback?: null | {
+                /** Format: uri */
+                url: string;
+                events?: string[];
+                secret?: string;
+            };
         };
         ApiKey: {
             /** Format: uuid */
@@ -1398,6 +1405,12 @@ export interface components {
             rate_limit_per_minute?: number;
             max_concurrent_tasks?: number | null;
             gpu_seconds_per_day?: number | null;
+            /** @description the key's default webhook (its secret is never shown) */
+            default_callback?: {
+                url?: string;
+                events?: string[];
+                has_secret?: boolean;
+            } | null;
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */

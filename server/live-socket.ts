@@ -22,10 +22,14 @@ export function attachLiveSocket(server: Server, deps: ServerDeps): WebSocketSer
     const row = await findKey(deps.database.db, key);
     return row ? actorOf(row) : undefined;
   };
-  wss.on('connection', async (socket: WebSocket, req: IncomingMessage) => {
+  wss.on('connection', (socket: WebSocket, req: IncomingMessage) => {
     const subs = new Map<string, () => void>();
     const header = req.headers.authorization?.match(/^Bearer\s+(.+)$/i)?.[1] ?? (req.headers['x-api-key'] as string | undefined);
-    let actor = await actorFor(header?.trim()).catch(() => undefined);
+    // Handlers are attached synchronously (a message sent right after 'open' must not be lost); the header key is
+    // looked up once and awaited by the first message.
+    const headerActor = actorFor(header?.trim()).catch(() => undefined);
+    let actor: Actor | undefined;
+    let resolved = false;
     // Tasks this socket may see (a user key: its own), remembered so `all` streams do not query per event.
     const allowed = new Map<string, boolean>();
     const maySee = async (taskId: string) => {
@@ -40,6 +44,7 @@ export function attachLiveSocket(server: Server, deps: ServerDeps): WebSocketSer
     socket.on('message', async (raw) => {
       let msg: { action?: string; task_id?: string; all?: boolean; last_event_id?: number; api_key?: string };
       try { msg = JSON.parse(String(raw)); } catch { socket.send(JSON.stringify({ type: 'error', message: 'messages are JSON objects' })); return; }
+      if (!resolved) { actor = await headerActor; resolved = true; }
       if (msg.action === 'auth') {
         actor = await actorFor(msg.api_key).catch(() => undefined);
         socket.send(JSON.stringify(actor ? { type: 'authenticated', role: actor.role } : { type: 'error', code: 40103, message: 'invalid or revoked API key' }));

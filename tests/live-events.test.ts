@@ -4,14 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { api, startTestStack, submit, waitForTask, type TestStack } from './helpers/stack.js';
+import { api, calfPath, startTestStack, submit, waitForTask, type TestStack } from './helpers/stack.js';
 
 let stack: TestStack;
 const calf = { source: 'builtin', name: 'calf' };
@@ -141,6 +141,36 @@ describe('webhooks', () => {
     assert.equal(log.length, received.length);
     assert.equal(log.filter((d: any) => d.ok).length, 2);
     assert.ok(log.some((d: any) => !d.ok && d.status_code === 503 && d.attempt === 1));
+  });
+
+  it("uses the key's default webhook for a task that names none", async () => {
+    const created = await api(stack.baseUrl, '/api/v1/keys', {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'pipeline', role: 'user', default_callback: { url, events: ['task.completed'], secret: 'whsec_default' } }),
+    }, { key: stack.adminKey });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.deepEqual(created.body.data.default_callback, { url, events: ['task.completed'], has_secret: true });
+    const refused = await api(stack.baseUrl, '/api/v1/keys', {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'bad', default_callback: { url: 'http://10.1.2.3/hook' } }),
+    }, { key: stack.adminKey });
+    assert.equal(refused.status, 400);
+    assert.equal(refused.body.error.field, 'default_callback.url');
+
+    const key = created.body.data.key as string;
+    const up = await api(stack.baseUrl, '/api/v1/structures', { method: 'POST', body: (() => { const f = new FormData(); f.append('file', new Blob([new Uint8Array(readFileSync(calfPath))]), 'calf.cif'); return f; })() }, { key });
+    const { body } = await submit(stack.baseUrl, 'single-point-energy', { model: 'lj_test', structure: { source: 'upload', file_id: up.body.data.id } }, {}, { key });
+    const id = body.data.task_id;
+    assert.equal((await waitForTask(stack.baseUrl, id, 300_000, { key })).status, 'COMPLETED');
+    const end = Date.now() + 60_000;
+    const mine = () => received.filter((r) => r.status === 200 && JSON.parse(r.body).task.task_id === id);
+    while (mine().length < 1) {
+      assert.ok(Date.now() < end, 'no delivery to the default webhook');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.deepEqual(mine().map((r) => r.event), ['task.completed']);
+    const r = mine()[0]!;
+    assert.equal(r.signature, `t=${r.timestamp},v1=${createHmac('sha256', 'whsec_default').update(`${r.timestamp}.${r.body}`).digest('hex')}`);
   });
 });
 

@@ -90,6 +90,8 @@ export const apiKeys = pgTable('api_keys', {
   maxConcurrentTasks: integer('max_concurrent_tasks'),
   /** Task run time (seconds) over the last 24 h; null = unlimited. */
   gpuSecondsPerDay: integer('gpu_seconds_per_day'),
+  /** Webhook for this key's tasks that name none ({url, events?, secret?}). */
+  defaultCallback: jsonb('default_callback').$type<{ url: string; events?: string[]; secret?: string }>(),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
   revokedAt: timestamp('revoked_at', { withTimezone: true }),

@@ -4,6 +4,7 @@ import { actorOfResponse, requireAdmin } from '../auth.js';
 import type { ServerDeps } from '../deps.js';
 import { sendData } from '../envelope.js';
 import { createKey, keyToApi, listKeys, revokeKey, type KeyCreate } from '../services/keys.js';
+import { checkCallback } from '../services/webhooks.js';
 
 export function keysRouter(deps: ServerDeps): Router {
   const r = Router();
@@ -15,7 +16,9 @@ export function keysRouter(deps: ServerDeps): Router {
   });
   r.use(requireAdmin);
   r.post('/', async (req, res) => {
-    const { row, key } = await createKey(db, req.body as KeyCreate, deps.config.MOFSIM_DEFAULT_RATE_LIMIT);
+    const body = req.body as KeyCreate;
+    if (body.default_callback) await checkCallback(deps, body.default_callback, 'default_callback');
+    const { row, key } = await createKey(db, body, deps.config.MOFSIM_DEFAULT_RATE_LIMIT);
     deps.logger.info('api key created', { request_id: res.locals.requestId, key_id: row.id, prefix: row.prefix, role: row.role });
     sendData(res, { ...keyToApi(row), key }, 201, 'API key created; store it now, it is not shown again');
   });

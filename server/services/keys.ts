@@ -15,6 +15,7 @@ export interface Actor {
   rateLimitPerMinute: number;
   maxConcurrentTasks: number | null;
   gpuSecondsPerDay: number | null;
+  defaultCallback: { url: string; events?: string[]; secret?: string } | null;
 }
 
 export const hashKey = (key: string) => createHash('sha256').update(key, 'utf8').digest('hex');
@@ -23,6 +24,7 @@ export function actorOf(row: ApiKeyRow): Actor {
   return {
     keyId: row.id, role: row.role === 'admin' ? 'admin' : 'user', name: row.name,
     rateLimitPerMinute: row.rateLimitPerMinute, maxConcurrentTasks: row.maxConcurrentTasks, gpuSecondsPerDay: row.gpuSecondsPerDay,
+    defaultCallback: row.defaultCallback ?? null,
   };
 }
 
@@ -32,6 +34,7 @@ export interface KeyCreate {
   rate_limit_per_minute?: number;
   max_concurrent_tasks?: number | null;
   gpu_seconds_per_day?: number | null;
+  default_callback?: { url: string; events?: string[]; secret?: string } | null;
 }
 
 /** Creates a key; the returned `key` is the only time the secret exists outside the client. */
@@ -44,6 +47,7 @@ export async function createKey(db: Db, input: KeyCreate, defaultRateLimit = 600
     rateLimitPerMinute: input.rate_limit_per_minute ?? defaultRateLimit,
     maxConcurrentTasks: input.max_concurrent_tasks ?? null,
     gpuSecondsPerDay: input.gpu_seconds_per_day ?? null,
+    defaultCallback: input.default_callback ?? null,
   }).returning();
   return { row: row!, key };
 }
@@ -93,6 +97,8 @@ export function keyToApi(k: ApiKeyRow) {
   return {
     id: k.id, prefix: k.prefix, name: k.name, role: k.role,
     rate_limit_per_minute: k.rateLimitPerMinute, max_concurrent_tasks: k.maxConcurrentTasks, gpu_seconds_per_day: k.gpuSecondsPerDay,
+    default_callback: k.defaultCallback
+      ? { url: k.defaultCallback.url, events: k.defaultCallback.events, has_secret: !!k.defaultCallback.secret } : null,
     created_at: k.createdAt.toISOString(), last_used_at: k.lastUsedAt?.toISOString() ?? null, revoked_at: k.revokedAt?.toISOString() ?? null,
   };
 }

@@ -80,7 +80,9 @@ export async function submitTask(
     if (typeof parameters[key] === 'string') await getStructure(deps, parameters[key] as string, `parameters.${key}`, actor);
   }
 
-  const options = body.options ?? {};
+  // A task without its own callback uses its key's default webhook, if the key has one.
+  const options = { ...(body.options ?? {}) };
+  if (!options.callback && actor?.defaultCallback) options.callback = actor.defaultCallback;
   if (options.callback) await checkCallback(deps, options.callback);
   const inserted = await db.insert(tasks).values({
     taskType,
