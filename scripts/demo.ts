@@ -3,17 +3,19 @@
  * with sevennet_prod (SevenNet-0 + D3) under the MOFSimBench optimization protocol, and print the relaxed volume
  * next to the DFT reference. `npm run demo -- --quick` loosens fmax to 0.05 eV/Å for a fast look.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, repoRoot } from '../common/config.js';
+import { devAdminKeyFile } from '../server/services/keys.js';
 
 const config = loadConfig();
 const base = `http://127.0.0.1:${config.PORT}`;
 const quick = process.argv.includes('--quick');
 const model = process.argv.find((a) => a.startsWith('--model='))?.slice(8) ?? 'sevennet_prod';
 
-// The key to call with: MOFSIM_API_KEY, else the development bootstrap admin key.
-const key = config.MOFSIM_API_KEY ?? config.MOFSIM_BOOTSTRAP_ADMIN_KEY;
+// The key to call with: MOFSIM_API_KEY, else the development bootstrap admin key, else the local dev key `npm start` made.
+const key = config.MOFSIM_API_KEY ?? config.MOFSIM_BOOTSTRAP_ADMIN_KEY
+  ?? (existsSync(devAdminKeyFile) ? readFileSync(devAdminKeyFile, 'utf8').trim() : undefined);
 if (!key) throw new Error('set MOFSIM_API_KEY (or start the stack with MOFSIM_BOOTSTRAP_ADMIN_KEY) — see README "Keys"');
 
 async function call(path: string, init: RequestInit = {}) {

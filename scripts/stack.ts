@@ -5,13 +5,14 @@
  */
 import { Connection } from '@temporalio/client';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, repoRoot } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
 import { ensureDatabaseExists, migrateDatabase, openDatabase } from '../server/db/client.js';
-import { ensureAdminKey } from '../server/services/keys.js';
+import { devAdminKeyFile, ensureAdminKey } from '../server/services/keys.js';
 import { discoverGpus } from '../workers/gpu-discovery.js';
 import { portOpen, postgresAnswers, startEmbeddedPostgres, startTemporalDev, waitFor, type Service } from './services.js';
 
@@ -41,7 +42,15 @@ if (config.MOFSIM_BOOTSTRAP_ADMIN_KEY) {
   await db.close();
   log.info('bootstrap admin key ready', { key_id: row.id, prefix: row.prefix });
 } else {
-  log.info('no MOFSIM_BOOTSTRAP_ADMIN_KEY: create the first admin key with `npm run keys -- create-admin <name>`');
+  // Development convenience: with no key configured, a local admin key is made once and kept in
+  // .mofsim/dev-admin-key (mode 0600) so `npm run demo` and the CLI work on a laptop; set
+  // MOFSIM_BOOTSTRAP_ADMIN_KEY (or create keys with `npm run keys`) anywhere else.
+  const file = devAdminKeyFile;
+  if (!existsSync(file)) writeFileSync(file, `msk_dev_${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
+  const db = openDatabase(databaseUrl, 1);
+  const row = await ensureAdminKey(db.db, readFileSync(file, 'utf8').trim(), 'local-dev-admin');
+  await db.close();
+  log.info('local development admin key ready', { key_id: row.id, prefix: row.prefix, file });
 }
 
 let temporalAddress = config.TEMPORAL_ADDRESS;

@@ -1,11 +1,16 @@
 /** API keys: created with a random secret shown once, stored as SHA-256 only, looked up by that hash. */
 import { and, desc, eq, isNull } from 'drizzle-orm';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { join } from 'node:path';
+import { repoRoot } from '../../common/config.js';
 import type { Db } from '../db/client.js';
 import { apiKeys, type ApiKeyRow } from '../db/schema.js';
 import { keyNotFound } from '../errors.js';
 
 export type Role = 'admin' | 'user';
+
+/** Where `npm start` keeps the local development admin key when no key is configured (see scripts/stack.ts). */
+export const devAdminKeyFile = join(repoRoot, '.mofsim', 'dev-admin-key');
 
 /** Who is calling: the key's id (the owner id of what it creates) and its role. */
 export interface Actor {
