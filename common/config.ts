@@ -43,6 +43,10 @@ const schema = z.object({
   /** The nvidia-smi binary (tests point it at a recorded fake). */
   MOFSIM_NVIDIA_SMI: z.string().default('nvidia-smi'),
   /** Hosts (names or IPs, comma-separated) that webhooks may target although they are private or loopback. */
+  /** Seconds between sweeps for task events whose webhook was never started (raised while no API listened). */
+  MOFSIM_WEBHOOK_SWEEP_S: int(60),
+  /** How far back (seconds) a sweep looks for such events. */
+  MOFSIM_WEBHOOK_SWEEP_WINDOW_S: int(86400),
   MOFSIM_WEBHOOK_ALLOW_HOSTS: z.string().default('').transform((v) => v.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)),
   /** First retry delay of a failed webhook delivery, seconds (doubling, up to 1 h, for 24 h). */
   MOFSIM_WEBHOOK_RETRY_INITIAL_S: z.coerce.number().positive().default(5),

@@ -26,12 +26,13 @@ engine.get().catch((err) => logger.error('parser engine failed to start', { erro
 const liveEvents = new LiveEvents(database, logger);
 await liveEvents.start();
 const deps = { config, database, engine, temporal, logger, startedAt: new Date(), liveEvents };
-startWebhookDispatch(deps);
+const stopWebhookSweep = startWebhookDispatch(deps);
 const app = createApp(deps);
 const server = app.listen(config.PORT, config.HOST, () => logger.info('api listening', { port: config.PORT }));
 attachLiveSocket(server, deps);
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
+    stopWebhookSweep();
     server.close();
     Promise.allSettled([engine.stop(), database.close(), connection.close()]).then(() => process.exit(0));
   });

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
+import { taskEvents } from '../server/db/schema.js';
 import { api, calfPath, startTestStack, submit, waitForTask, type TestStack } from './helpers/stack.js';
 
 let stack: TestStack;
@@ -19,7 +20,7 @@ const singlePoint = (options: Record<string, unknown> = {}) =>
   submit(stack.baseUrl, 'single-point-energy', { model: 'lj_test', structure: calf, options });
 
 before(async () => {
-  stack = await startTestStack({ workers: 1, env: { MOFSIM_WEBHOOK_ALLOW_HOSTS: '127.0.0.1', MOFSIM_WEBHOOK_RETRY_INITIAL_S: '0.2' } });
+  stack = await startTestStack({ workers: 1, env: { MOFSIM_WEBHOOK_ALLOW_HOSTS: '127.0.0.1', MOFSIM_WEBHOOK_RETRY_INITIAL_S: '0.2', MOFSIM_WEBHOOK_SWEEP_S: '1' } });
 });
 after(async () => { await stack?.stop(); });
 
@@ -141,6 +142,30 @@ describe('webhooks', () => {
     assert.equal(log.length, received.length);
     assert.equal(log.filter((d: any) => d.ok).length, 2);
     assert.ok(log.some((d: any) => !d.ok && d.status_code === 503 && d.attempt === 1));
+  });
+
+  it('delivers an event raised while no API process was listening (the sweep)', async () => {
+    const { body } = await singlePoint({ callback: { url, events: ['task.completed'] } });
+    const id = body.data.task_id;
+    assert.equal((await waitForTask(stack.baseUrl, id)).status, 'COMPLETED');
+    const accepted = () => received.filter((r) => r.status === 200 && JSON.parse(r.body).task.task_id === id);
+    const end = Date.now() + 60_000;
+    while (accepted().length < 1) {
+      assert.ok(Date.now() < end, 'the live delivery never arrived');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    // An event written without NOTIFY (as by a worker while every API process was down) is found by the sweep.
+    const [row] = await stack.database.db.insert(taskEvents).values({ taskId: id, type: 'completed', data: { replayed: true } }).returning();
+    while (accepted().length < 2) {
+      assert.ok(Date.now() < end, 'the swept event was never delivered');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await new Promise((r) => setTimeout(r, 2500)); // more sweeps: still exactly one delivery per event
+    assert.equal(accepted().length, 2);
+    const keys = new Set(accepted().map((r) => r.key));
+    assert.equal(keys.size, 2);
+    const log = (await api(stack.baseUrl, `/api/v1/tasks/${id}/webhooks`)).body.data.items;
+    assert.ok(log.some((d: any) => d.ok && d.event_id === row!.id), JSON.stringify(log));
   });
 
   it("uses the key's default webhook for a task that names none", async () => {

@@ -85,11 +85,19 @@ export function createEngineActivities(deps: EngineActivityDeps) {
       const jobId = `${taskId}:${attempt}`;
       let lastStored = 0;
       let lastProgress: Record<string, unknown> | undefined;
+      // This attempt's event writes go one after another: ids are assigned at insert, and live clients (SSE, ws,
+      // Last-Event-ID replay) rely on a task's events being committed in id order.
+      let writes: Promise<unknown> = Promise.resolve();
+      const inOrder = (what: string, fn: () => Promise<unknown>) => {
+        writes = writes.then(fn).catch((err) => log.warn(`${what} write failed`, { error: String(err) }));
+        return writes;
+      };
       const onEvent = (e: EngineEvent) => {
         if (e.event === 'checkpoint') {
           checkpoint = { path: String(e.data.path), step: Number(e.data.step) };
           ctx.heartbeat(checkpoint);
-          void saveCheckpoint(deps.db, taskId, checkpoint).catch((err) => log.warn('checkpoint write failed', { error: String(err) }));
+          const cp = checkpoint;
+          void inOrder('checkpoint', () => saveCheckpoint(deps.db, taskId, cp));
           return;
         }
         if (e.event !== 'progress') return;
@@ -99,10 +107,10 @@ export function createEngineActivities(deps: EngineActivityDeps) {
         if (now - lastStored < progressEvery) return;
         lastStored = now;
         const pct = Number(e.data.progress);
-        void Promise.all([
-          Number.isFinite(pct) ? setProgress(deps.db, taskId, Math.max(0, Math.min(100, pct))) : undefined,
-          addEvent(deps.db, taskId, 'progress', e.data),
-        ]).catch((err) => log.warn('progress write failed', { error: String(err) }));
+        void inOrder('progress', async () => {
+          if (Number.isFinite(pct)) await setProgress(deps.db, taskId, Math.max(0, Math.min(100, pct)));
+          await addEvent(deps.db, taskId, 'progress', e.data);
+        });
       };
       const run = await startRun(deps.db, deps, task);
       // Heartbeat on a timer too: model loading and the first step emit no events, and cancellation reaches an
@@ -126,6 +134,7 @@ export function createEngineActivities(deps: EngineActivityDeps) {
           ...(checkpoint ? { resume_from: checkpoint.path } : {}),
         }, onEvent);
         const outputFiles = collectOutputFiles(result);
+        await writes;
         if (lastProgress) await addEvent(deps.db, taskId, 'progress', { ...lastProgress, progress: 100 });
         await finish(deps.db, taskId, { status: 'COMPLETED', result, outputFiles });
         outcome = 'completed';
@@ -134,6 +143,7 @@ export function createEngineActivities(deps: EngineActivityDeps) {
       } catch (err) {
         if (err instanceof EngineError) {
           log.warn('engine job failed', { code: err.code, retryable: err.retryable, message: err.message });
+          await writes;
           await addEvent(deps.db, taskId, 'attempt_failed', { attempt, code: err.code, message: err.message, retryable: err.retryable });
           if (err.code === 'CANCELLED' && handedBack) {
             outcome = 'handed_back';

@@ -112,7 +112,7 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
   const liveEvents = new LiveEvents(database, logger);
   await liveEvents.start();
   const deps = { config, database, engine, temporal: client, logger, startedAt: new Date(), liveEvents };
-  startWebhookDispatch(deps);
+  const stopWebhookSweep = startWebhookDispatch(deps);
   const app = createApp(deps);
   const server: Server = await new Promise((resolve) => { const s = app.listen(0, '127.0.0.1', () => resolve(s)); });
   const wss = attachLiveSocket(server, deps);
@@ -154,6 +154,7 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
     baseUrl, adminKey, userKey, app, config, database, workers, startWorker: launch, spawnWorker,
     async stop() {
       defaultKeys.delete(baseUrl);
+      stopWebhookSweep();
       for (const c of children) if (c.process.exitCode === null && c.process.signalCode === null) c.process.kill('SIGKILL');
       await Promise.allSettled(workers.map((w) => w.shutdown()));
       for (const c of wss.clients) c.terminate();
