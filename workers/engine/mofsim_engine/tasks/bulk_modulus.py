@@ -21,7 +21,7 @@ import numpy as np
 from ase import Atoms, units
 
 from .context import JobContext
-from .md_checkpoint import Params, lookup_reference
+from .md_checkpoint import Params, attach_reference, lookup_reference
 from .relax import relax
 
 # EOS forms of ase.eos whose parameters are (E0, B0, BP, V0), so B' is defined the same way for all of them.
@@ -218,11 +218,4 @@ def run(atoms: Atoms, params: dict, ctx: JobContext) -> dict:
 
 
 def _with_reference(result: dict, ref: float | None) -> dict:
-    if ref is not None:
-        r = {"source": "MOFSimBench DFT", "dft_bulk_modulus_GPa": ref}
-        B = result.get("bulk_modulus_GPa")
-        if B is not None:
-            r["error_GPa"] = B - ref
-            r["error_percent"] = (B - ref) / ref * 100.0 if ref else None
-        result["reference"] = r
-    return result
+    return attach_reference(result, ref, value_key="bulk_modulus_GPa", ref_key="dft_bulk_modulus_GPa", error_key="error_GPa")

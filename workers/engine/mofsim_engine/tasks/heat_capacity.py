@@ -25,7 +25,7 @@ from ase import Atoms
 
 from ..errors import InvalidParameter
 from .context import JobContext
-from .md_checkpoint import Params, lookup_reference
+from .md_checkpoint import Params, attach_reference, lookup_reference
 from .relax import relax
 
 IMAGINARY_TOLERANCE_THZ = 0.05  # frequencies at Γ below −this count as imaginary (acoustic-mode noise is smaller)
@@ -205,11 +205,4 @@ def run(atoms: Atoms, params: dict, ctx: JobContext) -> dict:
 
 
 def _with_reference(result: dict, ref: float | None) -> dict:
-    if ref is not None:
-        r = {"source": "MOFSimBench DFT", "dft_heat_capacity_at_300K": ref}
-        cv = result.get("heat_capacity_at_300K")
-        if cv is not None:
-            r["error"] = cv - ref
-            r["error_percent"] = (cv - ref) / ref * 100.0 if ref else None
-        result["reference"] = r
-    return result
+    return attach_reference(result, ref, value_key="heat_capacity_at_300K", ref_key="dft_heat_capacity_at_300K", error_key="error")

@@ -236,3 +236,15 @@ def mtk_conserved_energy(dyn) -> float:
         + dyn._p_eps * dyn._p_eps / (2 * dyn._barostat.W)
         + dyn._pressure_au * dyn._get_volume()
     )
+
+
+def attach_reference(result: dict, ref: float | None, *, value_key: str, ref_key: str, error_key: str) -> dict:
+    """Adds the `reference` block (DFT value, signed error, error %) to a result when the structure has a DFT value."""
+    if ref is not None:
+        r = {"source": "MOFSimBench DFT", ref_key: ref}
+        value = result.get(value_key)
+        if value is not None:
+            r[error_key] = value - ref
+            r["error_percent"] = (value - ref) / ref * 100.0 if ref else None
+        result["reference"] = r
+    return result
