@@ -18,6 +18,18 @@ export interface WorkerIdentity {
   modelMemoryPerAtomMB: Record<string, number>;
 }
 
+/** A model resident in a worker's engine (the engine's `status` op; times ISO UTC). Heartbeated as `telemetry.model_cache`. */
+export interface LoadedModelState {
+  id: string;
+  loaded_at: string;
+  last_used: string;
+  /** Jobs run on this copy since it loaded. */
+  use_count: number;
+  /** Jobs using it now. */
+  in_use: number;
+  memory_MB: number;
+}
+
 export interface WorkerState {
   loadedModels: string[];
   runningTasks: string[];

@@ -13,7 +13,9 @@ import { createControlActivities } from './control-activities.js';
 import { createEngineActivities, type RunningJob } from './engine-activities.js';
 import { EngineSupervisor } from './engine-supervisor.js';
 import { discoverGpus } from './gpu-discovery.js';
-import { engineQueueName, heartbeatWorker, registerWorker, setWorkerStatus, type WorkerIdentity } from './worker-registry.js';
+import {
+  engineQueueName, heartbeatWorker, registerWorker, setWorkerStatus, type LoadedModelState, type WorkerIdentity,
+} from './worker-registry.js';
 
 export interface WorkerHandle {
   id: string;
@@ -125,18 +127,27 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
     await done;
   };
 
+  // The engine's model cache as its last `status` answered (kept while a busy engine is slow to answer; empty once
+  // the engine is gone): GET /models/loaded/list reads it from the heartbeat.
+  let modelCache: LoadedModelState[] = [];
   const sendHeartbeat = async () => {
     const e = await engine.peek();
     const status = e?.alive
       ? await Promise.race([
-        e.request<{ loaded_models: { id: string }[]; device: string }>('status'),
+        e.request<{ loaded_models: LoadedModelState[]; device: string }>('status'),
         new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000)),
       ]).catch(() => undefined)
       : undefined;
+    if (status) {
+      modelCache = status.loaded_models.map((m) => ({
+        id: m.id, loaded_at: m.loaded_at, last_used: m.last_used, use_count: m.use_count, in_use: m.in_use, memory_MB: m.memory_MB,
+      }));
+    } else if (!e?.alive) modelCache = [];
     const g = gpu === null ? undefined : (await discoverGpus(config.MOFSIM_NVIDIA_SMI)).find((x) => x.index === gpu);
     const telemetry: Record<string, unknown> = {
       engine_pid: e?.alive ? e.pid : null,
       engine_device: status?.device ?? null,
+      model_cache: modelCache,
       ...(g ? {
         gpu_name: g.name, gpu_uuid: g.uuid, memory_total_MB: g.memoryTotalMB, memory_used_MB: g.memoryUsedMB,
         utilization_percent: g.utilizationPercent, temperature_C: g.temperatureC, power_W: g.powerW,

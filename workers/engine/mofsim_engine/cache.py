@@ -21,6 +21,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
@@ -51,7 +52,9 @@ class LoadedModel:
     calculator: Calculator  # the shared loaded calculator; only the batcher calls it, under `lock`
     memory_MB: float
     load_seconds: float
+    loaded_at: float = field(default_factory=time.time)  # epoch seconds, when this copy finished loading
     last_used: float = field(default_factory=time.time)
+    use_count: int = 0  # jobs served by this copy since it loaded (a job's spawned siblings are the same job)
     in_use: int = 0  # number of job calculators alive on it
     lock: threading.Lock = field(default_factory=threading.Lock)
     batcher: Batcher | None = None  # set by ModelCache.get; all model calls go through it
@@ -106,6 +109,11 @@ class JobCalculator(Calculator):
             self._cache._release(self._loaded)
 
 
+def _iso(t: float) -> str:
+    """Epoch seconds → ISO 8601 UTC with milliseconds (`2026-11-22T10:00:00.123Z`)."""
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 class ModelCache:
     def __init__(self, device: str, dtype: str, budget_MB: float | None = None, *, batching: bool | None = None,
                  max_wait_s: float | None = None, max_batch_atoms: int | None = None):
@@ -158,7 +166,12 @@ class ModelCache:
             return lm
 
     def job_calculator(self, model_id: str) -> JobCalculator:
-        return self._job_calculator_for(self.get(model_id))
+        """A job's calculator on the (cached) model; counts one use of the model."""
+        lm = self.get(model_id)
+        with self._lock:
+            lm.use_count += 1
+            lm.last_used = time.time()
+        return self._job_calculator_for(lm)
 
     def _job_calculator_for(self, lm: LoadedModel) -> JobCalculator:
         with self._lock:
@@ -199,7 +212,7 @@ class ModelCache:
         with self._lock:
             return [
                 {"id": k[0], "device": k[1], "dtype": k[2], "memory_MB": m.memory_MB,
-                 "last_used": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(m.last_used)),
+                 "loaded_at": _iso(m.loaded_at), "last_used": _iso(m.last_used), "use_count": m.use_count,
                  "in_use": m.in_use, "load_seconds": round(m.load_seconds, 3),
                  "batching": m.batcher.stats() if m.batcher is not None else None}
                 for k, m in self._models.items()

@@ -85,3 +85,21 @@ def test_cache_lru_eviction():
     assert c.is_loaded("lj_test")  # in use: never evicted, model_memory_MB is 0 anyway
     calc.release()
     assert c.unload("lj_test") is True and c.unload("lj_test") is False
+
+
+def test_cache_status_counts_jobs_and_reports_times():
+    from datetime import datetime
+
+    from mofsim_engine.cache import ModelCache
+
+    c = ModelCache("cpu", "float32")
+    first = c.job_calculator("lj_test")
+    sibling = first.spawn()  # the same job's second thread: not another use
+    second = c.job_calculator("lj_test")
+    for calc in (sibling, first, second):
+        calc.release()
+    (st,) = c.status()
+    assert st["id"] == "lj_test" and st["use_count"] == 2 and st["in_use"] == 0
+    loaded = datetime.fromisoformat(st["loaded_at"].replace("Z", "+00:00"))
+    used = datetime.fromisoformat(st["last_used"].replace("Z", "+00:00"))
+    assert loaded <= used and abs((datetime.now(loaded.tzinfo) - loaded).total_seconds()) < 60

@@ -138,6 +138,8 @@ def test_concurrent_runs_cancel_and_eof(engine, tmp_path):
     r, _ = engine.collect(["st"])
     assert r["st"]["data"]["running_jobs"] == ["j3"]
     assert [m["id"] for m in r["st"]["data"]["loaded_models"]] == ["lj_test"]
+    lj = r["st"]["data"]["loaded_models"][0]
+    assert lj["use_count"] >= 2 and lj["loaded_at"] <= lj["last_used"]  # ISO UTC strings sort by time
     engine.send(id="c1", op="cancel", job_id="j3")
     engine.send(id="c2", op="cancel", job_id="not-running")
     r, _ = engine.collect(["c1", "c2", "r3"], timeout=30)
