@@ -48,3 +48,5 @@ export const alertNotFound = (what: string, id: string) => new AppError(404, 404
 export const invalidTaskState = (status: string, action: string) =>
   new AppError(409, 40902, 'INVALID_TASK_STATE', `cannot ${action} a task that is ${status}`, 'task_id');
 export const workerNotFound = (id: string) => new AppError(404, 40407, 'WORKER_NOT_FOUND', `worker not found: ${id}`, 'worker_id');
+// api parity: a task webhook resend that has nothing to send (type NO_CALLBACK, EVENT_NOT_SUBSCRIBED, CALLBACK_URL_REFUSED).
+export const nothingToResend = (type: string, message: string) => new AppError(409, 40907, type, message, 'task_id');

@@ -1,5 +1,6 @@
 /** Database rows → API objects (one mapper per resource). */
 import type { StructureRow, TaskEventRow, TaskRow, WebhookDeliveryRow, WorkerRow } from './db/schema.js';
+import type { StructureCheck } from './services/structures.js';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
@@ -23,6 +24,46 @@ export function structureToApi(s: StructureRow) {
     warnings: s.warnings,
     is_builtin: s.isBuiltin,
     created_at: s.createdAt.toISOString(),
+  };
+}
+
+/**
+ * `GET /structures/{id}/details` (the reference service's shape, timestamps ISO like the rest of this API):
+ * the stored parse result plus a check of the stored file (`check`).
+ */
+export function structureDetailsToApi(s: StructureRow, check: StructureCheck) {
+  const c = (s.cell ?? {}) as Record<string, unknown>;
+  const num = (v: unknown) => (typeof v === 'number' ? v : null);
+  return {
+    id: s.id,
+    name: s.name,
+    original_name: s.originalName,
+    format: s.format,
+    n_atoms: s.nAtoms,
+    formula: s.formula,
+    reduced_formula: s.reducedFormula,
+    elements: s.elements,
+    volume_A3: s.volumeA3,
+    density_g_cm3: s.densityGCm3,
+    cell: { a: num(c.a), b: num(c.b), c: num(c.c), alpha: num(c.alpha), beta: num(c.beta), gamma: num(c.gamma) },
+    source: s.isBuiltin ? 'builtin' : 'upload',
+    uploaded_at: s.createdAt.toISOString(),
+    file_size: s.fileSize,
+    checksum: s.checksum,
+    is_valid: check.problems.length === 0,
+    validation_errors: check.problems.map((p) => p.message),
+    warnings: check.warnings,
+  };
+}
+
+/** `GET /structures/{id}/validate`: `{is_valid, errors[]}` as the reference service answers, plus codes and warnings. */
+export function structureValidationToApi(structureId: string, check: StructureCheck) {
+  return {
+    structure_id: structureId,
+    is_valid: check.problems.length === 0,
+    errors: check.problems.map((p) => p.message),
+    error_types: check.problems.map((p) => p.type),
+    warnings: check.warnings,
   };
 }
 

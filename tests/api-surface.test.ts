@@ -59,6 +59,8 @@ describe('contract: every documented operation is implemented and schema-valid',
     { method: 'get', path: '/api/v1/structures/builtin', url: () => '/api/v1/structures/builtin?set=essential' },
     { method: 'get', path: '/api/v1/structures/{structure_id}', url: () => `/api/v1/structures/${calfId}` },
     { method: 'get', path: '/api/v1/structures/{structure_id}/download', url: () => `/api/v1/structures/${calfId}/download` },
+    { method: 'get', path: '/api/v1/structures/{structure_id}/validate', url: () => `/api/v1/structures/${calfId}/validate` },
+    { method: 'get', path: '/api/v1/structures/{structure_id}/details', url: () => `/api/v1/structures/${calfId}/details` },
     ...(['optimization', 'single-point-energy', 'stability', 'bulk-modulus', 'heat-capacity', 'interaction-energy', 'single-point'].map((t): Probe => ({
       method: 'post', path: `/api/v1/tasks/${t}`, url: () => `/api/v1/tasks/${t}`,
       init: () => ({ ...json(t === 'interaction-energy' ? lj(calfId, { guest: 'CO2' }) : lj(calfId)), method: 'POST' }), expect: [202, 422],
@@ -78,6 +80,14 @@ describe('contract: every documented operation is implemented and schema-valid',
     { method: 'post', path: '/api/v1/tasks/{task_id}/resume', url: () => `/api/v1/tasks/${ctx.task}/resume`, expect: [202, 409] },
     { method: 'get', path: '/api/v1/tasks/{task_id}/queue', url: () => `/api/v1/tasks/${ctx.task}/queue` },
     { method: 'get', path: '/api/v1/tasks/{task_id}/webhooks', url: () => `/api/v1/tasks/${ctx.task}/webhooks` },
+    // A cancelled task with a callback has a final event to resend (no worker runs here: the delivery just waits).
+    { method: 'post', path: '/api/v1/tasks/{task_id}/webhooks/resend', url: () => `/api/v1/tasks/${ctx.hooked}/webhooks/resend`, expect: [202],
+      init: async () => {
+        const t = await submit(stack.baseUrl, 'single-point-energy', { ...lj(calfId), options: { callback: { url: 'http://127.0.0.1:9/hook' } } });
+        ctx.hooked = t.body.data.task_id;
+        assert.equal((await api(stack.baseUrl, `/api/v1/tasks/${ctx.hooked}/cancel`, { method: 'POST' })).status, 202);
+        return {};
+      } },
     { method: 'get', path: '/api/v1/system/workers', url: () => '/api/v1/system/workers' },
     { method: 'post', path: '/api/v1/system/workers/{worker_id}/drain', url: () => '/api/v1/system/workers/no-such-worker/drain', admin: true, expect: [404] },
     { method: 'get', path: '/api/v1/system/gpus', url: () => '/api/v1/system/gpus' },
@@ -87,6 +97,7 @@ describe('contract: every documented operation is implemented and schema-valid',
     { method: 'get', path: '/api/v1/models', url: () => '/api/v1/models?family=sevennet' },
     { method: 'get', path: '/api/v1/models/summary', url: () => '/api/v1/models/summary' },
     { method: 'get', path: '/api/v1/models/families', url: () => '/api/v1/models/families' },
+    { method: 'get', path: '/api/v1/models/loaded/list', url: () => '/api/v1/models/loaded/list' },
     { method: 'get', path: '/api/v1/models/{model_name}', url: () => '/api/v1/models/lj_test' },
     { method: 'post', path: '/api/v1/models/{model_name}/load', url: () => '/api/v1/models/lj_test/load?gpu_id=0', admin: true, expect: [202] },
     { method: 'post', path: '/api/v1/models/{model_name}/unload', url: () => '/api/v1/models/lj_test/unload', admin: true, expect: [202] },
@@ -102,6 +113,7 @@ describe('contract: every documented operation is implemented and schema-valid',
     { method: 'delete', path: '/api/v1/alerts/rules/{rule_id}', url: () => '/api/v1/alerts/rules/contract_rule', admin: true },
     { method: 'get', path: '/api/v1/alerts/history', url: () => '/api/v1/alerts/history?resolved=false' },
     { method: 'get', path: '/api/v1/alerts/active', url: () => '/api/v1/alerts/active' },
+    { method: 'get', path: '/api/v1/alerts/stats', url: () => '/api/v1/alerts/stats' },
     { method: 'post', path: '/api/v1/alerts/{alert_id}/resolve', url: () => `/api/v1/alerts/${zero}/resolve`, admin: true, expect: [404] },
     { method: 'get', path: '/api/v1/keys/me', url: () => '/api/v1/keys/me' },
     { method: 'post', path: '/api/v1/keys', url: () => '/api/v1/keys', admin: true, init: () => json({ name: 'contract', role: 'user' }) },
@@ -326,5 +338,76 @@ describe('parity features', () => {
     assert.equal(batch.body.data.submitted, 1);
     assert.equal(batch.body.data.failed, 1);
     assert.equal(batch.body.data.errors[0].index, 1);
+  });
+});
+
+describe('security of the parity routes (validate, details, loaded models, alert stats, webhook resend)', () => {
+  const paths = () => [
+    ['GET', `/api/v1/structures/${calfId}/validate`], ['GET', `/api/v1/structures/${calfId}/details`], ['GET', '/api/v1/models/loaded/list'],
+    ['GET', '/api/v1/alerts/stats'], ['GET', `/api/v1/tasks/${calfId}/webhooks`], ['POST', `/api/v1/tasks/${calfId}/webhooks/resend`],
+  ];
+
+  it('answers 401 without a key', async () => {
+    for (const [method, path] of paths()) {
+      const res = await api(stack.baseUrl, path!, { method }, { key: null });
+      assert.equal(res.status, 401, `${method} ${path}`);
+      assert.equal(res.body.code, 40101);
+    }
+  });
+
+  it("answers another user's structure exactly like an unknown one, and hides its details and webhooks (404)", async () => {
+    const other = (await api(stack.baseUrl, '/api/v1/keys', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'parity-other' }) }, { key: stack.adminKey })).body.data.key;
+    const theirs = { key: other };
+    const zero = '00000000-0000-4000-8000-000000000000';
+    const foreign = await api(stack.baseUrl, `/api/v1/structures/${calfId}/validate`, {}, theirs);
+    const unknown = await api(stack.baseUrl, `/api/v1/structures/${zero}/validate`, {}, theirs);
+    assert.equal(foreign.status, 200);
+    const verdict = (b: any) => ({ is_valid: b.data.is_valid, errors: b.data.errors, error_types: b.data.error_types, warnings: b.data.warnings });
+    assert.deepEqual(verdict(foreign.body), { is_valid: false, errors: ['Structure not found'], error_types: ['STRUCTURE_NOT_FOUND'], warnings: [] });
+    assert.deepEqual(verdict(unknown.body), verdict(foreign.body));
+    assert.equal((await api(stack.baseUrl, `/api/v1/structures/${calfId}/validate`)).body.data.is_valid, true, 'the owner sees it valid');
+    const details = await api(stack.baseUrl, `/api/v1/structures/${calfId}/details`, {}, theirs);
+    assert.equal(details.status, 404);
+    assert.equal(details.body.code, 40403);
+    assert.equal((await api(stack.baseUrl, `/api/v1/structures/${zero}/details`)).status, 404);
+    const t = await submit(stack.baseUrl, 'single-point-energy', { ...lj(calfId), options: { callback: { url: 'http://127.0.0.1:9/hook' } } });
+    await api(stack.baseUrl, `/api/v1/tasks/${t.body.data.task_id}/cancel`, { method: 'POST' });
+    for (const [method, path] of [['GET', 'webhooks'], ['POST', 'webhooks/resend']]) {
+      const res = await api(stack.baseUrl, `/api/v1/tasks/${t.body.data.task_id}/${path}`, { method }, theirs);
+      assert.equal(res.status, 404, `${method} ${path}`);
+      assert.equal(res.body.code, 40402);
+    }
+    const asAdmin = await api(stack.baseUrl, `/api/v1/tasks/${t.body.data.task_id}/webhooks/resend`, { method: 'POST' }, { key: stack.adminKey });
+    assert.equal(asAdmin.status, 202, 'an admin may resend any task\'s webhook');
+    assert.match(asAdmin.body.data.delivery_id, new RegExp(`^${t.body.data.task_id}:\\d+:resend-[0-9a-f]{16}$`));
+  });
+
+  it('keeps path traversal in structure ids and built-in names harmless', async () => {
+    for (const path of ['/api/v1/structures/..%2F..%2Fetc%2Fpasswd/validate', '/api/v1/structures/..%2F..%2Fetc%2Fpasswd/details',
+      '/api/v1/structures/%2Fetc%2Fpasswd/details', '/api/v1/structures/..%5C..%5Cetc/details', '/api/v1/tasks/..%2F..%2Fetc/webhooks/resend']) {
+      const res = await api(stack.baseUrl, path, { method: path.endsWith('resend') ? 'POST' : 'GET' });
+      assert.ok([400, 404].includes(res.status), `${path} → ${res.status}`);
+      assert.ok(!JSON.stringify(res.body).includes('root:'), path);
+    }
+    // A name that passes the pattern but is no shipped file: not found, never a file outside the built-in sets.
+    for (const name of ['PROVENANCE', 'LICENSE', 'structures']) {
+      assert.equal((await api(stack.baseUrl, `/api/v1/structures/${name}/details`)).status, 404, name);
+    }
+    const outside = await submit(stack.baseUrl, 'single-point-energy', { model: 'lj_test', structure: { source: 'builtin', name: '../PROVENANCE' } });
+    assert.equal(outside.status, 404, 'a built-in set named .. reaches no file beside the sets');
+  });
+
+  it('refuses a resend with a clear 409 when the task has no callback or has not finished', async () => {
+    const plain = (await submit(stack.baseUrl, 'single-point-energy', lj(calfId))).body.data.task_id;
+    const waiting = await api(stack.baseUrl, `/api/v1/tasks/${plain}/webhooks/resend`, { method: 'POST' });
+    assert.equal(waiting.status, 409);
+    assert.equal(waiting.body.code, 40902);
+    assert.equal(waiting.body.error.type, 'INVALID_TASK_STATE');
+    await api(stack.baseUrl, `/api/v1/tasks/${plain}/cancel`, { method: 'POST' });
+    const none = await api(stack.baseUrl, `/api/v1/tasks/${plain}/webhooks/resend`, { method: 'POST' });
+    assert.equal(none.status, 409);
+    assert.equal(none.body.code, 40907);
+    assert.equal(none.body.error.type, 'NO_CALLBACK');
+    checkResponse('post', '/api/v1/tasks/{task_id}/webhooks/resend', none.status, none.body, none.headers.get('content-type'));
   });
 });

@@ -51,7 +51,7 @@ export function createControlActivities(deps: ControlDeps) {
     },
 
     /** Delivers one task event to the task's callback URL (retried by the webhook workflow). */
-    async deliverWebhook(input: { taskId: string; eventId: number }): Promise<{ status: number }> {
+    async deliverWebhook(input: { taskId: string; eventId: number; deliveryId?: string }): Promise<{ status: number }> {
       return deliverWebhook({ db: deps.db, allowHosts: deps.webhookAllowHosts, timeoutMs: deps.webhookTimeoutMs }, input);
     },
 

@@ -14,15 +14,18 @@ export interface WebhookDeps {
 
 interface Callback { url: string; events?: string[]; secret?: string }
 
-/** POSTs the event; throws a retryable failure on anything but a 2xx answer. */
-export async function deliverWebhook(deps: WebhookDeps, input: { taskId: string; eventId: number }): Promise<{ status: number }> {
+/**
+ * POSTs the event; throws a retryable failure on anything but a 2xx answer. `deliveryId` (a resend) replaces the
+ * event's shared idempotency key and adds `X-MOFSim-Resend: true`; the signed body is the event's, unchanged.
+ */
+export async function deliverWebhook(deps: WebhookDeps, input: { taskId: string; eventId: number; deliveryId?: string }): Promise<{ status: number }> {
   const attempt = Context.current().info.attempt;
   const [task] = await deps.db.select().from(tasks).where(eq(tasks.id, input.taskId));
   const [event] = await deps.db.select().from(taskEvents).where(eq(taskEvents.id, input.eventId));
   const callback = task?.options?.callback as Callback | undefined;
   if (!task || !event || !callback?.url) throw ApplicationFailure.nonRetryable(`nothing to deliver for event ${input.eventId}`, 'TASK_NOT_FOUND');
   const name = WEBHOOK_EVENTS[event.type] ?? `task.${event.type}`;
-  const idempotencyKey = `${task.id}:${event.id}`;
+  const idempotencyKey = input.deliveryId ?? `${task.id}:${event.id}`;
   const log = (row: { statusCode?: number; ok: boolean; error?: string; durationMs?: number }) =>
     deps.db.insert(webhookDeliveries).values({ taskId: task.id, eventId: event.id, event: name, url: callback.url, idempotencyKey, attempt, ...row });
 
@@ -47,6 +50,7 @@ export async function deliverWebhook(deps: WebhookDeps, input: { taskId: string;
     'x-mofsim-delivery': idempotencyKey,
     'idempotency-key': idempotencyKey,
     'x-mofsim-timestamp': String(timestamp),
+    ...(input.deliveryId ? { 'x-mofsim-resend': 'true' } : {}),
   };
   if (callback.secret) headers['x-mofsim-signature'] = signWebhook(callback.secret, timestamp, body);
   const t0 = Date.now();

@@ -1,6 +1,7 @@
 /**
  * Delivers one task event to the task's callback URL (workflowId `webhook-<event id>`, so an event is delivered by
- * one workflow however many API processes saw it). Retries with exponential backoff for up to 24 h.
+ * one workflow however many API processes saw it; a resend is its own workflow, `webhook-<event id>-resend-<n>`).
+ * Retries with exponential backoff for up to 24 h.
  */
 import { proxyActivities } from '@temporalio/workflow';
 import type { ControlActivities } from '../workers/control-activities.js';
@@ -10,6 +11,11 @@ export interface WebhookWorkflowInput {
   eventId: number;
   /** First retry delay, seconds (doubling up to 1 h). @default 5 */
   retryInitialSeconds?: number;
+  /**
+   * Set on a resend (POST /tasks/{id}/webhooks/resend): the delivery's own idempotency key, so receivers see a new
+   * delivery of the same event. @default `<task id>:<event id>`, the key every automatic attempt of an event shares
+   */
+  deliveryId?: string;
 }
 
 /** Delivers until the receiver answers 2xx, the URL is refused, or 24 h have passed. */
@@ -24,5 +30,5 @@ export async function webhookWorkflow(input: WebhookWorkflowInput): Promise<void
       nonRetryableErrorTypes: ['WEBHOOK_URL_REFUSED', 'TASK_NOT_FOUND'],
     },
   });
-  await deliverWebhook({ taskId: input.taskId, eventId: input.eventId });
+  await deliverWebhook({ taskId: input.taskId, eventId: input.eventId, ...(input.deliveryId ? { deliveryId: input.deliveryId } : {}) });
 }

@@ -5,7 +5,7 @@ import type { ServerDeps } from '../deps.js';
 import { sendData } from '../envelope.js';
 import { pageOf, paginated } from '../pagination.js';
 import {
-  alertToApi, createRule, deleteRule, getRule, listAlerts, listRules, resolveAlert, ruleToApi, updateRule, type RuleInput,
+  alertStats, alertToApi, createRule, deleteRule, getRule, listAlerts, listRules, resolveAlert, ruleToApi, updateRule, type RuleInput,
 } from '../services/alerts.js';
 
 export function alertsRouter(deps: ServerDeps): Router {
@@ -42,6 +42,7 @@ export function alertsRouter(deps: ServerDeps): Router {
     const { items, total } = await listAlerts(db, { resolved: false, page: 1, pageSize: 100 });
     sendData(res, { alerts: items.map(alertToApi), total });
   });
+  r.get('/stats', async (_req, res) => sendData(res, await alertStats(db)));
   r.post('/:alert_id/resolve', requireAdmin, async (req, res) => {
     const by = typeof req.body?.resolved_by === 'string' ? req.body.resolved_by : actorOfResponse(res).name;
     const a = await resolveAlert(db, String(req.params.alert_id), by);

@@ -3,19 +3,23 @@ import { Router } from 'express';
 import { requireAdmin } from '../auth.js';
 import type { ServerDeps } from '../deps.js';
 import { sendData } from '../envelope.js';
-import { getModel, listModels, modelToApi } from '../services/models.js';
+import { getModel, listLoadedModels, listModels, modelToApi } from '../services/models.js';
 
 export function modelsRouter(deps: ServerDeps): Router {
   const r = Router();
   r.get('/', async (req, res) => {
     const family = typeof req.query.family === 'string' ? req.query.family : undefined;
     const status = typeof req.query.status === 'string' ? req.query.status : undefined;
-    let models = (await listModels(deps, family)).map(modelToApi);
+    const loaded = await listLoadedModels(deps);
+    let models = (await listModels(deps, family)).map((m) => modelToApi(m, loaded));
     if (status) models = models.filter((m) => m.status === status);
     sendData(res, { models, total: models.length });
   });
+  // Where each model is resident now ({<model>: [{gpu_id, worker_id, loaded_at, last_used, use_count, …}]}).
+  r.get('/loaded/list', async (_req, res) => sendData(res, await listLoadedModels(deps)));
   r.get('/summary', async (_req, res) => {
-    const models = (await listModels(deps)).map(modelToApi);
+    const loaded = await listLoadedModels(deps);
+    const models = (await listModels(deps)).map((m) => modelToApi(m, loaded));
     const tally = (key: (m: (typeof models)[number]) => string) =>
       models.reduce<Record<string, number>>((acc, m) => { acc[key(m)] = (acc[key(m)] ?? 0) + 1; return acc; }, {});
     sendData(res, {
@@ -27,7 +31,7 @@ export function modelsRouter(deps: ServerDeps): Router {
     sendData(res, { families: [...new Set((await listModels(deps)).map((m) => m.family))].sort() });
   });
   r.get('/:model_name', async (req, res) => {
-    sendData(res, modelToApi(await getModel(deps, String(req.params.model_name))));
+    sendData(res, modelToApi(await getModel(deps, String(req.params.model_name)), await listLoadedModels(deps)));
   });
   // Load/unload are requests to the workers: today a worker's engine loads a model on first use and keeps it in
   // its cache, so these validate the model and answer 202; the GPU workers act on them with the scheduler (issue 4).

@@ -4,10 +4,12 @@ import { actorOfResponse } from '../auth.js';
 import type { ServerDeps } from '../deps.js';
 import { sendData } from '../envelope.js';
 import { badRequest } from '../errors.js';
-import { structureToApi } from '../mappers.js';
+import { structureDetailsToApi, structureToApi, structureValidationToApi } from '../mappers.js';
 import { pageOf, paginated } from '../pagination.js';
 import { ATTRIBUTION, listBuiltinStructures } from '../services/builtin-structures.js';
-import { deleteStructure, getStructure, listStructures, uploadStructure } from '../services/structures.js';
+import {
+  checkStoredStructure, deleteStructure, findStructure, getStructure, listStructures, uploadStructure, validateStructure,
+} from '../services/structures.js';
 
 export function structuresRouter(deps: ServerDeps): Router {
   const r = Router();
@@ -39,6 +41,16 @@ export function structuresRouter(deps: ServerDeps): Router {
   r.delete('/:structure_id', async (req, res) => {
     await deleteStructure(deps, req.params.structure_id, actorOfResponse(res));
     sendData(res, null, 200, 'structure deleted');
+  });
+  // Re-parses the stored file; unknown and other users' ids answer is_valid:false "Structure not found" (200).
+  r.get('/:structure_id/validate', async (req, res) => {
+    const { id, check } = await validateStructure(deps, req.params.structure_id, actorOfResponse(res));
+    sendData(res, structureValidationToApi(id, check));
+  });
+  // The stored parse result and a cheap check of the stored file (present, unchanged, within the atom limit).
+  r.get('/:structure_id/details', async (req, res) => {
+    const row = await findStructure(deps, req.params.structure_id, actorOfResponse(res));
+    sendData(res, structureDetailsToApi(row, await checkStoredStructure(deps, row, { parse: false })));
   });
   r.get('/:structure_id/download', async (req, res) => {
     const row = await getStructure(deps, req.params.structure_id, 'structure_id', actorOfResponse(res));

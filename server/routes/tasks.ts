@@ -9,7 +9,7 @@ import { AppError, invalidParameter } from '../errors.js';
 import { taskEventToApi, taskResultToApi, taskToApi, webhookDeliveryToApi } from '../mappers.js';
 import { pageOf, paginated } from '../pagination.js';
 import { checkParameters } from '../parameter-schemas.js';
-import { listWebhookDeliveries } from '../services/webhooks.js';
+import { listWebhookDeliveries, resendWebhook } from '../services/webhooks.js';
 import { FINAL_EVENT_TYPES } from '../services/live-events.js';
 import {
   cancelTask, getFinishedTask, getQueuePosition, getTask, listTaskEvents, listTaskLogs, listTasks, pauseTask, resumeTask,
@@ -130,6 +130,11 @@ export function tasksRouter(deps: ServerDeps): Router {
     await getTask(deps, req.params.task_id, actorOfResponse(res));
     const items = (await listWebhookDeliveries(deps, req.params.task_id)).map(webhookDeliveryToApi);
     sendData(res, { items, total: items.length });
+  });
+  // Sends the finished task's final event to its callback again, under a new delivery id (owner or admin).
+  r.post('/:task_id/webhooks/resend', async (req, res) => {
+    const resend = await resendWebhook(deps, req.params.task_id, actorOfResponse(res), req.get('Idempotency-Key') ?? undefined);
+    sendData(res, resend, 202, 'webhook resend started');
   });
   r.get('/:task_id/queue', async (req, res) => {
     sendData(res, await getQueuePosition(deps, req.params.task_id, actorOfResponse(res)));

@@ -107,3 +107,32 @@ export async function resolveAlert(db: Db, id: string, by: string) {
   if (!a) throw alertNotFound('alert', id);
   return a;
 }
+
+const LEVELS = ['CRITICAL', 'WARNING', 'INFO'];
+
+/**
+ * Counts of fired alerts (`GET /alerts/stats`): total, unresolved, resolved, and per level (every level present,
+ * zero when none fired). `webhook_configured` tells whether fired alerts are POSTed to a webhook: this server has no
+ * alert webhook destination (rule channels name `webhook`, but alert notification is separate work), so it is false
+ * until one exists; task webhooks are per task (`options.callback`).
+ */
+export async function alertStats(db: Db) {
+  const rows = await db.select({ level: alerts.level, resolved: alerts.resolved, n: count() }).from(alerts).groupBy(alerts.level, alerts.resolved);
+  const byLevel: Record<string, number> = Object.fromEntries(LEVELS.map((l) => [l, 0]));
+  const activeByLevel: Record<string, number> = Object.fromEntries(LEVELS.map((l) => [l, 0]));
+  let total = 0;
+  let active = 0;
+  for (const r of rows) {
+    const n = Number(r.n);
+    total += n;
+    byLevel[r.level] = (byLevel[r.level] ?? 0) + n;
+    if (!r.resolved) {
+      active += n;
+      activeByLevel[r.level] = (activeByLevel[r.level] ?? 0) + n;
+    }
+  }
+  return {
+    total_alerts: total, active_alerts: active, resolved_alerts: total - active, by_level: byLevel, active_by_level: activeByLevel,
+    webhook_configured: false,
+  };
+}

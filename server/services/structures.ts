@@ -8,7 +8,7 @@ import { repoRoot } from '../../common/config.js';
 import { EngineError } from '../../workers/engine-client.js';
 import { structures, tasks, type StructureRow } from '../db/schema.js';
 import type { ServerDeps } from '../deps.js';
-import { conflict, invalidStructure, structureNotFound, unavailable } from '../errors.js';
+import { AppError, conflict, invalidStructure, structureNotFound, unavailable } from '../errors.js';
 import type { Actor } from './keys.js';
 
 interface ParsedStructure {
@@ -21,6 +21,21 @@ interface ParsedStructure {
   volume_A3: number;
   density_g_cm3: number;
   warnings: string[];
+}
+
+/**
+ * Parses a file with the engine (ASE: CIF with symmetry, POSCAR, XYZ/extxyz, …), the check every upload gets.
+ * A file the parser refuses is a 400 with the engine's code (PARSE_ERROR, OVERLAPPING_ATOMS, …); an engine that
+ * does not answer is a 503.
+ */
+async function parseWithEngine(deps: ServerDeps, path: string, fileName: string): Promise<ParsedStructure> {
+  try {
+    const engine = await deps.engine.get();
+    return await engine.request<ParsedStructure>('parse', { path, filename: fileName });
+  } catch (err) {
+    if (err instanceof EngineError && !err.retryable) throw invalidStructure(err.code, err.message, err.field ?? 'file');
+    throw unavailable('ENGINE_UNAVAILABLE', `structure parser unavailable: ${(err as Error).message}`);
+  }
 }
 
 /** Directory of the MOFSimBench structure sets shipped with the repo (MIT, see data/mofsimbench/PROVENANCE.md). */
@@ -58,12 +73,10 @@ export async function uploadStructure(
 
   let parsed: ParsedStructure;
   try {
-    const engine = await deps.engine.get();
-    parsed = await engine.request<ParsedStructure>('parse', { path: tmpPath, filename: fileName });
+    parsed = await parseWithEngine(deps, tmpPath, fileName);
   } catch (err) {
     await rm(tmpPath, { force: true });
-    if (err instanceof EngineError && !err.retryable) throw invalidStructure(err.code, err.message, err.field ?? 'file');
-    throw unavailable('ENGINE_UNAVAILABLE', `structure parser unavailable: ${(err as Error).message}`);
+    throw err;
   }
   if (parsed.n_atoms > deps.config.MOFSIM_MAX_ATOMS) {
     await rm(tmpPath, { force: true });
@@ -132,9 +145,11 @@ export async function deleteStructure(deps: ServerDeps, id: string, actor: Actor
 }
 
 /** Finds a built-in suite structure by name (e.g. `calf`, `main_set/calf`) and registers it like an upload. */
-export async function resolveBuiltin(deps: ServerDeps, name: string): Promise<StructureRow> {
+export async function resolveBuiltin(deps: ServerDeps, name: string, field = 'structure.name'): Promise<StructureRow> {
   const [set, stem] = name.includes('/') ? name.split('/', 2) : [undefined, name];
-  const sets = set ? [set] : ['main_set', 'copper', 'hcmof'];
+  const known = ['main_set', 'copper', 'hcmof'];
+  // Only the shipped set directories: a set named `..` must not reach the files beside them.
+  const sets = set ? known.filter((k) => k === set) : known;
   for (const s of sets) {
     const dir = join(builtinDir, s);
     if (!existsSync(dir)) continue;
@@ -144,5 +159,79 @@ export async function resolveBuiltin(deps: ServerDeps, name: string): Promise<St
       return uploadStructure(deps, { buffer, originalName: file, name: stem, isBuiltin: true });
     }
   }
-  throw structureNotFound(name, 'structure.name');
+  throw structureNotFound(name, field);
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * A structure by id (one `actor` may see; others' are 404) or by built-in suite name (`calf`), which registers the
+ * built-in like a task naming it would: the catalogue's entries have no id until then.
+ */
+export async function findStructure(deps: ServerDeps, idOrName: string, actor: Actor): Promise<StructureRow> {
+  if (UUID.test(idOrName)) return getStructure(deps, idOrName, 'structure_id', actor);
+  return resolveBuiltin(deps, idOrName, 'structure_id');
+}
+
+/** One problem with a stored structure: `type` is the parser's code (OVERLAPPING_ATOMS, …) or an integrity code. */
+export interface StructureProblem { type: string; message: string }
+
+/** What a check of a stored structure found. */
+export interface StructureCheck { problems: StructureProblem[]; warnings: string[] }
+
+/**
+ * Checks a stored structure: its file is still there and unchanged (SHA-256 against the upload's), its atom count
+ * is within today's MOFSIM_MAX_ATOMS, and, with `parse`, the engine still accepts it (the very parse an upload
+ * gets, so the messages are the parser's: overlapping atoms, unknown element, no cell, …). An engine that does not
+ * answer is a 503, never a verdict on the file.
+ */
+export async function checkStoredStructure(deps: ServerDeps, row: StructureRow, opts: { parse: boolean }): Promise<StructureCheck> {
+  const problems: StructureProblem[] = [];
+  const add = (p: StructureProblem) => { if (!problems.some((q) => q.type === p.type)) problems.push(p); };
+  let warnings = row.warnings ?? [];
+  let nAtoms = row.nAtoms;
+  let content: Buffer | undefined;
+  try {
+    content = await readFile(row.filePath);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    add({ type: 'FILE_MISSING', message: 'the stored file is missing' });
+  }
+  if (content) {
+    if (createHash('sha256').update(content).digest('hex') !== row.checksum) {
+      add({ type: 'CHECKSUM_MISMATCH', message: 'the stored file changed since it was uploaded (its SHA-256 differs)' });
+    }
+    if (opts.parse) {
+      try {
+        const parsed = await parseWithEngine(deps, row.filePath, basename(row.filePath));
+        warnings = parsed.warnings ?? [];
+        nAtoms = parsed.n_atoms;
+      } catch (err) {
+        if (!(err instanceof AppError) || err.status !== 400) throw err;
+        add({ type: err.type, message: err.message });
+      }
+    }
+  }
+  if (nAtoms > deps.config.MOFSIM_MAX_ATOMS) {
+    add({ type: 'TOO_MANY_ATOMS', message: `structure has ${nAtoms} atoms; the limit is ${deps.config.MOFSIM_MAX_ATOMS}` });
+  }
+  return { problems, warnings };
+}
+
+/**
+ * Re-validates a stored structure with the parser (`GET /structures/{id}/validate`). An unknown id, and another
+ * user's, answer `Structure not found` as an invalid result, the way the reference service answers unknown ids:
+ * the two cases look the same, so the answer tells nothing about other users' structures.
+ */
+export async function validateStructure(deps: ServerDeps, idOrName: string, actor: Actor): Promise<{ id: string; check: StructureCheck }> {
+  let row: StructureRow;
+  try {
+    row = await findStructure(deps, idOrName, actor);
+  } catch (err) {
+    if (err instanceof AppError && err.type === 'STRUCTURE_NOT_FOUND') {
+      return { id: idOrName, check: { problems: [{ type: 'STRUCTURE_NOT_FOUND', message: 'Structure not found' }], warnings: [] } };
+    }
+    throw err;
+  }
+  return { id: row.id, check: await checkStoredStructure(deps, row, { parse: true }) };
 }

@@ -4,12 +4,16 @@
  * log is queryable per task.
  */
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { asc, eq, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
+import { createHash, randomBytes } from 'node:crypto';
+import { TERMINAL_STATUSES } from '../../common/task-types.js';
 import { ALL_WEBHOOK_EVENTS, DEFAULT_WEBHOOK_EVENTS, refuseCallbackUrl, WEBHOOK_EVENTS } from '../../common/webhook-policy.js';
 import type { WebhookWorkflowInput } from '../../workflows/webhook-workflow.js';
 import { taskEvents, tasks, webhookDeliveries, type TaskEventRow, type WebhookDeliveryRow } from '../db/schema.js';
 import type { ServerDeps } from '../deps.js';
-import { invalidParameter } from '../errors.js';
+import { invalidParameter, invalidTaskState, nothingToResend, unavailable } from '../errors.js';
+import type { Actor } from './keys.js';
+import { FINAL_EVENT_TYPES } from './live-events.js';
 import { getTask } from './tasks.js';
 
 interface Callback { url: string; events?: string[]; secret?: string }
@@ -71,4 +75,50 @@ export function startWebhookDispatch(deps: ServerDeps): () => void {
 export async function listWebhookDeliveries(deps: ServerDeps, taskId: string): Promise<WebhookDeliveryRow[]> {
   await getTask(deps, taskId);
   return deps.database.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.taskId, taskId)).orderBy(asc(webhookDeliveries.id));
+}
+
+/** What a resend started: its delivery id (the idempotency key its rows carry in the delivery log) and the event. */
+export interface WebhookResend { delivery_id: string; task_id: string; event: string; event_id: number; url: string }
+
+/**
+ * Sends a finished task's latest terminal event to its callback again, through the same signed, retried delivery
+ * workflow, under a new delivery id `<task>:<event>:resend-<id>` (sent as Idempotency-Key and X-MOFSim-Delivery,
+ * with X-MOFSim-Resend: true), so a receiver that de-duplicates on the key takes it as a new delivery of the same
+ * event (`id` in the body stays `evt_<event id>`). With the request's Idempotency-Key a retried request starts one
+ * resend. 409 when there is nothing to resend: the task has not finished (40902), or has no callback, its callback
+ * does not subscribe to the event, or its URL is now refused (40907).
+ */
+export async function resendWebhook(deps: ServerDeps, taskId: string, actor: Actor, requestKey?: string): Promise<WebhookResend> {
+  const task = await getTask(deps, taskId, actor);
+  if (!(TERMINAL_STATUSES as readonly string[]).includes(task.status)) throw invalidTaskState(task.status, 'resend the webhook of');
+  const callback = task.options?.callback as Callback | undefined;
+  if (!callback?.url) throw nothingToResend('NO_CALLBACK', `task ${task.id} has no callback URL (options.callback, or its key's default webhook)`);
+  const [event] = await deps.database.db.select().from(taskEvents)
+    .where(and(eq(taskEvents.taskId, task.id), inArray(taskEvents.type, FINAL_EVENT_TYPES)))
+    .orderBy(desc(taskEvents.id)).limit(1);
+  if (!event) throw nothingToResend('NO_TERMINAL_EVENT', `task ${task.id} is ${task.status} but recorded no final event`);
+  const name = WEBHOOK_EVENTS[event.type]!;
+  const subscribed = callback.events ?? DEFAULT_WEBHOOK_EVENTS;
+  if (!subscribed.includes(name)) {
+    throw nothingToResend('EVENT_NOT_SUBSCRIBED', `the task's callback does not subscribe to ${name} (it subscribes to ${subscribed.join(', ')})`);
+  }
+  // Checked again by the delivery; checked here too so the caller hears it now rather than in the delivery log.
+  const refused = await refuseCallbackUrl(callback.url, deps.config.MOFSIM_WEBHOOK_ALLOW_HOSTS);
+  if (refused) throw nothingToResend('CALLBACK_URL_REFUSED', refused);
+
+  const suffix = requestKey
+    ? createHash('sha256').update(`${task.id}\0${event.id}\0${requestKey}`).digest('hex').slice(0, 16)
+    : randomBytes(8).toString('hex');
+  const deliveryId = `${task.id}:${event.id}:resend-${suffix}`;
+  const input: WebhookWorkflowInput = { taskId: task.id, eventId: event.id, retryInitialSeconds: deps.config.MOFSIM_WEBHOOK_RETRY_INITIAL_S, deliveryId };
+  try {
+    await deps.temporal.workflow.start('webhookWorkflow', {
+      taskQueue: deps.config.MOFSIM_TASK_QUEUE, workflowId: `webhook-${event.id}-resend-${suffix}`, args: [input],
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+    });
+  } catch (err) {
+    // The same Idempotency-Key again: the first request's resend is the answer.
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw unavailable('TEMPORAL_UNAVAILABLE', `could not start the delivery: ${(err as Error).message}`);
+  }
+  return { delivery_id: deliveryId, task_id: task.id, event: name, event_id: event.id, url: callback.url };
 }
