@@ -41,6 +41,7 @@ export const PARITY: [python: string, ts: string][] = [
   ['optimization.submit', 'optimization.submit'], ['stability.submit', 'stability.submit'], ['bulk_modulus.submit', 'bulkModulus.submit'],
   ['heat_capacity.submit', 'heatCapacity.submit'], ['interaction_energy.submit', 'interactionEnergy.submit'], ['single_point.submit', 'singlePoint.submit'],
   ['retry_task', 'retryTask'], ['wait_all', 'waitAll'],
+  ['get_webhook_deliveries', 'getWebhookDeliveries'], ['resend_webhook', 'resendWebhook'],
 ];
 const TASK_PARITY: [string, string][] = [
   ['refresh', 'refresh'], ['wait', 'wait'], ['cancel', 'cancel'], ['get_logs', 'getLogs'], ['get_result', 'getResult'], ['stream_logs', 'events'],

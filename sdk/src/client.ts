@@ -11,12 +11,14 @@ import { Keys } from './resources/keys';
 import { Models } from './resources/models';
 import { Structures, type StructureSource } from './resources/structures';
 import { System } from './resources/system';
+import { Webhooks } from './resources/webhooks';
 import {
   TaskTypeResource, Tasks, type ListTasksOptions, type StructureInput, type SubmitCommon,
 } from './resources/tasks';
 import type {
   BuiltinStructure, BulkModulusParameters, GPUInfo, HeatCapacityParameters, InteractionEnergyParameters, LogEntry, ModelInfo,
   OptimizationParameters, QueueInfo, SinglePointParameters, StabilityParameters, StructureInfo, SystemConfig, SystemStats, TaskType,
+  WebhookDelivery, WebhookResend,
 } from './types';
 
 type Extra = Omit<SubmitCommon, 'model' | 'structure'> & { parameters?: Record<string, unknown>; [param: string]: unknown };
@@ -35,6 +37,7 @@ export class MOFSimClient {
   readonly system: System;
   readonly alerts: Alerts;
   readonly keys: Keys;
+  readonly webhooks: Webhooks;
 
   /** Options default from env MOFSIM_BASE_URL / MOFSIM_API_KEY, so `new MOFSimClient()` just works. */
   constructor(opts: ClientOptions = {}) {
@@ -51,6 +54,7 @@ export class MOFSimClient {
     this.system = new System(this.http);
     this.alerts = new Alerts(this.http);
     this.keys = new Keys(this.http);
+    this.webhooks = new Webhooks(this.http);
   }
 
   get baseUrl(): string { return this.http.baseUrl; }
@@ -117,6 +121,12 @@ export class MOFSimClient {
       }
     }));
   }
+
+  // ---- webhooks (Python mofsim_sdk: get_webhook_deliveries, resend_webhook)
+  /** The delivery log of the task's callback, one row per attempt, oldest first. */
+  getWebhookDeliveries(taskId: string): Promise<WebhookDelivery[]> { return this.webhooks.deliveries(taskId); }
+  /** Sends the finished task's final event to its callback again; resolves to the new delivery's id and event. */
+  resendWebhook(taskId: string): Promise<WebhookResend> { return this.webhooks.resend(taskId); }
 
   // ---- models
   listModels(opts: { family?: string } = {}): Promise<ModelInfo[]> { return this.models.list(opts); }

@@ -89,6 +89,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/structures/{structure_id}/validate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Re-validate a stored structure with the parser
+         * @description Re-reads the stored file and parses it again with the engine (the same checks as an upload: format, atoms,
+         *     known elements, a 3D cell, no overlapping atoms), and checks that the file is still the uploaded one
+         *     (SHA-256) and within today's atom limit. `errors` are human-readable, `error_types` the matching codes
+         *     (the parser's PARSE_ERROR, UNKNOWN_ELEMENT, NO_CELL, OVERLAPPING_ATOMS, TOO_MANY_ATOMS, …, or FILE_MISSING,
+         *     CHECKSUM_MISMATCH, STRUCTURE_NOT_FOUND).
+         *     As the reference service does, an unknown id answers 200 with `is_valid: false` and
+         *     `errors: ["Structure not found"]`; another user's structure answers exactly the same, so the answer tells
+         *     nothing about other users' ids. `structure_id` may also be a built-in suite name (e.g. `calf`).
+         */
+        get: operations["validateStructure"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/structures/{structure_id}/details": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A structure's parsed description (cell, volume, elements) and the state of its stored file
+         * @description The reference service's details object. `uploaded_at` is an ISO 8601 timestamp like every other time in this
+         *     API (the reference sends epoch seconds). `is_valid`/`validation_errors` come from the stored parse result
+         *     and a cheap check of the stored file (present, unchanged, within the atom limit); `GET …/validate` parses it
+         *     again. `structure_id` may also be a built-in suite name (e.g. `calf`): the built-in is registered (as a task
+         *     naming it would) and `source` is `builtin`. Unknown ids and other users' structures are 404.
+         */
+        get: operations["getStructureDetails"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tasks/optimization": {
         parameters: {
             query?: never;
@@ -492,6 +543,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/models/loaded/list": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where each model is resident now, per worker (GPU)
+         * @description `{<model>: [{gpu_id, loaded_at, last_used, use_count, …}]}` as the reference service answers, built from the
+         *     model caches that live workers (online or draining) report in their heartbeats: one entry per worker whose
+         *     engine holds the model. `gpu_id` is the worker's GPU index (null for a CPU worker); times are ISO 8601 (the
+         *     reference sends epoch seconds); `use_count` counts the jobs run on that copy since it loaded.
+         */
+        get: operations["listLoadedModels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/models/{model_name}/load": {
         parameters: {
             query?: never;
@@ -699,6 +773,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/alerts/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Counts of fired alerts (total, active, resolved, per level) */
+        get: operations["getAlertStats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/alerts/{alert_id}/resolve": {
         parameters: {
             query?: never;
@@ -894,6 +985,33 @@ export interface paths {
         get: operations["listTaskWebhookDeliveries"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{task_id}/webhooks/resend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a finished task's final event to its callback again (owner or admin)
+         * @description Starts a new signed, retried delivery of the task's latest terminal event (task.completed, task.failed or
+         *     task.cancelled) to its callback. The delivery has its own id, `<task id>:<event id>:resend-<id>`, sent as
+         *     `Idempotency-Key` and `X-MOFSim-Delivery`, plus `X-MOFSim-Resend: true`; the signed body is the event's own
+         *     (`id: evt_<event id>`). Its attempts appear in `GET /tasks/{task_id}/webhooks` under that key.
+         *     With an `Idempotency-Key` a retried request starts one resend and answers the same `delivery_id`.
+         *     409 40902 (INVALID_TASK_STATE) while the task has not finished; 409 40907 when there is nothing to resend:
+         *     NO_CALLBACK, EVENT_NOT_SUBSCRIBED (the callback's `events` leave the final event out), CALLBACK_URL_REFUSED.
+         *     Other users' tasks are 404.
+         */
+        post: operations["resendTaskWebhook"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1498,7 +1616,7 @@ export interface components {
             event?: "task.started" | "task.progress" | "task.completed" | "task.failed" | "task.cancelled";
             event_id?: number;
             url?: string;
-            /** @description same for every attempt of one event (also sent as Idempotency-Key and X-MOFSim-Delivery) */
+            /** @description same for every attempt of one event (also sent as Idempotency-Key and X-MOFSim-Delivery); a resend has its own, `<task id>:<event id>:resend-<id>` */
             idempotency_key?: string;
             attempt?: number;
             status_code?: number | null;
@@ -1507,6 +1625,97 @@ export interface components {
             duration_ms?: number | null;
             /** Format: date-time */
             created_at?: string;
+        };
+        StructureValidation: {
+            /** @description the structure's id (for a built-in name */
+            structure_id: string;
+            is_valid: boolean;
+            /** @description what is wrong */
+            errors: string[];
+            /** @description the code of each error, in the same order */
+            error_types: string[];
+            /** @description the parser's warnings (the file is usable) */
+            warnings: string[];
+        };
+        StructureDetails: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            original_name?: string;
+            format: string;
+            n_atoms: number;
+            /** @description Hill formula of the whole cell */
+            formula: string;
+            reduced_formula?: string | null;
+            elements: string[];
+            volume_A3: number | null;
+            density_g_cm3?: number | null;
+            /** @description lengths in Å, angles in degrees */
+            cell: {
+                a: number | null;
+                b: number | null;
+                c: number | null;
+                alpha: number | null;
+                beta: number | null;
+                gamma: number | null;
+            };
+            /** @enum {string} */
+            source: "upload" | "builtin";
+            /** Format: date-time */
+            uploaded_at: string;
+            /** @description bytes */
+            file_size: number;
+            /** @description full SHA-256 of the file */
+            checksum?: string;
+            is_valid: boolean;
+            validation_errors: string[];
+            warnings?: string[];
+        };
+        LoadedModel: {
+            /** @description the worker's GPU index; null for a CPU worker */
+            gpu_id: number | null;
+            worker_id: string;
+            device?: string;
+            /** Format: date-time */
+            loaded_at: string;
+            /** Format: date-time */
+            last_used: string;
+            /** @description jobs run on this copy since it loaded */
+            use_count: number;
+            /** @description jobs using it now */
+            in_use?: number;
+            /** @description the engine's estimate of the model's resident size */
+            memory_MB?: number;
+        };
+        /** @description model id → where it is resident */
+        LoadedModels: {
+            [key: string]: components["schemas"]["LoadedModel"][];
+        };
+        AlertStats: {
+            total_alerts: number;
+            /** @description not resolved */
+            active_alerts: number;
+            resolved_alerts: number;
+            /** @description every alert per level (CRITICAL, WARNING, INFO are always present) */
+            by_level: {
+                [key: string]: number;
+            };
+            /** @description unresolved alerts per level */
+            active_by_level?: {
+                [key: string]: number;
+            };
+            /** @description whether fired alerts are POSTed to a webhook; false while the server has no alert webhook destination (task webhooks are per task) */
+            webhook_configured: boolean;
+        };
+        WebhookResend: {
+            /** @description the idempotency key of this delivery: `<task id>:<event id>:resend-<id>` */
+            delivery_id: string;
+            /** Format: uuid */
+            task_id: string;
+            /** @enum {string} */
+            event: "task.completed" | "task.failed" | "task.cancelled";
+            event_id: number;
+            url: string;
         };
     };
     responses: {
@@ -1534,6 +1743,8 @@ export interface components {
     parameters: {
         TaskId: string;
         StructureId: string;
+        /** @description a structure id (UUID) or a built-in suite name (e.g. `calf`) */
+        StructureIdOrBuiltin: string;
         /** @description A client-chosen key; a retried POST with the same key returns the first task instead of a new one. */
         IdempotencyKey: string;
     };
@@ -1725,6 +1936,64 @@ export interface operations {
                 };
             };
             404: components["responses"]["Error"];
+        };
+    };
+    validateStructure: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a structure id (UUID) or a built-in suite name (e.g. `calf`) */
+                structure_id: components["parameters"]["StructureIdOrBuiltin"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the verdict (also for an unknown id) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: components["schemas"]["StructureValidation"];
+                    };
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    getStructureDetails: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a structure id (UUID) or a built-in suite name (e.g. `calf`) */
+                structure_id: components["parameters"]["StructureIdOrBuiltin"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the details */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: components["schemas"]["StructureDetails"];
+                    };
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            429: components["responses"]["Error"];
         };
     };
     submitOptimization: {
@@ -2410,6 +2679,30 @@ export interface operations {
             429: components["responses"]["Error"];
         };
     };
+    listLoadedModels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description resident models by model id (empty when none is loaded) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: components["schemas"]["LoadedModels"];
+                    };
+                };
+            };
+            401: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+        };
+    };
     loadModel: {
         parameters: {
             query?: {
@@ -2827,6 +3120,30 @@ export interface operations {
             429: components["responses"]["Error"];
         };
     };
+    getAlertStats: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ok */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: components["schemas"]["AlertStats"];
+                    };
+                };
+            };
+            401: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+        };
+    };
     resolveAlert: {
         parameters: {
             query?: never;
@@ -3178,6 +3495,39 @@ export interface operations {
                 };
             };
             404: components["responses"]["Error"];
+        };
+    };
+    resendTaskWebhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A client-chosen key; a retried POST with the same key returns the first task instead of a new one. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                task_id: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the resend is under way */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: components["schemas"]["WebhookResend"];
+                    };
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+            503: components["responses"]["Error"];
         };
     };
 }

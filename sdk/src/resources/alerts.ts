@@ -1,7 +1,7 @@
-/** Alerts: rules CRUD (writes need an admin key), active alerts and history. */
+/** Alerts: rules CRUD (writes need an admin key), active alerts, history and stats. */
 import type { HttpCore } from '../core/http';
 import { Page, type PaginationInfo } from '../core/pagination';
-import type { Alert, AlertRule, AlertRuleCreate, AlertRuleUpdate } from '../types';
+import type { Alert, AlertRule, AlertRuleCreate, AlertRuleUpdate, AlertStats } from '../types';
 
 export class Alerts {
   constructor(private readonly http: HttpCore) {}
@@ -12,6 +12,8 @@ export class Alerts {
   async deleteRule(id: string): Promise<boolean> { await this.http.request('DELETE', `/alerts/rules/${encodeURIComponent(id)}`); return true; }
   enableRule(id: string): Promise<AlertRule> { return this.http.request('PUT', `/alerts/rules/${encodeURIComponent(id)}/enable`); }
   disableRule(id: string): Promise<AlertRule> { return this.http.request('PUT', `/alerts/rules/${encodeURIComponent(id)}/disable`); }
+  /** Counts of fired alerts: total, active, resolved, per level. */
+  stats(): Promise<AlertStats> { return this.http.request('GET', '/alerts/stats'); }
   async active(): Promise<Alert[]> { return (await this.http.request<{ alerts: Alert[] }>('GET', '/alerts/active')).alerts; }
   async history(opts: { page?: number; pageSize?: number; level?: 'CRITICAL' | 'WARNING' | 'INFO'; resolved?: boolean } = {}): Promise<Page<Alert>> {
     const fetchPage = async (page: number): Promise<Page<Alert>> => {

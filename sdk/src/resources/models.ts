@@ -1,6 +1,6 @@
-/** Models: list, get, summary, families; load/unload (admin; answered 202). */
+/** Models: list, get, summary, families, where they are loaded; load/unload (admin; answered 202). */
 import type { HttpCore } from '../core/http';
-import type { ModelInfo, ModelsSummary } from '../types';
+import type { LoadedModels, ModelInfo, ModelsSummary } from '../types';
 
 export class Models {
   constructor(private readonly http: HttpCore) {}
@@ -9,6 +9,8 @@ export class Models {
   }
   get(name: string): Promise<ModelInfo> { return this.http.request('GET', `/models/${encodeURIComponent(name)}`); }
   summary(): Promise<ModelsSummary> { return this.http.request('GET', '/models/summary'); }
+  /** Where each model is resident now: `{<model>: [{gpu_id, worker_id, loaded_at, last_used, use_count, …}]}`. */
+  loaded(): Promise<LoadedModels> { return this.http.request('GET', '/models/loaded/list'); }
   async families(): Promise<string[]> { return (await this.http.request<{ families: string[] }>('GET', '/models/families')).families; }
   /** Asks the workers to load a model (admin key). */
   load(name: string, opts: { gpuId?: number } = {}): Promise<{ model: string; action: string; status: string }> {

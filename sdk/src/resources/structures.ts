@@ -1,10 +1,10 @@
-/** Structures: upload (path, Buffer or stream), list, get, download, delete, built-in suite. */
+/** Structures: upload (path, Buffer or stream), list, get, validate, details, download, delete, built-in suite. */
 import { existsSync, promises as fs } from 'fs';
 import { basename } from 'path';
 import type { Readable } from 'stream';
 import { Page, type PaginationInfo } from '../core/pagination';
 import type { HttpCore } from '../core/http';
-import type { BuiltinCatalogue, StructureInfo } from '../types';
+import type { BuiltinCatalogue, StructureDetails, StructureInfo, StructureValidation } from '../types';
 
 /** What an upload accepts: a file path, bytes, or a readable stream. */
 export type StructureSource = string | Buffer | Uint8Array | Readable | NodeJS.ReadableStream;
@@ -48,6 +48,15 @@ export class Structures {
     await this.http.request('DELETE', `/structures/${encodeURIComponent(id)}`);
     return true;
   }
+
+  /**
+   * Parses the stored file again (`{is_valid, errors, error_types, warnings}`). An unknown id, or another user's,
+   * answers `is_valid: false` with "Structure not found" rather than an error. `id` may be a built-in name.
+   */
+  validate(id: string): Promise<StructureValidation> { return this.http.request('GET', `/structures/${encodeURIComponent(id)}/validate`); }
+
+  /** Cell, volume, elements, source and the state of the stored file; `id` may be a built-in name (e.g. `calf`). */
+  details(id: string): Promise<StructureDetails> { return this.http.request('GET', `/structures/${encodeURIComponent(id)}/details`); }
 
   /** The original file's bytes. */
   async download(id: string): Promise<Buffer> {
