@@ -68,6 +68,10 @@ const schema = z.object({
   MOFSIM_AUTH_FAIL_WINDOW_S: int(300),
   /** Requests per minute of a new API key unless POST /keys says otherwise. */
   MOFSIM_DEFAULT_RATE_LIMIT: int(600),
+  /** System log entries older than this many days are deleted (hourly by the API, or now by POST /system/logs/archive). */
+  MOFSIM_SYSTEM_LOG_RETENTION_DAYS: z.coerce.number().positive().default(90),
+  /** Seconds of silence after which a server-sent-event stream sends a comment line (keeps proxies from closing it). */
+  MOFSIM_SSE_HEARTBEAT_S: z.coerce.number().positive().default(15),
   /** Trust X-Forwarded-For (behind a reverse proxy): `true`, a hop count, or unset. */
   MOFSIM_TRUST_PROXY: z.string().optional(),
 });

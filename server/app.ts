@@ -88,6 +88,10 @@ export function createApp(deps: ServerDeps) {
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof AppError) {
       if (err.retryAfter !== undefined) res.setHeader('Retry-After', String(Math.max(1, Math.ceil(err.retryAfter))));
+      // A dependency that does not answer (engine, Temporal, database) is an operator's business.
+      if (err.status >= 500) {
+        deps.systemLog.warning('http', `${err.status} ${err.type}: ${err.message}`, { requestId: res.locals.requestId, extra: { method: req.method, path: req.path } });
+      }
       return sendError(res, err.status, err.code, err.type, err.message, err.field);
     }
     const e = err as ValidatorError;
@@ -105,7 +109,11 @@ export function createApp(deps: ServerDeps) {
       const detail = first ? `${field ?? 'request'} ${first.message}` : e.message ?? 'invalid request';
       return sendError(res, 400, 40002, 'VALIDATION_ERROR', detail, field);
     }
-    log.error('unhandled error', { request_id: res.locals.requestId, error: String((err as Error)?.stack ?? err) });
+    // Written to the JSON log as well, with the stack's top.
+    deps.systemLog.error('http', `unhandled error: ${String((err as Error)?.message ?? err).slice(0, 200)}`, {
+      requestId: res.locals.requestId,
+      extra: { method: req.method, path: req.path, stack: String((err as Error)?.stack ?? '').split('\n').slice(0, 12).join('\n') },
+    });
     return sendError(res, 500, 50000, 'INTERNAL_ERROR', 'internal error');
   });
   return app;

@@ -4,6 +4,7 @@ import type { Config } from '../common/config.js';
 import type { Logger } from '../common/logger.js';
 import type { EngineSupervisor } from '../workers/engine-supervisor.js';
 import type { Database } from './db/client.js';
+import type { SystemLog } from './db/system-logs.js';
 import type { LiveEvents } from './services/live-events.js';
 
 export interface ServerDeps {
@@ -16,4 +17,6 @@ export interface ServerDeps {
   startedAt: Date;
   /** Task events pushed from Postgres NOTIFY (SSE, WebSocket, webhooks). */
   liveEvents: LiveEvents;
+  /** Notable operational events of this API process (source `api`), stored in `system_logs`. */
+  systemLog: SystemLog;
 }

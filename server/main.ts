@@ -6,34 +6,45 @@ import { createLogger } from '../common/logger.js';
 import { EngineSupervisor } from '../workers/engine-supervisor.js';
 import { createApp } from './app.js';
 import { migrateDatabase, openDatabase } from './db/client.js';
+import { SystemLog } from './db/system-logs.js';
 import { attachLiveSocket } from './live-socket.js';
 import { LiveEvents } from './services/live-events.js';
+import { VERSION } from './services/system.js';
+import { startSystemLogRetention } from './services/system-logs.js';
 import { startWebhookDispatch } from './services/webhooks.js';
 
 const config = loadConfig();
 const logger = createLogger('api', config.MOFSIM_LOG_LEVEL);
 await migrateDatabase(config.DATABASE_URL);
 const database = openDatabase(config.DATABASE_URL);
+const systemLog = new SystemLog(database.db, 'api', logger);
 const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
 const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
 const engine = new EngineSupervisor({
   python: config.MOFSIM_PYTHON,
   logger: logger.child({ component: 'parser-engine' }),
   env: { MOFSIM_DEVICE: 'cpu', MOFSIM_DATA_DIR: join(repoRoot, 'data', 'mofsimbench') },
-}, logger);
+}, logger, systemLog);
 engine.get().catch((err) => logger.error('parser engine failed to start', { error: String(err) }));
 
 const liveEvents = new LiveEvents(database, logger);
 await liveEvents.start();
-const deps = { config, database, engine, temporal, logger, startedAt: new Date(), liveEvents };
+const deps = { config, database, engine, temporal, logger, startedAt: new Date(), liveEvents, systemLog };
 const stopWebhookSweep = startWebhookDispatch(deps);
+const stopRetention = startSystemLogRetention(deps);
 const app = createApp(deps);
-const server = app.listen(config.PORT, config.HOST, () => logger.info('api listening', { port: config.PORT }));
+const server = app.listen(config.PORT, config.HOST, () => {
+  systemLog.info('lifecycle', 'api started', { extra: { version: VERSION, port: config.PORT, pid: process.pid, git_sha: config.MOFSIM_GIT_SHA ?? null } });
+});
 attachLiveSocket(server, deps);
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
     stopWebhookSweep();
+    stopRetention();
     server.close();
-    Promise.allSettled([engine.stop(), database.close(), connection.close()]).then(() => process.exit(0));
+    systemLog.info('lifecycle', 'api stopping', { extra: { signal: sig, pid: process.pid } });
+    Promise.allSettled([engine.stop(), systemLog.flush()])
+      .then(() => Promise.allSettled([database.close(), connection.close()]))
+      .then(() => process.exit(0));
   });
 }

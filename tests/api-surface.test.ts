@@ -44,7 +44,8 @@ function checkResponse(method: string, path: string, status: number, body: unkno
 
 describe('contract: every documented operation is implemented and schema-valid', () => {
   const seen = new Set<string>();
-  interface Probe { path: string; method: string; url: () => string; init?: () => RequestInit | Promise<RequestInit>; admin?: boolean; expect?: number[] }
+  // `stream`: a server-sent event stream that does not end; the probe checks the status and headers, then hangs up.
+  interface Probe { path: string; method: string; url: () => string; init?: () => RequestInit | Promise<RequestInit>; admin?: boolean; expect?: number[]; stream?: boolean }
   const json = (body: unknown): RequestInit => ({ headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const form = (name: string, content: Buffer) => { const f = new FormData(); f.append('file', new Blob([new Uint8Array(content)]), name); return { body: f }; };
   const ctx: Record<string, string> = {};
@@ -104,6 +105,12 @@ describe('contract: every documented operation is implemented and schema-valid',
     { method: 'get', path: '/api/v1/system/queue', url: () => '/api/v1/system/queue' },
     { method: 'get', path: '/api/v1/system/stats', url: () => '/api/v1/system/stats' },
     { method: 'get', path: '/api/v1/system/config', url: () => '/api/v1/system/config' },
+    // System logs (admin); earlier probes (model load) have written entries by now.
+    { method: 'get', path: '/api/v1/system/logs', url: () => '/api/v1/system/logs?level=INFO&limit=5&source=api', admin: true },
+    { method: 'get', path: '/api/v1/system/logs/stream', url: () => '/api/v1/system/logs/stream?after_id=0&level=WARNING', admin: true, stream: true },
+    { method: 'get', path: '/api/v1/system/logs/stats', url: () => '/api/v1/system/logs/stats', admin: true },
+    { method: 'post', path: '/api/v1/system/logs/archive', url: () => '/api/v1/system/logs/archive', admin: true },
+    { method: 'get', path: '/api/v1/system/logs/archives', url: () => '/api/v1/system/logs/archives', admin: true },
     { method: 'get', path: '/api/v1/alerts/rules', url: () => '/api/v1/alerts/rules' },
     { method: 'post', path: '/api/v1/alerts/rules', url: () => '/api/v1/alerts/rules', admin: true, init: () => json({ id: 'contract_rule', name: 'Contract rule', condition: { metric: 'queue_length', operator: '>', threshold: 5 } }) },
     { method: 'get', path: '/api/v1/alerts/rules/{rule_id}', url: () => '/api/v1/alerts/rules/queue_backlog' },
@@ -130,6 +137,15 @@ describe('contract: every documented operation is implemented and schema-valid',
 
   for (const p of probes) {
     it(`${p.method.toUpperCase()} ${p.path}`, async () => {
+      if (p.stream) {
+        const res = await fetch(stack.baseUrl + p.url(), { headers: { authorization: `Bearer ${stack.adminKey}`, accept: 'text/event-stream' } });
+        seen.add(`${p.method} ${p.path}`);
+        await res.body?.cancel();
+        assert.equal(res.status, 200);
+        assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+        checkResponse(p.method, p.path, res.status, '', res.headers.get('content-type'));
+        return;
+      }
       const init = { ...(await p.init?.()), method: p.method.toUpperCase() };
       const res = await api(stack.baseUrl, p.url(), init, p.admin ? { key: stack.adminKey } : {});
       seen.add(`${p.method} ${p.path}`);

@@ -1,12 +1,14 @@
 /** Light activities on the control queue: scheduling decisions and database bookkeeping. */
-import { and, eq, inArray } from 'drizzle-orm';
+import { and, count, eq, inArray } from 'drizzle-orm';
 import type { TERMINAL_STATUSES } from '../common/task-types.js';
 import type { Db } from '../server/db/client.js';
-import { tasks } from '../server/db/schema.js';
+import { tasks, webhookDeliveries } from '../server/db/schema.js';
+import type { SystemLog } from '../server/db/system-logs.js';
 import { Context } from '@temporalio/activity';
 import { preemptSignal } from '../workflows/task-workflow.js';
 import { claimOrPreempt, releaseWorker, type Assignment } from './scheduler.js';
 import { addEvent, finish } from './task-store.js';
+import { logStaleWorkers } from './worker-registry.js';
 import { deliverWebhook } from './webhook-delivery.js';
 
 export interface ControlDeps {
@@ -17,15 +19,24 @@ export interface ControlDeps {
   webhookTimeoutMs: number;
   /** Heartbeat age after which a worker counts as offline, seconds. */
   staleSeconds: number;
+  /** Where scheduling decisions and given-up webhooks are recorded (`system_logs`). */
+  systemLog?: SystemLog;
 }
 
 /** Builds the control activities around their dependencies. */
 export function createControlActivities(deps: ControlDeps) {
+  // Decisions of the shared control queue belong to no one worker: no worker id unless the entry names one.
+  const scheduler = deps.systemLog?.as('scheduler', {});
+  const webhooks = deps.systemLog?.as('webhook', {});
   return {
     /** Asks the scheduler for a worker slot; null = wait and ask again. */
     async claimWorker(input: { taskId: string; avoidWorkerId?: string }): Promise<Assignment | null> {
       const r = await claimOrPreempt(deps.db, input.taskId, { staleSeconds: deps.staleSeconds, avoidWorkerId: input.avoidWorkerId });
+      logStaleWorkers(scheduler, r.markedOffline, deps.staleSeconds);
       if (r.preempt) {
+        scheduler?.info('scheduler', 'preempting a running job for a CRITICAL task', {
+          taskId: r.preempt, workerId: r.preemptWorkerId, extra: { for_task_id: input.taskId },
+        });
         // The victim's workflow stops its job (checkpoint kept), frees the slot and requeues it behind this task.
         await Context.current().client.workflow.getHandle(r.preempt).signal(preemptSignal, { by: input.taskId })
           .catch(() => releaseWorker(deps.db, r.preempt!));
@@ -53,6 +64,20 @@ export function createControlActivities(deps: ControlDeps) {
     /** Delivers one task event to the task's callback URL (retried by the webhook workflow). */
     async deliverWebhook(input: { taskId: string; eventId: number; deliveryId?: string }): Promise<{ status: number }> {
       return deliverWebhook({ db: deps.db, allowHosts: deps.webhookAllowHosts, timeoutMs: deps.webhookTimeoutMs }, input);
+    },
+
+    /** Records that a task event's webhook will not be delivered (retries used up, or the URL refused). */
+    async webhookGaveUp(input: { taskId: string; eventId: number; error: string }): Promise<void> {
+      const [task] = await deps.db.select({ options: tasks.options }).from(tasks).where(eq(tasks.id, input.taskId));
+      const [attempts] = await deps.db.select({ n: count() }).from(webhookDeliveries).where(eq(webhookDeliveries.eventId, input.eventId));
+      const url = (task?.options?.callback as { url?: string } | undefined)?.url;
+      // The origin only: a callback's path or query may carry a token.
+      let origin: string | null = null;
+      try { origin = url ? new URL(url).origin : null; } catch { /* not a URL */ }
+      webhooks?.error('webhooks', 'webhook delivery given up', {
+        taskId: input.taskId, extra: { event_id: input.eventId, attempts: Number(attempts?.n ?? 0), origin, error: input.error.slice(0, 500) },
+      });
+      await webhooks?.flush();
     },
 
     /** Records a terminal state decided by the workflow (failure, timeout, cancellation). */

@@ -9,6 +9,7 @@ import { isRetryableType } from '../common/retry-policy.js';
 import { TASK_TYPES, isTaskType } from '../common/task-types.js';
 import type { Logger } from '../common/logger.js';
 import type { Db } from '../server/db/client.js';
+import type { SystemLog } from '../server/db/system-logs.js';
 import { structures, tasks } from '../server/db/schema.js';
 import { EngineError, type EngineEvent } from './engine-client.js';
 import type { EngineSupervisor } from './engine-supervisor.js';
@@ -28,6 +29,8 @@ export interface EngineActivityDeps {
   jobs: Map<string, RunningJob>;
   /** Minimum time between stored progress events. @default 1000 ms */
   progressIntervalMs?: number;
+  /** Where out-of-memory jobs and hand-backs are recorded (`system_logs`). */
+  systemLog?: SystemLog;
 }
 
 /** A job running in this worker's engine. */
@@ -145,7 +148,15 @@ export function createEngineActivities(deps: EngineActivityDeps) {
           log.warn('engine job failed', { code: err.code, retryable: err.retryable, message: err.message });
           await writes;
           await addEvent(deps.db, taskId, 'attempt_failed', { attempt, code: err.code, message: err.message, retryable: err.retryable });
+          if (err.code === 'OUT_OF_MEMORY') {
+            deps.systemLog?.warning('engine', 'job ran out of memory; it will be retried', {
+              taskId, extra: { model: task.model, structure: structure.name, n_atoms: structure.nAtoms, attempt, device: deps.device, message: err.message.slice(0, 500) },
+            });
+          }
           if (err.code === 'CANCELLED' && handedBack) {
+            deps.systemLog?.info('drain', 'job handed back (worker draining); it resumes elsewhere', {
+              taskId, extra: { attempt, checkpoint_step: checkpoint?.step ?? null },
+            });
             outcome = 'handed_back';
             throw ApplicationFailure.retryable(`worker ${deps.workerId} is draining; the job resumes elsewhere`, 'WORKER_DRAINING');
           }

@@ -1,5 +1,6 @@
 /** Keeps one engine process alive for a worker: starts it, restarts it after a crash, stops it on shutdown. */
 import type { Logger } from '../common/logger.js';
+import type { SystemLog } from '../server/db/system-logs.js';
 import { EngineClient, type EngineOptions } from './engine-client.js';
 
 export class EngineSupervisor {
@@ -7,7 +8,12 @@ export class EngineSupervisor {
   private stopping = false;
   private restarts = 0;
 
-  constructor(private readonly opts: EngineOptions, private readonly logger: Logger) {}
+  constructor(
+    private readonly opts: EngineOptions,
+    private readonly logger: Logger,
+    /** Where crashes, restarts and failed starts are recorded (`system_logs`). */
+    private readonly systemLog?: SystemLog,
+  ) {}
 
   /** The running engine; starts (or restarts) one when needed. */
   get(): Promise<EngineClient> {
@@ -24,17 +30,22 @@ export class EngineSupervisor {
     try {
       const engine = await EngineClient.start(this.opts);
       this.logger.info('engine ready', { pid: engine.pid, device: engine.hello.device, restarts: this.restarts });
-      engine.once('exit', () => {
+      if (this.restarts > 0) this.systemLog?.info('engine', 'engine restarted', { extra: { pid: engine.pid, device: engine.hello.device, restarts: this.restarts } });
+      engine.once('exit', (code: number | null, signal: string | null) => {
         this.current = undefined;
         if (this.stopping) return;
         this.restarts += 1;
         // Restart eagerly so the next job does not pay the start-up; back off a little on crash loops.
         const delay = Math.min(30_000, 500 * 2 ** Math.min(this.restarts, 6));
+        this.systemLog?.error('engine', 'engine exited unexpectedly; restarting', {
+          extra: { pid: engine.pid, code, signal, restarts: this.restarts, restart_in_s: delay / 1000 },
+        });
         setTimeout(() => { if (!this.stopping && !this.current) this.get().catch(() => {}); }, delay).unref();
       });
       return engine;
     } catch (err) {
       this.current = undefined;
+      if (!this.stopping) this.systemLog?.error('engine', 'engine failed to start', { extra: { error: String((err as Error).message ?? err), restarts: this.restarts } });
       throw err;
     }
   }

@@ -19,7 +19,7 @@ const handles = gpus.length
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
     logger.info('draining worker', { signal: sig });
-    Promise.all(handles.map((h) => h.drain())).then(() => process.exit(0), (err) => {
+    Promise.all(handles.map((h) => h.drain(sig))).then(() => process.exit(0), (err) => {
       logger.error('drain failed', { error: String((err as Error)?.stack ?? err) });
       process.exit(1);
     });

@@ -19,6 +19,15 @@ export interface Assignment {
   taskQueue: string;
 }
 
+/** What one scheduling call decided, and the silent workers it marked offline on the way. */
+export interface ClaimDecision {
+  assignment: Assignment | null;
+  /** A running job to preempt for this (CRITICAL) task, and its worker. */
+  preempt?: string;
+  preemptWorkerId?: string;
+  markedOffline: Awaited<ReturnType<typeof markStaleWorkersOffline>>;
+}
+
 // Used when a worker has not reported a model's memory: small enough never to block, large enough to count.
 const DEFAULT_MB_PER_ATOM = 1;
 
@@ -34,11 +43,12 @@ export async function claimWorker(db: Db, taskId: string, opts: { staleSeconds: 
  * As claimWorker; when a CRITICAL task fits nowhere, also names the running job to preempt: the lowest-priority
  * (then youngest) non-CRITICAL job whose slot, once freed, admits the task. One preemption at a time.
  */
-export async function claimOrPreempt(db: Db, taskId: string, opts: { staleSeconds: number; avoidWorkerId?: string }): Promise<{ assignment: Assignment | null; preempt?: string }> {
-  return db.transaction(async (tx) => {
+export async function claimOrPreempt(db: Db, taskId: string, opts: { staleSeconds: number; avoidWorkerId?: string }): Promise<ClaimDecision> {
+  let markedOffline: ClaimDecision['markedOffline'] = [];
+  const decision = await db.transaction(async (tx): Promise<Omit<ClaimDecision, 'markedOffline'>> => {
     // One scheduler decision at a time: the line and the loads must not change under us.
     await tx.execute(sql`select pg_advisory_xact_lock(727275)`);
-    await markStaleWorkersOffline(tx as unknown as Db, opts.staleSeconds);
+    markedOffline = await markStaleWorkersOffline(tx as unknown as Db, opts.staleSeconds);
     const [task] = await tx.select({
       id: tasks.id, status: tasks.status, model: tasks.model, createdAt: tasks.createdAt, rank: priorityRankSql, nAtoms: structures.nAtoms,
     }).from(tasks).leftJoin(structures, eq(structures.id, tasks.structureId)).where(eq(tasks.id, taskId));
@@ -93,8 +103,9 @@ export async function claimOrPreempt(db: Db, taskId: string, opts: { staleSecond
     });
     if (!victim) return { assignment: null };
     await tx.update(taskAssignments).set({ preemptedAt: new Date() }).where(eq(taskAssignments.taskId, victim.task_id));
-    return { assignment: null, preempt: victim.task_id };
+    return { assignment: null, preempt: victim.task_id, preemptWorkerId: victim.worker_id };
   });
+  return { ...decision, markedOffline };
 }
 
 /** Frees a task's slot (the attempt ended, or it was paused/cancelled). */

@@ -4,6 +4,7 @@
  */
 import { eq, sql } from 'drizzle-orm';
 import type { Db } from '../server/db/client.js';
+import type { SystemLog } from '../server/db/system-logs.js';
 import { workers, type WorkerRow } from '../server/db/schema.js';
 
 export interface WorkerIdentity {
@@ -69,8 +70,23 @@ export async function setWorkerStatus(db: Db, id: string, status: 'online' | 'dr
   return row;
 }
 
-/** Marks every worker whose heartbeat is older than `staleSeconds` offline. */
-export async function markStaleWorkersOffline(db: Db, staleSeconds: number): Promise<void> {
-  await db.update(workers).set({ status: 'offline', runningTasks: [] })
-    .where(sql`${workers.status} <> 'offline' and ${workers.lastHeartbeat} < now() - make_interval(secs => ${staleSeconds})`);
+/**
+ * Marks every worker whose heartbeat is older than `staleSeconds` offline; returns those this call marked (with
+ * several callers at once, each stale worker is returned by exactly one), with the tasks they were running (the
+ * subquery reads the statement's snapshot: the row as it was before this update).
+ */
+export async function markStaleWorkersOffline(db: Db, staleSeconds: number): Promise<{ id: string; lastHeartbeat: Date; runningTasks: string[] }[]> {
+  return db.update(workers).set({ status: 'offline', runningTasks: [] })
+    .where(sql`${workers.status} <> 'offline' and ${workers.lastHeartbeat} < now() - make_interval(secs => ${staleSeconds})`)
+    // Qualified by hand: drizzle writes columns unqualified in an UPDATE, which inside the subquery would mean w2's.
+    .returning({ id: workers.id, lastHeartbeat: workers.lastHeartbeat, runningTasks: sql<string[]>`(select w2.running_tasks from ${workers} w2 where w2.id = "workers"."id")` });
+}
+
+/** Records the workers `markStaleWorkersOffline` just marked: a worker that stopped heartbeating died or hung. */
+export function logStaleWorkers(log: SystemLog | undefined, marked: Awaited<ReturnType<typeof markStaleWorkersOffline>>, staleSeconds: number): void {
+  for (const w of marked) {
+    log?.warning('workers', `worker ${w.id} marked offline: no heartbeat for over ${staleSeconds} s`, {
+      workerId: w.id, extra: { last_heartbeat: w.lastHeartbeat.toISOString(), running_tasks: w.runningTasks },
+    });
+  }
 }

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { repoRoot, type Config } from '../common/config.js';
 import type { Logger } from '../common/logger.js';
 import { openDatabase } from '../server/db/client.js';
+import { SystemLog } from '../server/db/system-logs.js';
 import { createControlActivities } from './control-activities.js';
 import { createEngineActivities, type RunningJob } from './engine-activities.js';
 import { EngineSupervisor } from './engine-supervisor.js';
@@ -25,7 +26,7 @@ export interface WorkerHandle {
   /** Resolves when both Temporal workers have stopped and the worker is offline. */
   done: Promise<void>;
   /** Graceful stop: stop taking work, hand running jobs back (they resume elsewhere from their checkpoints), exit. */
-  drain(): Promise<void>;
+  drain(reason?: string): Promise<void>;
   /** The same as drain (kept for callers that just want the worker gone). */
   shutdown(): Promise<void>;
 }
@@ -44,6 +45,7 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
   const log = logger.child({ worker_id: workerId, gpu });
   installRuntimeLogger(log, config.MOFSIM_LOG_LEVEL);
   const database = openDatabase(config.DATABASE_URL, 5);
+  const systemLog = new SystemLog(database.db, 'worker', log, { workerId });
   const engine = new EngineSupervisor({
     python: config.MOFSIM_PYTHON,
     logger: log.child({ component: 'engine' }),
@@ -53,14 +55,14 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
       MOFSIM_DATA_DIR: join(repoRoot, 'data', 'mofsimbench'),
       ...(config.MOFSIM_GIT_SHA ? { MOFSIM_GIT_SHA: config.MOFSIM_GIT_SHA } : {}),
     },
-  }, log);
+  }, log, systemLog);
   // Warm the engine now so the first task does not pay the start-up; its model list sizes admission.
   const modelMemory: Record<string, number> = {};
   try {
     const listed = await (await engine.get()).request<{ models: { id: string; memory_per_atom_MB?: number }[] }>('models');
     for (const m of listed.models) if (typeof m.memory_per_atom_MB === 'number') modelMemory[m.id] = m.memory_per_atom_MB;
-  } catch (err) {
-    log.error('engine failed to start', { error: String(err) });
+  } catch {
+    // Recorded by the supervisor (system log); the worker still registers and the engine restarts on demand.
   }
   const gpuInfo = gpu === null ? undefined : (await discoverGpus(config.MOFSIM_NVIDIA_SMI)).find((g) => g.index === gpu);
   const identity: WorkerIdentity = {
@@ -86,6 +88,7 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
     activities: createControlActivities({
       db: database.db, staleSeconds: config.MOFSIM_WORKER_STALE_S,
       webhookAllowHosts: config.MOFSIM_WEBHOOK_ALLOW_HOSTS, webhookTimeoutMs: config.MOFSIM_WEBHOOK_TIMEOUT_S * 1000,
+      systemLog,
     }),
   });
   const engineWorker = await Worker.create({
@@ -94,7 +97,7 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
     taskQueue,
     activities: createEngineActivities({
       db: database.db, engine, dataDir: config.MOFSIM_DATA_DIR, workerId, logger: log,
-      device: gpu === null ? identity.device : `${identity.device}:${gpu}`, gpuIndex: gpu, jobs,
+      device: gpu === null ? identity.device : `${identity.device}:${gpu}`, gpuIndex: gpu, jobs, systemLog,
     }),
     maxConcurrentActivityTaskExecutions: config.MOFSIM_ENGINE_MAX_JOBS,
     // Checkpoint references travel in heartbeats: send them promptly rather than the default ~1 min throttle.
@@ -103,26 +106,43 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
     shutdownGraceTime: '30 seconds',
   });
   await registerWorker(database.db, identity);
+  systemLog.info('lifecycle', 'worker online', {
+    extra: {
+      hostname: host, pid: process.pid, device: identity.device, gpu_index: gpu, control_queue: config.MOFSIM_TASK_QUEUE, task_queue: taskQueue, max_jobs: identity.maxJobs,
+      memory_budget_MB: identity.memoryBudgetMB, ...(gpuInfo ? { gpu_name: gpuInfo.name } : {}),
+    },
+  });
 
   let draining = false;
+  let drainReason: string | undefined;
   const done = Promise.all([control.run(), engineWorker.run()]).then(async () => {
     clearInterval(beat);
     await engine.stop();
     await setWorkerStatus(database.db, workerId, 'offline').catch(() => {});
+    systemLog.info('lifecycle', 'worker offline', { extra: { reason: drainReason ?? 'stopped' } });
+    await systemLog.flush();
     await database.close();
     await connection.close();
     log.info('worker stopped');
   });
-  const drain = async () => {
+  const drain = async (reason = 'shutdown') => {
     if (!draining) {
       draining = true;
-      log.info('draining', { running: [...jobs.keys()] });
+      drainReason = `drained (${reason})`;
+      systemLog.info('lifecycle', 'worker draining', { extra: { reason, running_tasks: [...jobs.keys()] } });
       await setWorkerStatus(database.db, workerId, 'draining').catch(() => {});
       control.shutdown();
       engineWorker.shutdown();
       for (const job of jobs.values()) job.handBack();
       // A job that does not stop in time is killed with its engine; its workflow resumes it from the checkpoint.
-      setTimeout(() => { void engine.peek().then((e) => e?.kill('SIGKILL')); }, config.MOFSIM_DRAIN_TIMEOUT_S * 1000).unref();
+      setTimeout(() => {
+        if (jobs.size) {
+          systemLog.warning('lifecycle', 'drain timed out; killing the engine with jobs still running', {
+            extra: { running_tasks: [...jobs.keys()], drain_timeout_s: config.MOFSIM_DRAIN_TIMEOUT_S },
+          });
+        }
+        void engine.peek().then((e) => e?.kill('SIGKILL'));
+      }, config.MOFSIM_DRAIN_TIMEOUT_S * 1000).unref();
     }
     await done;
   };
@@ -160,14 +180,13 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
     });
     if (row === undefined) await registerWorker(database.db, identity);
     // Someone asked this worker to drain (POST /system/workers/{id}/drain).
-    if (row === 'draining' && !draining) void drain();
+    if (row === 'draining' && !draining) void drain('requested through the API');
   };
   const beat = setInterval(() => {
     if (!draining) sendHeartbeat().catch((err) => log.warn('worker heartbeat failed', { error: String(err) }));
   }, config.MOFSIM_WORKER_HEARTBEAT_S * 1000);
   void sendHeartbeat().catch(() => {});
 
-  log.info('worker started', { control_queue: config.MOFSIM_TASK_QUEUE, engine_queue: taskQueue });
   return { id: workerId, taskQueue, engine, done, drain, shutdown: drain };
 }
 

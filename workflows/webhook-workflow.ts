@@ -3,7 +3,7 @@
  * one workflow however many API processes saw it; a resend is its own workflow, `webhook-<event id>-resend-<n>`).
  * Retries with exponential backoff for up to 24 h.
  */
-import { proxyActivities } from '@temporalio/workflow';
+import { isCancellation, patched, proxyActivities } from '@temporalio/workflow';
 import type { ControlActivities } from '../workers/control-activities.js';
 
 export interface WebhookWorkflowInput {
@@ -30,5 +30,16 @@ export async function webhookWorkflow(input: WebhookWorkflowInput): Promise<void
       nonRetryableErrorTypes: ['WEBHOOK_URL_REFUSED', 'TASK_NOT_FOUND'],
     },
   });
-  await deliverWebhook({ taskId: input.taskId, eventId: input.eventId, ...(input.deliveryId ? { deliveryId: input.deliveryId } : {}) });
+  const { webhookGaveUp } = proxyActivities<ControlActivities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 5 } });
+  try {
+    await deliverWebhook({ taskId: input.taskId, eventId: input.eventId, ...(input.deliveryId ? { deliveryId: input.deliveryId } : {}) });
+  } catch (err) {
+    // An operator should hear of an event that will never arrive (system_logs); patched: runs started before this
+    // change replay without the extra activity.
+    if (!isCancellation(err) && patched('webhook-gave-up-log')) {
+      const cause = (err as { cause?: { message?: string } }).cause?.message;
+      await webhookGaveUp({ taskId: input.taskId, eventId: input.eventId, error: cause ?? String((err as Error).message ?? err) });
+    }
+    throw err;
+  }
 }

@@ -10,5 +10,6 @@ export {
 } from './lib/results';
 export type { StructureInput, SubmitCommon, ListTasksOptions } from './resources/tasks';
 export type { StructureSource } from './resources/structures';
+export type { SystemLogQuery } from './resources/system';
 export * from './types';
 export const VERSION = '0.1.0';

@@ -205,3 +205,44 @@ export const webhookDeliveries = pgTable('webhook_deliveries', {
 }, (t) => [index('webhook_deliveries_task_idx').on(t.taskId, t.id)]);
 
 export type WebhookDeliveryRow = typeof webhookDeliveries.$inferSelect;
+
+// System logs and shared rate limits.
+
+/**
+ * Notable operational events of every process (API, workers, scheduler): what an operator reads to learn why a
+ * worker went away, who created a key, which request failed. Not a copy of the JSON process logs (those stay on
+ * stderr); see server/db/system-logs.ts for what is written and why.
+ */
+export const systemLogs = pgTable('system_logs', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  /** DEBUG | INFO | WARNING | ERROR | CRITICAL */
+  level: text('level').notNull(),
+  /** The kind of process that wrote it: api | worker | scheduler | webhook. */
+  source: text('source').notNull(),
+  /** The component within it (the reference's `logger`), e.g. keys, engine, drain. */
+  logger: text('logger').notNull(),
+  message: text('message').notNull(),
+  workerId: text('worker_id'),
+  // Text, not a foreign key: a log entry outlives the task it names and must never fail to insert because of it.
+  taskId: text('task_id'),
+  requestId: text('request_id'),
+  extra: jsonb('extra').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
+}, (t) => [
+  index('system_logs_created_at_idx').on(t.createdAt),
+  index('system_logs_task_idx').on(t.taskId).where(sql`${t.taskId} is not null`),
+  index('system_logs_worker_idx').on(t.workerId).where(sql`${t.workerId} is not null`),
+]);
+
+export type SystemLogRow = typeof systemLogs.$inferSelect;
+
+/**
+ * Request-rate and failed-authentication counters shared by every API process: one row per counted subject
+ * (`key:<api key id>`, `auth:<address>`), a window that starts at the subject's first hit and lasts the counter's
+ * length. Rows whose window ended long ago are pruned by the API.
+ */
+export const rateLimitWindows = pgTable('rate_limit_windows', {
+  key: text('key').primaryKey(),
+  windowStart: timestamp('window_start', { withTimezone: true }).notNull(),
+  count: integer('count').notNull(),
+});

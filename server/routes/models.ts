@@ -1,6 +1,6 @@
 /** /api/v1/models */
 import { Router } from 'express';
-import { requireAdmin } from '../auth.js';
+import { actorOfResponse, requireAdmin } from '../auth.js';
 import type { ServerDeps } from '../deps.js';
 import { sendData } from '../envelope.js';
 import { getModel, listLoadedModels, listModels, modelToApi } from '../services/models.js';
@@ -39,6 +39,10 @@ export function modelsRouter(deps: ServerDeps): Router {
     r.post(`/:model_name/${action}`, requireAdmin, async (req, res) => {
       const m = await getModel(deps, String(req.params.model_name));
       const gpuId = req.query.gpu_id === undefined ? null : Number(req.query.gpu_id);
+      const actor = actorOfResponse(res);
+      deps.systemLog.info('admin', `model ${action} requested: ${m.id}`, {
+        requestId: res.locals.requestId, extra: { model: m.id, action, gpu_id: gpuId, by_key_id: actor.keyId, by_key_name: actor.name },
+      });
       sendData(res, { model: m.id, action, gpu_id: gpuId, status: 'accepted', requested_at: new Date().toISOString() }, 202, `model ${action} requested`);
     });
   }

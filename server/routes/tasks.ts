@@ -163,7 +163,7 @@ async function streamTaskEvents(deps: ServerDeps, taskId: string, after: number,
   };
   const off = await deps.liveEvents.subscribe(taskId, (e) => (replaying ? buffered.push(e) : write(e)));
   // A comment line now and then keeps proxies from closing an idle stream.
-  const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+  const ping = setInterval(() => res.write(': ping\n\n'), deps.config.MOFSIM_SSE_HEARTBEAT_S * 1000);
   // res, not req: a request's 'close' fires once its (empty) body is read, the response's when the client leaves.
   res.on('close', end);
   for (const e of await listTaskEvents(deps, taskId, after)) write(e);

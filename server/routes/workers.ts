@@ -13,7 +13,8 @@ export function workersRouter(deps: ServerDeps): Router {
     sendData(res, { items, total: items.length });
   });
   r.post('/workers/:worker_id/drain', requireAdmin, async (req, res) => {
-    sendData(res, workerToApi(await drainWorker(deps, String(req.params.worker_id))), 202, 'worker draining');
+    const by = { actor: actorOfResponse(res), requestId: res.locals.requestId as string };
+    sendData(res, workerToApi(await drainWorker(deps, String(req.params.worker_id), by)), 202, 'worker draining');
   });
   r.get('/gpus', async (_req, res) => {
     const items = (await listGpuWorkers(deps)).map(gpuToApi);

@@ -1,6 +1,6 @@
 /** Workers and GPUs as the API shows them, remote drain, and usage accounting. */
 import { asc, eq, sql } from 'drizzle-orm';
-import { markStaleWorkersOffline, setWorkerStatus } from '../../workers/worker-registry.js';
+import { logStaleWorkers, markStaleWorkersOffline, setWorkerStatus } from '../../workers/worker-registry.js';
 import { taskRuns, workers, type WorkerRow } from '../db/schema.js';
 import type { ServerDeps } from '../deps.js';
 import { invalidParameter, workerNotFound } from '../errors.js';
@@ -9,7 +9,7 @@ import type { Actor } from './keys.js';
 /** Every known worker (stale ones marked offline first), online first. */
 export async function listWorkers(deps: ServerDeps): Promise<WorkerRow[]> {
   const { db } = deps.database;
-  await markStaleWorkersOffline(db, deps.config.MOFSIM_WORKER_STALE_S);
+  logStaleWorkers(deps.systemLog, await markStaleWorkersOffline(db, deps.config.MOFSIM_WORKER_STALE_S), deps.config.MOFSIM_WORKER_STALE_S);
   return db.select().from(workers).orderBy(sql`case ${workers.status} when 'online' then 0 when 'draining' then 1 else 2 end`, asc(workers.id));
 }
 
@@ -19,11 +19,16 @@ export async function listGpuWorkers(deps: ServerDeps): Promise<WorkerRow[]> {
 }
 
 /** Asks a worker to drain: it stops taking work, hands its jobs back (they resume elsewhere) and exits. */
-export async function drainWorker(deps: ServerDeps, id: string): Promise<WorkerRow> {
+export async function drainWorker(deps: ServerDeps, id: string, by?: { actor: Actor; requestId?: string }): Promise<WorkerRow> {
   const [row] = await deps.database.db.select().from(workers).where(eq(workers.id, id));
   if (!row) throw workerNotFound(id);
   if (row.status === 'offline') return row;
-  return (await setWorkerStatus(deps.database.db, id, 'draining'))!;
+  const drained = (await setWorkerStatus(deps.database.db, id, 'draining'))!;
+  deps.systemLog.info('admin', `drain requested for worker ${id}`, {
+    workerId: id, requestId: by?.requestId,
+    extra: { by_key_id: by?.actor.keyId, by_key_name: by?.actor.name, previous_status: row.status, running_tasks: row.runningTasks },
+  });
+  return drained;
 }
 
 /** Device-seconds per task and per owner, from the engine attempts' usage rows (`group_by`: owner | task). */

@@ -14,8 +14,11 @@ import postgres from 'postgres';
 import { loadConfig, repoRoot, type Config } from '../../common/config.js';
 import { createLogger } from '../../common/logger.js';
 import { createApp } from '../../server/app.js';
+import type { ServerDeps } from '../../server/deps.js';
 import { attachLiveSocket } from '../../server/live-socket.js';
+import { SystemLog } from '../../server/db/system-logs.js';
 import { LiveEvents } from '../../server/services/live-events.js';
+import { startSystemLogRetention } from '../../server/services/system-logs.js';
 import { startWebhookDispatch } from '../../server/services/webhooks.js';
 import { ensureDatabaseExists, migrateDatabase, openDatabase, type Database } from '../../server/db/client.js';
 import { createKey } from '../../server/services/keys.js';
@@ -35,6 +38,11 @@ export interface TestStack {
   workers: WorkerHandle[];
   /** Starts an in-process worker; `env` overrides its config (e.g. MOFSIM_ENGINE_MAX_JOBS). */
   startWorker(id?: string, env?: Record<string, string>): Promise<WorkerHandle>;
+  /**
+   * Serves a second API app on the same database with its own connection pool (as another API process would);
+   * `overrides` replace its dependencies (e.g. a Temporal client that fails).
+   */
+  startApi(overrides?: Partial<ServerDeps>): Promise<{ baseUrl: string; stop(): Promise<void> }>;
   /** Starts a worker as a child process (`tsx workers/main.ts`), to be killed with signals; resolves once it is online. */
   spawnWorker(id: string, env?: Record<string, string>): Promise<ChildWorker>;
   stop(): Promise<void>;
@@ -106,13 +114,15 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
   const database = openDatabase(databaseUrl);
   const connection = await Connection.connect({ address: temporal.url });
   const client = new Client({ connection });
+  const systemLog = new SystemLog(database.db, 'api', logger);
   const engine = new EngineSupervisor({
     python: config.MOFSIM_PYTHON, logger, env: { MOFSIM_DEVICE: 'cpu', MOFSIM_DATA_DIR: join(repoRoot, 'data', 'mofsimbench') },
-  }, logger);
+  }, logger, systemLog);
   const liveEvents = new LiveEvents(database, logger);
   await liveEvents.start();
-  const deps = { config, database, engine, temporal: client, logger, startedAt: new Date(), liveEvents };
+  const deps = { config, database, engine, temporal: client, logger, startedAt: new Date(), liveEvents, systemLog };
   const stopWebhookSweep = startWebhookDispatch(deps);
+  const stopRetention = startSystemLogRetention(deps);
   const app = createApp(deps);
   const server: Server = await new Promise((resolve) => { const s = app.listen(0, '127.0.0.1', () => resolve(s)); });
   const wss = attachLiveSocket(server, deps);
@@ -129,6 +139,29 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
     return w;
   };
   for (let i = 0; i < (opts.workers ?? 1); i++) await launch();
+
+  const extraApis: { stop(): Promise<void> }[] = [];
+  const startApi = async (overrides: Partial<ServerDeps> = {}) => {
+    const db2 = openDatabase(databaseUrl, 4);
+    const app2 = createApp({ ...deps, database: db2, ...overrides });
+    const s2: Server = await new Promise((resolve) => { const s = app2.listen(0, '127.0.0.1', () => resolve(s)); });
+    const url = `http://127.0.0.1:${(s2.address() as AddressInfo).port}`;
+    defaultKeys.set(url, userKey);
+    let stopped = false;
+    const api2 = {
+      baseUrl: url,
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        defaultKeys.delete(url);
+        s2.closeAllConnections?.();
+        await new Promise((r) => s2.close(r));
+        await db2.close();
+      },
+    };
+    extraApis.push(api2);
+    return api2;
+  };
 
   const children: ChildWorker[] = [];
   const spawnWorker = async (id: string, env: Record<string, string> = {}): Promise<ChildWorker> => {
@@ -151,10 +184,12 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
   };
 
   return {
-    baseUrl, adminKey, userKey, app, config, database, workers, startWorker: launch, spawnWorker,
+    baseUrl, adminKey, userKey, app, config, database, workers, startWorker: launch, spawnWorker, startApi,
     async stop() {
       defaultKeys.delete(baseUrl);
       stopWebhookSweep();
+      stopRetention();
+      for (const a of extraApis) await a.stop();
       for (const c of children) if (c.process.exitCode === null && c.process.signalCode === null) c.process.kill('SIGKILL');
       await Promise.allSettled(workers.map((w) => w.shutdown()));
       for (const c of wss.clients) c.terminate();
@@ -162,6 +197,7 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
       await new Promise((r) => server.close(r));
       server.closeAllConnections?.();
       await engine.stop();
+      await systemLog.flush();
       await connection.close();
       await database.close();
       const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });

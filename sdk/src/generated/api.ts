@@ -668,6 +668,110 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/system/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * System log (operational events of every process), newest first (admin key)
+         * @description Notable operational events written by the API, workers, scheduler and webhook delivery: workers online,
+         *     draining, offline or silent; engine crashes, restarts and out-of-memory jobs; jobs handed back or preempted;
+         *     keys created and revoked; admin actions; webhook deliveries given up; 5xx answers (with their request id).
+         *     The newest `limit` matching entries, newest first; page further back with `before_id` (the last id seen).
+         *     `level` is a minimum: `WARNING` returns WARNING, ERROR and CRITICAL.
+         */
+        get: operations["listSystemLogs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/system/logs/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * New system log entries as server-sent events (admin key)
+         * @description Frames are `id: <entry id>` and `data: <SystemLogEntry JSON>` (no `event:` name, as the reference service's),
+         *     pushed as entries are written by any process. Without `Last-Event-ID` (or `after_id`) the stream starts with
+         *     new entries only; with it, the stored entries after that id come first (up to 1000), so a client that
+         *     reconnects misses nothing. A `: heartbeat` comment follows `MOFSIM_SSE_HEARTBEAT_S` seconds of silence.
+         *     Headers `Cache-Control: no-cache` and `X-Accel-Buffering: no`. The stream lasts until the client leaves.
+         */
+        get: operations["streamSystemLogs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/system/logs/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** System log counts by level and source, span, size and retention (admin key) */
+        get: operations["getSystemLogStats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/system/logs/archive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Apply the system log retention now (admin key)
+         * @description Deletes entries older than `MOFSIM_SYSTEM_LOG_RETENTION_DAYS` (the API also does this hourly). The answer keeps
+         *     the reference service's shape: entries are database rows, so nothing is compressed or moved into monthly
+         *     files (`compressed` and `monthly_archived` are always 0); `deleted` counts the rows removed.
+         */
+        post: operations["archiveSystemLogs"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/system/logs/archives": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** System log entries per calendar month (UTC), newest month first (admin key) */
+        get: operations["listSystemLogArchives"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/alerts/rules": {
         parameters: {
             query?: never;
@@ -1056,6 +1160,84 @@ export interface components {
                     error?: string;
                 };
             };
+        };
+        SystemLogEntry: {
+            /** @description increasing; the SSE id and the before_id / Last-Event-ID cursor */
+            id: number;
+            /** Format: date-time */
+            timestamp: string;
+            /** @enum {string} */
+            level: "DEBUG" | "INFO" | "WARNING" | "ERROR" | "CRITICAL";
+            /** @description the kind of process: api, worker, scheduler, webhook */
+            source: string;
+            /** @description the component, e.g. lifecycle, engine, drain, keys, admin, http */
+            logger: string;
+            message: string;
+            worker_id?: string | null;
+            task_id?: string | null;
+            /** @description the X-Request-ID of the request that caused it */
+            request_id?: string | null;
+            /** @description structured details (never key material or secrets) */
+            extra: Record<string, never>;
+        };
+        SystemLogList: {
+            logs: components["schemas"]["SystemLogEntry"][];
+            count: number;
+            /** @constant */
+            order?: "newest_first";
+        };
+        SystemLogStats: {
+            total: number;
+            by_level: {
+                [key: string]: number;
+            };
+            by_source: {
+                [key: string]: number;
+            };
+            /** Format: date-time */
+            oldest: string | null;
+            /** Format: date-time */
+            newest: string | null;
+            /** @description the table with its indexes */
+            table_size_mb: number;
+            retention: {
+                retention_days: number;
+                /**
+                 * Format: date-time
+                 * @description entries older than this are deleted
+                 */
+                cutoff: string;
+                sweep_interval_s: number;
+            };
+            /** @description open log streams on this API process */
+            active_subscribers: number;
+        };
+        SystemLogArchiveResult: {
+            /** @constant */
+            compressed: 0;
+            /** @constant */
+            monthly_archived: 0;
+            deleted: number;
+            errors: string[];
+            retention_days: number;
+            /** Format: date-time */
+            cutoff: string;
+        };
+        SystemLogArchives: {
+            archives: {
+                month: string;
+                entries: number;
+                /** @description the rows' stored size (without indexes) */
+                total_size_mb: number;
+                /** Format: date-time */
+                first_at: string;
+                /** Format: date-time */
+                last_at: string;
+                by_level: {
+                    [key: string]: number;
+                };
+            }[];
+            retention_days: number;
         };
         Cell: {
             a?: number;
@@ -1747,6 +1929,12 @@ export interface components {
         StructureIdOrBuiltin: string;
         /** @description A client-chosen key; a retried POST with the same key returns the first task instead of a new one. */
         IdempotencyKey: string;
+        /** @description minimum level (WARNING returns WARNING, ERROR and CRITICAL) */
+        SystemLogLevel: "DEBUG" | "INFO" | "WARNING" | "ERROR" | "CRITICAL";
+        /** @description the kind of process that wrote the entry */
+        SystemLogSource: "api" | "worker" | "scheduler" | "webhook";
+        SystemLogWorkerId: string;
+        SystemLogTaskId: string;
     };
     requestBodies: never;
     headers: never;
@@ -2855,6 +3043,155 @@ export interface operations {
                 };
             };
             401: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+        };
+    };
+    listSystemLogs: {
+        parameters: {
+            query?: {
+                /** @description minimum level (WARNING returns WARNING, ERROR and CRITICAL) */
+                level?: components["parameters"]["SystemLogLevel"];
+                limit?: number;
+                since?: string;
+                until?: string;
+                /** @description the kind of process that wrote the entry */
+                source?: components["parameters"]["SystemLogSource"];
+                worker_id?: components["parameters"]["SystemLogWorkerId"];
+                task_id?: components["parameters"]["SystemLogTaskId"];
+                /** @description only entries older than this id (the next page) */
+                before_id?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description matching entries, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: components["schemas"]["SystemLogList"];
+                    };
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+        };
+    };
+    streamSystemLogs: {
+        parameters: {
+            query?: {
+                /** @description minimum level (WARNING returns WARNING, ERROR and CRITICAL) */
+                level?: components["parameters"]["SystemLogLevel"];
+                /** @description the kind of process that wrote the entry */
+                source?: components["parameters"]["SystemLogSource"];
+                worker_id?: components["parameters"]["SystemLogWorkerId"];
+                task_id?: components["parameters"]["SystemLogTaskId"];
+                /** @description replay stored entries after this id first (the same as the Last-Event-ID header) */
+                after_id?: number;
+            };
+            header?: {
+                /** @description the id of the last entry the client received; the header wins over `after_id` */
+                "Last-Event-ID"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a server-sent event stream of SystemLogEntry objects */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+        };
+    };
+    getSystemLogStats: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ok */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: components["schemas"]["SystemLogStats"];
+                    };
+                };
+            };
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+        };
+    };
+    archiveSystemLogs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description retention applied */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: components["schemas"]["SystemLogArchiveResult"];
+                    };
+                };
+            };
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+        };
+    };
+    listSystemLogArchives: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ok */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: components["schemas"]["SystemLogArchives"];
+                    };
+                };
+            };
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
             429: components["responses"]["Error"];
         };
     };

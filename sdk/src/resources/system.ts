@@ -1,6 +1,24 @@
-/** System: health, readiness, queue, stats, config, GPUs. */
+/** System: health, readiness, queue, stats, config, GPUs, and the system log (admin). */
 import type { HttpCore } from '../core/http';
-import type { GPUInfo, Health, QueueInfo, SystemConfig, SystemStats } from '../types';
+import type {
+  GPUInfo, Health, QueueInfo, SystemConfig, SystemLogArchiveResult, SystemLogArchives, SystemLogList, SystemLogStats, SystemStats,
+} from '../types';
+
+/** Filters of `system.logs` (wire names). */
+export interface SystemLogQuery {
+  /** Minimum level: `WARNING` returns WARNING, ERROR and CRITICAL. */
+  level?: 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR' | 'CRITICAL';
+  /** 1..1000. @default 100 */
+  limit?: number;
+  /** ISO 8601 date-times. */
+  since?: string;
+  until?: string;
+  source?: 'api' | 'worker' | 'scheduler' | 'webhook';
+  worker_id?: string;
+  task_id?: string;
+  /** Entries older than this id (the next page: the last id of the previous one). */
+  before_id?: number;
+}
 
 export class System {
   constructor(private readonly http: HttpCore) {}
@@ -9,6 +27,14 @@ export class System {
   queue(): Promise<QueueInfo> { return this.http.request('GET', '/system/queue'); }
   stats(): Promise<SystemStats> { return this.http.request('GET', '/system/stats'); }
   config(): Promise<SystemConfig> { return this.http.request('GET', '/system/config'); }
+  /** System log entries, newest first (admin key): workers, engines, drains, keys, admin actions, 5xx answers. */
+  logs(query: SystemLogQuery = {}): Promise<SystemLogList> { return this.http.request('GET', '/system/logs', { query: { ...query } }); }
+  /** Counts by level and source, oldest/newest entry, table size, retention (admin key). */
+  logStats(): Promise<SystemLogStats> { return this.http.request('GET', '/system/logs/stats'); }
+  /** Applies the retention now: deletes entries older than MOFSIM_SYSTEM_LOG_RETENTION_DAYS (admin key). */
+  archiveLogs(): Promise<SystemLogArchiveResult> { return this.http.request('POST', '/system/logs/archive'); }
+  /** Entries per calendar month (admin key). */
+  logArchives(): Promise<SystemLogArchives> { return this.http.request('GET', '/system/logs/archives'); }
   /** GPU status (`GET /api/v1/system/gpus`, served by the GPU scheduler work). */
   async gpus(): Promise<GPUInfo[]> {
     const r = await this.http.request<{ gpus?: GPUInfo[] } | GPUInfo[]>('GET', '/system/gpus');
