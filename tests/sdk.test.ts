@@ -355,12 +355,18 @@ describe('live task events over the WebSocket', () => {
     const c = viaSocket();
     const task = await md(c, 1_000_000);
     try {
+      // Paused, the task sends nothing: only the signal itself can end the socket's wait for the next event.
+      await c.http.request('POST', `/tasks/${task.id}/pause`);
+      const end = Date.now() + 30_000;
+      while ((await task.refresh()).status !== 'PAUSED') { assert.ok(Date.now() < end, `still ${task.status}`); await new Promise((r) => setTimeout(r, 100)); }
+      await new Promise((r) => setTimeout(r, 1000));
       for (const stop of ['abort', 'deadline'] as const) {
         const conns = connections();
         const ctl = new AbortController();
-        const waiting = task.wait({ signal: ctl.signal, timeout: stop === 'deadline' ? 5 : 120, pollInterval: 3600 });
-        const end = Date.now() + 10_000;
-        while (conns.count === 0 || stack.liveSocket.clients.size === 0) { assert.ok(Date.now() < end, 'the socket never opened'); await new Promise((r) => setTimeout(r, 20)); }
+        const waiting = task.wait({ signal: ctl.signal, timeout: stop === 'deadline' ? 3 : 120, pollInterval: 3600 });
+        waiting.catch(() => {});
+        const opened = Date.now() + 10_000;
+        while (conns.count === 0 || stack.liveSocket.clients.size === 0) { assert.ok(Date.now() < opened, 'the socket never opened'); await new Promise((r) => setTimeout(r, 20)); }
         conns.off();
         const t0 = Date.now();
         if (stop === 'abort') ctl.abort(new Error('stop waiting'));
@@ -368,15 +374,21 @@ describe('live task events over the WebSocket', () => {
         if (stop === 'abort') assert.ok(Date.now() - t0 < 500, `rejected after ${Date.now() - t0} ms`);
         await socketsClosed();
       }
-      // A script whose wait times out ends by itself: no socket, timer or listener keeps it alive.
+      // Scripts end by themselves after a wait, whether it timed out or finished: no socket, timer or listener is left.
       const sdkPath = JSON.stringify(join(repoRoot, 'sdk'));
-      const script = `const { MOFSimClient } = require(${sdkPath});
-        new MOFSimClient({ baseUrl: process.env.B, apiKey: process.env.K }).getTask(process.env.T)
-          .then((t) => t.wait({ timeout: 2 })).catch((e) => console.log(e.name));`;
-      const t0 = Date.now();
-      const out = await promisify(execFile)(process.execPath, ['-e', script], { env: { ...process.env, B: stack.baseUrl, K: stack.userKey, T: task.id }, timeout: 20_000 });
-      assert.equal(out.stdout.trim(), 'TaskTimeoutError');
-      assert.ok(Date.now() - t0 < 15_000);
+      const script = (then: string) => `const { MOFSimClient } = require(${sdkPath});
+        const c = new MOFSimClient({ baseUrl: process.env.B, apiKey: process.env.K });
+        ${then}.then((r) => console.log(r.constructor.name), (e) => console.log(e.name));`;
+      const env = { ...process.env, B: stack.baseUrl, K: stack.userKey };
+      for (const [then, printed] of [
+        [`c.getTask(${JSON.stringify(task.id)}).then((t) => t.wait({ timeout: 2 }))`, 'TaskTimeoutError'],
+        [`c.singlePoint.submit({ model: 'lj_test', structure: { builtin: 'calf' } }).then((t) => t.wait())`, 'SinglePointResult'],
+      ]) {
+        const t0 = Date.now();
+        const out = await promisify(execFile)(process.execPath, ['-e', script(then!)], { env, timeout: 30_000 });
+        assert.equal(out.stdout.trim(), printed);
+        assert.ok(Date.now() - t0 < 25_000);
+      }
     } finally { await task.cancel(); }
   });
 });
