@@ -271,6 +271,23 @@ describe('live task events over the WebSocket', () => {
     await socketsClosed();
   });
 
+  it('reports the progress of a task already under way from where it stands, never replaying it from 0', { timeout: 90_000 }, async () => {
+    const task = await md(client, 800);
+    const end = Date.now() + 60_000;
+    while ((await task.refresh()).progress < 25) { assert.ok(Date.now() < end, `progress ${task.progress}`); await new Promise((r) => setTimeout(r, 100)); }
+    const p0 = task.progress;
+    const waits = (['websocket', 'auto', 'poll'] as const).map(async (liveEvents) => {
+      const seen: number[] = [];
+      const handle = await new MOFSimClient({ baseUrl: stack.baseUrl, apiKey: stack.userKey, liveEvents }).getTask(task.id);
+      await handle.wait({ timeout: 60, pollInterval: liveEvents === 'poll' ? 0.3 : 3600, onProgress: (p) => seen.push(p) });
+      assert.ok(seen[0]! >= p0, `${liveEvents}: ${seen.join(', ')}`);
+      assert.deepEqual(seen, [...seen].sort((a, b) => a - b), `${liveEvents}: ${seen.join(', ')}`);
+      assert.equal(seen.at(-1), 100);
+    });
+    await Promise.all(waits);
+    await socketsClosed();
+  });
+
   it('yields each event once, in id order, ending with the final one, as the REST list has them', { timeout: 90_000 }, async () => {
     const task = await viaSocket().singlePoint.submit({ model: 'lj_test', structure: calf });
     const got: sdk.TaskEvent[] = [];

@@ -21,6 +21,8 @@ export interface LiveSubscription {
   /** Milliseconds for the opening handshake. */
   handshakeTimeout: number;
   signal?: AbortSignal;
+  /** Called once the replayed events have been yielded: the ones after are live. */
+  onSubscribed?: () => void;
 }
 
 // A connection that died without a close frame (a sleeping laptop, a NAT dropping state) shows no error until
@@ -30,7 +32,7 @@ const PING_INTERVAL_MS = 20_000;
 type ServerMessage =
   | { type: 'event'; event: TaskEvent & { task_id?: string } }
   | { type: 'error'; code?: number; message?: string }
-  | { type: 'subscribed' | 'authenticated' };
+  | { type: 'subscribed' | 'authenticated'; task_id?: string | null };
 
 /**
  * Yields the task's events in id order, stored ones after `lastEventId` first, until the caller stops reading.
@@ -41,7 +43,8 @@ type ServerMessage =
 export async function* subscribeTaskEvents(sub: LiveSubscription): AsyncGenerator<TaskEvent> {
   if (sub.signal?.aborted) throw sub.signal.reason;
   const socket = new WebSocket(sub.url, { headers: sub.headers, handshakeTimeout: sub.handshakeTimeout });
-  const queue: TaskEvent[] = [];
+  // 'subscribed' marks the end of the replay; it waits its turn behind the replayed events.
+  const queue: (TaskEvent | 'subscribed')[] = [];
   let failure: { error: unknown } | undefined;
   let wake: (() => void) | undefined;
   let opened = false;
@@ -70,6 +73,9 @@ export async function* subscribeTaskEvents(sub: LiveSubscription): AsyncGenerato
       wake?.();
     } else if (msg.type === 'error') {
       fail(refusal(msg.code, msg.message));
+    } else if (msg.type === 'subscribed') {
+      queue.push('subscribed');
+      wake?.();
     }
   });
   // 'error' is always followed by 'close'; the error carries the reason worth reporting. The listener stays after
@@ -81,7 +87,9 @@ export async function* subscribeTaskEvents(sub: LiveSubscription): AsyncGenerato
   try {
     for (;;) {
       if (sub.signal?.aborted) throw sub.signal.reason;
-      if (queue.length) { yield queue.shift()!; continue; }
+      const next = queue.shift();
+      if (next === 'subscribed') { sub.onSubscribed?.(); continue; }
+      if (next) { yield next; continue; }
       if (failure) throw failure.error;
       await new Promise<void>((resolve) => { wake = resolve; });
       wake = undefined;

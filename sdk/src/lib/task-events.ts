@@ -15,6 +15,8 @@ export interface TaskEventStreamOptions {
   signal?: AbortSignal;
   /** Asked when a poll brings nothing new; true ends the stream (a task that ended without a final event). */
   hasEnded: () => Promise<boolean>;
+  /** Called once, when the stored events have all been yielded and the ones to come are live. */
+  onCaughtUp?: () => void;
 }
 
 /** Reconnects after a drop before `'auto'` falls back to polling (or `'websocket'` gives up). */
@@ -29,6 +31,8 @@ export async function* taskEventStream(http: HttpCore, taskId: string, opts: Tas
   // from coming twice without dropping one that arrives after a larger id.
   let after = 0;
   const seen = new Set<number>();
+  let caughtUp = false;
+  const live = () => { if (!caughtUp) { caughtUp = true; opts.onCaughtUp?.(); } };
   const fresh = (e: TaskEvent) => {
     if (seen.has(e.id)) return false;
     seen.add(e.id);
@@ -47,13 +51,14 @@ export async function* taskEventStream(http: HttpCore, taskId: string, opts: Tas
       for (let items = await page(); items.length; items = await page()) {
         for (const e of items) if (fresh(e)) yield e;
       }
+      live();
     }
     for (let attempt = 0; ; attempt++) {
       let received = false;
       try {
         for await (const e of subscribeTaskEvents({
           url: http.liveSocketUrl, headers: http.liveSocketHeaders(), taskId, lastEventId: after,
-          handshakeTimeout: http.timeout * 1000, signal: opts.signal,
+          handshakeTimeout: http.timeout * 1000, signal: opts.signal, onSubscribed: live,
         })) {
           if (!fresh(e)) continue;
           received = true;
@@ -76,6 +81,7 @@ export async function* taskEventStream(http: HttpCore, taskId: string, opts: Tas
     const items = await page();
     for (const e of items) if (fresh(e)) yield e;
     if (!items.length) {
+      live();
       if (await opts.hasEnded()) return;
       await sleep(opts.pollInterval * 1000, opts.signal);
     }

@@ -67,11 +67,15 @@ export class Task<R extends AnyTaskResult = AnyTaskResult> {
     const timer = Number.isFinite(timeout) ? setTimeout(() => stop.abort(new TaskTimeoutError(this.id, timeout)), Math.min(timeout * 1000, 2 ** 31 - 1)) : undefined;
     let last = -1;
     const report = () => { if (this.progress !== last) { last = this.progress; opts.onProgress?.(this.progress, this); } };
+    // The stream starts with the task's history, which the refresh has already summed up: reporting it again would
+    // run the progress back to 0 and up (and print a line per old event in `mofsim watch`).
+    let live = false;
+    const follow = { pollInterval: opts.pollInterval ?? 2, signal: stop.signal, onCaughtUp: () => { live = true; report(); } };
     try {
       await this.refresh(stop.signal);
       report();
       if (!this.isTerminal) {
-        for await (const _ of this.events({ pollInterval: opts.pollInterval ?? 2, signal: stop.signal })) report();
+        for await (const _ of this.follow(follow)) if (live) report();
       }
       report();
     } finally {
@@ -118,9 +122,13 @@ export class Task<R extends AnyTaskResult = AnyTaskResult> {
    * Task events (queued, started, progress, …, completed) from the first, as they happen; ends after the final
    * event, with the task re-read. Over the client's `liveEvents` transport; each event once, in id order.
    */
-  async *events(opts: EventsOptions = {}): AsyncGenerator<TaskEvent> {
+  events(opts: EventsOptions = {}): AsyncGenerator<TaskEvent> {
+    return this.follow(opts);
+  }
+
+  private async *follow(opts: EventsOptions & { onCaughtUp?: () => void }): AsyncGenerator<TaskEvent> {
     const hasEnded = async () => (await this.refresh(opts.signal)).isTerminal;
-    for await (const e of taskEventStream(this.http, this.id, { pollInterval: opts.pollInterval ?? 1, signal: opts.signal, hasEnded })) {
+    for await (const e of taskEventStream(this.http, this.id, { pollInterval: opts.pollInterval ?? 1, signal: opts.signal, hasEnded, onCaughtUp: opts.onCaughtUp })) {
       this.apply(e);
       yield e;
       if (FINAL_EVENT_TYPES.includes(e.type)) { await this.refresh(opts.signal); return; }
