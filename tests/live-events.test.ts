@@ -12,6 +12,8 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { taskEvents } from '../server/db/schema.js';
+import postgres from 'postgres';
+import { TASK_EVENTS_CHANNEL } from '../server/db/task-events.js';
 import { api, calfPath, startTestStack, submit, waitForTask, type TestStack } from './helpers/stack.js';
 
 let stack: TestStack;
@@ -83,6 +85,32 @@ describe('live events', () => {
     ws.send(JSON.stringify({ action: 'subscribe', task_id: id, last_event_id: 0 }));
     while (!late.some((m) => m.type === 'subscribed')) await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(late.filter((m) => m.type === 'event').map((m) => m.event.type).at(-1), 'completed');
+    ws.close();
+  });
+
+  it('delivers live events in id order even when they are committed in a burst', async () => {
+    const { body } = await singlePoint();
+    const id = body.data.task_id;
+    await waitForTask(stack.baseUrl, id);
+    const ws = new WebSocket(stack.baseUrl.replace('http', 'ws') + '/ws', { headers: { 'X-API-Key': stack.userKey } });
+    await new Promise((r, j) => { ws.once('open', r); ws.once('error', j); });
+    const got: number[] = [];
+    let subscribed = false;
+    ws.on('message', (m) => { const x = JSON.parse(String(m)); if (x.type === 'subscribed') subscribed = true; if (x.type === 'event' && x.event.type === 'burst') got.push(x.event.id); });
+    ws.send(JSON.stringify({ action: 'subscribe', task_id: id, last_event_id: 2 ** 31 - 1 }));
+    while (!subscribed) await new Promise((r) => setTimeout(r, 20));
+    // Pipelined on one connection, each insert committing with its NOTIFY, so notifications arrive in id order and
+    // faster than the API fetches their rows (a worker's progress-then-completed pair is the same race, smaller).
+    const one = postgres(stack.config.DATABASE_URL, { max: 1, onnotice: () => {} });
+    const sent = (await Promise.all(Array.from({ length: 60 }, (_, i) => one`
+      with e as (insert into task_events (task_id, type, data) values (${id}, 'burst', ${one.json({ i })}) returning id)
+      select id, pg_notify(${TASK_EVENTS_CHANNEL}, json_build_object('id', id, 'task_id', ${id}::text, 'type', 'burst')::text) from e`)))
+      .map((rows) => Number(rows[0]!.id));
+    await one.end();
+    assert.deepEqual(sent, [...sent].sort((a, b) => a - b));
+    const end = Date.now() + 30_000;
+    while (got.length < sent.length) { assert.ok(Date.now() < end, `${got.length} of ${sent.length} burst events`); await new Promise((r) => setTimeout(r, 50)); }
+    assert.deepEqual(got, sent);
     ws.close();
   });
 });

@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -163,7 +165,7 @@ describe('SDK against the real server', () => {
       const replay = new MOFSimClient({ baseUrl: stack.baseUrl, apiKey: 'x', fetch: async () => new Response(JSON.stringify({ success: true, code: 200, data: { ...info, status, error_message: 'boom' } }), { headers: { 'content-type': 'application/json' } }) });
       await assert.rejects((await replay.getTask(info.task_id)).wait({ timeout: 5 }), cls);
     }
-    const running = new MOFSimClient({ baseUrl: stack.baseUrl, apiKey: 'x', fetch: async () => new Response(JSON.stringify({ success: true, code: 200, data: { ...info, status: 'RUNNING' } })) });
+    const running = new MOFSimClient({ baseUrl: stack.baseUrl, apiKey: 'x', fetch: async (u) => new Response(JSON.stringify({ success: true, code: 200, data: String(u).includes('/events') ? { items: [] } : { ...info, status: 'RUNNING' } })) });
     await assert.rejects((await running.getTask(info.task_id)).getResult(), sdk.TaskNotCompletedError);
     await assert.rejects((await running.getTask(info.task_id)).wait({ timeout: 0.2, pollInterval: 0.1 }), sdk.TaskTimeoutError);
     const ctl = new AbortController();
@@ -210,6 +212,202 @@ describe('SDK against the real server', () => {
     // getGpuStatus calls GET /api/v1/system/gpus, served once the GPU scheduler work lands; until then a 404.
     await client.getGpuStatus().then((g) => assert.ok(Array.isArray(g)), (e) => assert.ok(e instanceof sdk.NotFoundError));
     client.close();
+  });
+});
+
+describe('live task events over the WebSocket', () => {
+  const calf = { builtin: 'calf' };
+  // Langevin NVT with the classical test potential: ~100 steps/s here; the worker stores a progress event per second.
+  const md = (c: InstanceType<typeof MOFSimClient>, steps: number) =>
+    c.stability.submit({ model: 'lj_test', structure: calf, opt_steps: 0, nvt_steps: steps, npt_steps: 0, checkpoint_interval: 100, trajectory_interval: 1000 } as never);
+  const viaSocket = () => new MOFSimClient({ baseUrl: stack.baseUrl, apiKey: stack.userKey, liveEvents: 'websocket' });
+  /** A client that records the paths of its REST calls. */
+  const recorded = (opts: ConstructorParameters<typeof MOFSimClient>[0]) => {
+    const calls: string[] = [];
+    const c = new MOFSimClient({ baseUrl: stack.baseUrl, apiKey: stack.userKey, ...opts, fetch: (u, i) => { calls.push(new URL(String(u)).pathname); return fetch(u, i); } });
+    return { client: c, calls };
+  };
+  const restEvents = async (id: string) => (await client.http.request<{ items: sdk.TaskEvent[] }>('GET', `/tasks/${id}/events`)).items;
+  const socketsClosed = async () => {
+    const end = Date.now() + 3000;
+    while (stack.liveSocket.clients.size > 0) {
+      assert.ok(Date.now() < end, `${stack.liveSocket.clients.size} live socket(s) still open`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const connections = () => {
+    let n = 0;
+    const count = () => { n++; };
+    stack.liveSocket.on('connection', count);
+    return { get count() { return n; }, off: () => stack.liveSocket.off('connection', count) };
+  };
+  const final = ['completed', 'failed', 'cancelled', 'timeout'];
+
+  it('waits for a task with progress pushed over the socket, never polling', { timeout: 90_000 }, async () => {
+    const { client: c, calls } = recorded({ liveEvents: 'websocket' });
+    const task = await md(c, 400);
+    calls.length = 0;
+    const seen: number[] = [];
+    // With an hour between polls the wait can only end in time if the events arrive over the socket.
+    const r = await task.wait({ timeout: 60, pollInterval: 3600, onProgress: (p) => seen.push(p) });
+    assert.ok(r instanceof sdk.StabilityResult);
+    assert.equal(r.taskId, task.id);
+    assert.equal(task.status, 'COMPLETED');
+    assert.ok(seen.some((p) => p > 0 && p < 100), `progress seen: ${seen.join(', ')}`);
+    assert.equal(seen.at(-1), 100);
+    assert.deepEqual(seen, [...seen].sort((a, b) => a - b));
+    assert.deepEqual(calls.filter((p) => p.endsWith('/events')), [], 'no REST event polls');
+    await socketsClosed();
+  });
+
+  it('waits without polling by default: stored events over REST, then the socket', { timeout: 90_000 }, async () => {
+    const { client: c, calls } = recorded({});
+    const task = await md(c, 200);
+    calls.length = 0;
+    const seen: number[] = [];
+    const r = await task.wait({ timeout: 60, pollInterval: 3600, onProgress: (p) => seen.push(p) });
+    assert.ok(r instanceof sdk.StabilityResult);
+    assert.equal(seen.at(-1), 100);
+    assert.ok(calls.filter((p) => p.endsWith('/events')).length <= 2, calls.join(' '));
+    await socketsClosed();
+  });
+
+  it('reports the progress of a task already under way from where it stands, never replaying it from 0', { timeout: 90_000 }, async () => {
+    const task = await md(client, 800);
+    const end = Date.now() + 60_000;
+    while ((await task.refresh()).progress < 25) { assert.ok(Date.now() < end, `progress ${task.progress}`); await new Promise((r) => setTimeout(r, 100)); }
+    const p0 = task.progress;
+    const waits = (['websocket', 'auto', 'poll'] as const).map(async (liveEvents) => {
+      const seen: number[] = [];
+      const handle = await new MOFSimClient({ baseUrl: stack.baseUrl, apiKey: stack.userKey, liveEvents }).getTask(task.id);
+      await handle.wait({ timeout: 60, pollInterval: liveEvents === 'poll' ? 0.3 : 3600, onProgress: (p) => seen.push(p) });
+      assert.ok(seen[0]! >= p0, `${liveEvents}: ${seen.join(', ')}`);
+      assert.deepEqual(seen, [...seen].sort((a, b) => a - b), `${liveEvents}: ${seen.join(', ')}`);
+      assert.equal(seen.at(-1), 100);
+    });
+    await Promise.all(waits);
+    await socketsClosed();
+  });
+
+  it('yields each event once, in id order, ending with the final one, as the REST list has them', { timeout: 90_000 }, async () => {
+    const task = await viaSocket().singlePoint.submit({ model: 'lj_test', structure: calf });
+    const got: sdk.TaskEvent[] = [];
+    for await (const e of task.events()) got.push(e);
+    assert.ok(final.includes(got.at(-1)!.type), got.map((e) => e.type).join(','));
+    assert.equal(task.status, 'COMPLETED', 'the task is re-read after the final event');
+    assert.deepEqual(got, await restEvents(task.id));
+    // A finished task's history comes the same way over each transport.
+    for (const liveEvents of ['websocket', 'auto', 'poll'] as const) {
+      const again: sdk.TaskEvent[] = [];
+      for await (const e of (await new MOFSimClient({ baseUrl: stack.baseUrl, apiKey: stack.userKey, liveEvents }).getTask(task.id)).events()) again.push(e);
+      assert.deepEqual(again, got, liveEvents);
+    }
+    await socketsClosed();
+  });
+
+  it('resumes after the socket drops, without repeating or losing events', { timeout: 90_000 }, async () => {
+    const conns = connections();
+    try {
+      const task = await md(viaSocket(), 300);
+      const got: sdk.TaskEvent[] = [];
+      let dropped = false;
+      for await (const e of task.events()) {
+        got.push(e);
+        if (!dropped && e.type === 'started') { dropped = true; for (const s of stack.liveSocket.clients) s.terminate(); }
+      }
+      assert.ok(dropped && conns.count >= 2, `connections: ${conns.count}`);
+      assert.equal(got.at(-1)!.type, 'completed');
+      assert.deepEqual(got.map((e) => e.id), (await restEvents(task.id)).map((e) => e.id));
+    } finally { conns.off(); }
+    await socketsClosed();
+  });
+
+  it('falls back to polling when the socket cannot connect, or when asked to poll', { timeout: 90_000 }, async () => {
+    const conns = connections();
+    // A closed port: the socket never opens.
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const noSocket = recorded({ liveSocketUrl: `ws://127.0.0.1:${port}/ws` });
+    // A proxy that forwards HTTP but not WebSocket upgrades: 'auto' derives its /ws and cannot reach it.
+    const proxy = createServer((req, res) => {
+      const up = httpRequest(stack.baseUrl + req.url, { method: req.method, headers: req.headers }, (r) => { res.writeHead(r.statusCode!, r.headers); r.pipe(res); });
+      req.pipe(up);
+    });
+    proxy.on('upgrade', (_req, socket) => socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n'));
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    try {
+      const behindProxy = recorded({ baseUrl: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}` });
+      const polling = recorded({ liveEvents: 'poll' });
+      for (const { client: c, calls } of [noSocket, behindProxy, polling]) {
+        const task = await c.singlePoint.submit({ model: 'lj_test', structure: calf });
+        const r = await task.wait({ timeout: 120, pollInterval: 0.2 });
+        assert.ok(r instanceof sdk.SinglePointResult);
+        assert.ok(calls.filter((p) => p.endsWith('/events')).length >= 1);
+      }
+      assert.equal(conns.count, 0, 'nothing reached the real /ws');
+    } finally {
+      conns.off();
+      proxy.closeAllConnections();
+      await new Promise((r) => proxy.close(r));
+    }
+  });
+
+  it('raises AuthenticationError for a key the server refuses, whether the socket or REST is asked first', { timeout: 90_000 }, async () => {
+    const info = (await client.singlePoint.submit({ model: 'lj_test', structure: calf })).info;
+    // 'websocket': the socket's refusal itself, before any REST call.
+    const socketOnly = recorded({ apiKey: 'msk_not-a-real-key-000000', liveEvents: 'websocket' });
+    await assert.rejects(async () => { for await (const _ of new sdk.Task(info, socketOnly.client.http).events()) { /* none */ } }, sdk.AuthenticationError);
+    assert.deepEqual(socketOnly.calls, []);
+    // 'auto': REST answers first and is the authority.
+    const auto = new MOFSimClient({ baseUrl: stack.baseUrl, apiKey: 'msk_not-a-real-key-000000' });
+    await assert.rejects(async () => { for await (const _ of new sdk.Task(info, auto.http).events()) { /* none */ } }, sdk.AuthenticationError);
+    await assert.rejects(new sdk.Task(info, auto.http).wait({ timeout: 30 }), sdk.AuthenticationError);
+    // An unknown task over the socket is the REST error class too.
+    await assert.rejects(async () => { for await (const _ of new sdk.Task({ ...info, task_id: '00000000-0000-4000-8000-000000000000' }, viaSocket().http).events()) { /* none */ } }, sdk.TaskNotFoundError);
+    await socketsClosed();
+  });
+
+  it('stops waiting at once on abort or at the deadline, and closes the socket', { timeout: 90_000 }, async () => {
+    const c = viaSocket();
+    const task = await md(c, 1_000_000);
+    try {
+      // Paused, the task sends nothing: only the signal itself can end the socket's wait for the next event.
+      await c.http.request('POST', `/tasks/${task.id}/pause`);
+      const end = Date.now() + 30_000;
+      while ((await task.refresh()).status !== 'PAUSED') { assert.ok(Date.now() < end, `still ${task.status}`); await new Promise((r) => setTimeout(r, 100)); }
+      await new Promise((r) => setTimeout(r, 1000));
+      for (const stop of ['abort', 'deadline'] as const) {
+        const conns = connections();
+        const ctl = new AbortController();
+        const waiting = task.wait({ signal: ctl.signal, timeout: stop === 'deadline' ? 3 : 120, pollInterval: 3600 });
+        waiting.catch(() => {});
+        const opened = Date.now() + 10_000;
+        while (conns.count === 0 || stack.liveSocket.clients.size === 0) { assert.ok(Date.now() < opened, 'the socket never opened'); await new Promise((r) => setTimeout(r, 20)); }
+        conns.off();
+        const t0 = Date.now();
+        if (stop === 'abort') ctl.abort(new Error('stop waiting'));
+        await assert.rejects(waiting, stop === 'abort' ? /stop waiting/ : sdk.TaskTimeoutError);
+        if (stop === 'abort') assert.ok(Date.now() - t0 < 500, `rejected after ${Date.now() - t0} ms`);
+        await socketsClosed();
+      }
+      // Scripts end by themselves after a wait, whether it timed out or finished: no socket, timer or listener is left.
+      const sdkPath = JSON.stringify(join(repoRoot, 'sdk'));
+      const script = (then: string) => `const { MOFSimClient } = require(${sdkPath});
+        const c = new MOFSimClient({ baseUrl: process.env.B, apiKey: process.env.K });
+        ${then}.then((r) => console.log(r.constructor.name), (e) => console.log(e.name));`;
+      const env = { ...process.env, B: stack.baseUrl, K: stack.userKey };
+      for (const [then, printed] of [
+        [`c.getTask(${JSON.stringify(task.id)}).then((t) => t.wait({ timeout: 2 }))`, 'TaskTimeoutError'],
+        [`c.singlePoint.submit({ model: 'lj_test', structure: { builtin: 'calf' } }).then((t) => t.wait())`, 'SinglePointResult'],
+      ]) {
+        const t0 = Date.now();
+        const out = await promisify(execFile)(process.execPath, ['-e', script(then!)], { env, timeout: 30_000 });
+        assert.equal(out.stdout.trim(), printed);
+        assert.ok(Date.now() - t0 < 25_000);
+      }
+    } finally { await task.cancel(); }
   });
 });
 

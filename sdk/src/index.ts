@@ -1,9 +1,9 @@
 /** @mofsim/sdk — TypeScript SDK for the MOFSim server, mirroring the Python `mofsim_client`. */
 export { MOFSimClient, AsyncMOFSimClient } from './client';
-export type { ClientOptions, RequestOptions } from './core/http';
+export type { ClientOptions, LiveEventsMode, RequestOptions } from './core/http';
 export { Page, type PaginationInfo } from './core/pagination';
 export * from './core/errors';
-export { Task, type WaitOptions } from './lib/task-handle';
+export { Task, type EventsOptions, type WaitOptions } from './lib/task-handle';
 export {
   TaskResult, OptimizationResult, StabilityResult, BulkModulusResult, HeatCapacityResult, InteractionEnergyResult, SinglePointResult,
   resultFor, type AnyTaskResult, type ResultOf,

@@ -18,12 +18,13 @@ export class LiveEvents {
   private readonly all = new Set<EventListener>();
   private listening?: Promise<unknown>;
   private readonly extra = new Set<EventListener>();
+  private delivered: Promise<void> = Promise.resolve();
 
   constructor(private readonly database: Database, private readonly logger: Logger) {}
 
   /** Starts listening (idempotent); resolves once LISTEN is active. */
   start(): Promise<unknown> {
-    this.listening ??= this.database.sql.listen(TASK_EVENTS_CHANNEL, (payload) => { void this.dispatch(payload); });
+    this.listening ??= this.database.sql.listen(TASK_EVENTS_CHANNEL, (payload) => this.dispatch(payload));
     return this.listening;
   }
 
@@ -51,18 +52,30 @@ export class LiveEvents {
     };
   }
 
-  private async dispatch(payload: string): Promise<void> {
+  // Notifications arrive in commit order, but each row is fetched by its own query and those finish in any order.
+  // The fetches run at once; deliveries wait their turn, so a subscriber gets a task's events in id order (ws and
+  // SSE clients resume after the last id they saw, and would skip an earlier one that came late).
+  private dispatch(payload: string): void {
+    const fetched = this.fetch(payload);
+    this.delivered = this.delivered.then(async () => {
+      const found = await fetched;
+      if (!found) return;
+      for (const fn of found.listeners) {
+        try { fn(found.row); } catch (err) { this.logger.warn('event listener failed', { error: String(err) }); }
+      }
+    });
+  }
+
+  private async fetch(payload: string): Promise<{ row: TaskEventRow; listeners: EventListener[] } | undefined> {
     try {
       const { id, task_id: taskId } = JSON.parse(payload) as { id: number; task_id: string };
       const listeners = [...this.all, ...(this.byTask.get(taskId) ?? []), ...this.extra];
-      if (!listeners.length) return;
+      if (!listeners.length) return undefined;
       const [row] = await this.database.db.select().from(taskEvents).where(eq(taskEvents.id, id));
-      if (!row) return;
-      for (const fn of listeners) {
-        try { fn(row); } catch (err) { this.logger.warn('event listener failed', { error: String(err) }); }
-      }
+      return row ? { row, listeners } : undefined;
     } catch (err) {
       this.logger.warn('bad task event notification', { error: String(err) });
+      return undefined;
     }
   }
 }

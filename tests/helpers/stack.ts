@@ -11,6 +11,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
+import type { WebSocketServer } from 'ws';
 import { loadConfig, repoRoot, type Config } from '../../common/config.js';
 import { createLogger } from '../../common/logger.js';
 import { createApp } from '../../server/app.js';
@@ -33,6 +34,8 @@ export interface TestStack {
   userKey: string;
   /** The Express app (for route introspection). */
   app: ReturnType<typeof createApp>;
+  /** The API's `/ws` server (its `clients` are the open live sockets). */
+  liveSocket: WebSocketServer;
   config: Config;
   database: Database;
   workers: WorkerHandle[];
@@ -184,7 +187,7 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
   };
 
   return {
-    baseUrl, adminKey, userKey, app, config, database, workers, startWorker: launch, spawnWorker, startApi,
+    baseUrl, adminKey, userKey, app, liveSocket: wss, config, database, workers, startWorker: launch, spawnWorker, startApi,
     async stop() {
       defaultKeys.delete(baseUrl);
       stopWebhookSweep();

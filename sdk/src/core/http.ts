@@ -1,6 +1,13 @@
 /** The HTTP core: envelope unwrapping, typed errors, timeouts, AbortSignal, retries with backoff honouring Retry-After. */
 import { APIConnectionError, APITimeoutError, errorFromResponse, MOFSimError } from './errors';
 
+/**
+ * How `task.wait()` and `task.events()` follow a task: `'websocket'` over the server's `/ws` only, `'poll'` over
+ * `GET /tasks/{id}/events` only, `'auto'` over `/ws` and falling back to polling when the socket cannot connect,
+ * is refused or keeps dropping.
+ */
+export type LiveEventsMode = 'auto' | 'websocket' | 'poll';
+
 export interface ClientOptions {
   /** @default env MOFSIM_BASE_URL, else http://localhost:8000 */
   baseUrl?: string;
@@ -12,8 +19,12 @@ export interface ClientOptions {
   maxRetries?: number;
   /** A fetch implementation (tests, proxies). @default globalThis.fetch */
   fetch?: typeof fetch;
-  /** Extra headers on every request. */
+  /** Extra headers on every request (and on the live socket's upgrade request). */
   defaultHeaders?: Record<string, string>;
+  /** Transport of live task events for `task.wait()` / `task.events()`. @default 'auto' */
+  liveEvents?: LiveEventsMode;
+  /** The live socket's URL. @default baseUrl with http→ws, https→wss, a trailing /api/v1 dropped, plus `/ws` */
+  liveSocketUrl?: string;
 }
 
 export interface RequestOptions {
@@ -38,6 +49,19 @@ const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((resolve, 
   signal?.addEventListener('abort', () => { clearTimeout(t); reject(signal.reason); }, { once: true });
 });
 
+const USER_AGENT = 'mofsim-sdk-ts/0.1.0';
+
+// The server serves `/ws` next to `/api/v1`, so a base URL given with the API prefix (or behind a path prefix on a
+// proxy) still finds it.
+function liveSocketUrlFor(baseUrl: string): string {
+  const u = new URL(baseUrl);
+  u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+  u.pathname = `${u.pathname.replace(/\/+$/, '').replace(/\/api\/v1$/, '')}/ws`;
+  u.search = '';
+  u.hash = '';
+  return u.toString();
+}
+
 function env(name: string): string | undefined {
   return typeof process !== 'undefined' ? process.env?.[name] : undefined;
 }
@@ -47,6 +71,8 @@ export class HttpCore {
   readonly apiKey: string | null;
   readonly timeout: number;
   readonly maxRetries: number;
+  readonly liveEvents: LiveEventsMode;
+  private readonly liveSocketUrlOption?: string;
   private readonly fetchImpl: typeof fetch;
   private readonly defaultHeaders: Record<string, string>;
 
@@ -57,6 +83,19 @@ export class HttpCore {
     this.maxRetries = opts.maxRetries ?? 3;
     this.fetchImpl = opts.fetch ?? globalThis.fetch.bind(globalThis);
     this.defaultHeaders = opts.defaultHeaders ?? {};
+    this.liveEvents = opts.liveEvents ?? 'auto';
+    if (!['auto', 'websocket', 'poll'].includes(this.liveEvents)) throw new MOFSimError(`liveEvents must be 'auto', 'websocket' or 'poll' (got ${String(this.liveEvents)})`);
+    this.liveSocketUrlOption = opts.liveSocketUrl;
+  }
+
+  /** Where the live socket connects (derived on use: a bad base URL fails the call, not the constructor). */
+  get liveSocketUrl(): string { return this.liveSocketUrlOption ?? liveSocketUrlFor(this.baseUrl); }
+
+  /** Headers for the live socket's upgrade request: the key as `X-API-Key`, as server/live-socket.ts documents. */
+  liveSocketHeaders(): Record<string, string> {
+    const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...this.defaultHeaders };
+    if (this.apiKey) headers['x-api-key'] = this.apiKey;
+    return headers;
   }
 
   /** `/api/v1` is prefixed unless the path starts with `/api/` or is `/health` (as the Python client does). */
@@ -69,7 +108,7 @@ export class HttpCore {
 
   /** Sends a request and returns the envelope's `data` (typed by the caller). */
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
-    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'mofsim-sdk-ts/0.1.0', ...this.defaultHeaders, ...opts.headers };
+    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': USER_AGENT, ...this.defaultHeaders, ...opts.headers };
     if (this.apiKey) headers.authorization = `Bearer ${this.apiKey}`;
     let body: BodyInit | undefined;
     if (opts.form) body = opts.form;

@@ -3,22 +3,31 @@ import { TaskCancelledError, TaskFailedError, TaskNotCompletedError, TaskTimeout
 import type { HttpCore } from '../core/http';
 import { TERMINAL_STATUSES, type LogEntry, type TaskEvent, type TaskInfo, type TaskStatus } from '../types';
 import { resultFor, type AnyTaskResult } from './results';
+import { FINAL_EVENT_TYPES, taskEventStream } from './task-events';
 
 export interface WaitOptions {
   /** Seconds. @default 3600 */
   timeout?: number;
-  /** Seconds between polls. @default 2 */
+  /**
+   * Seconds between polls, when events are polled (`liveEvents: 'poll'`, or `'auto'` without a usable socket).
+   * @default 2
+   */
   pollInterval?: number;
   /** Called with progress 0–100 whenever it changes. */
   onProgress?: (progress: number, task: Task) => void;
   signal?: AbortSignal;
 }
 
-const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((resolve, reject) => {
-  if (signal?.aborted) return reject(signal.reason);
-  const t = setTimeout(resolve, ms);
-  signal?.addEventListener('abort', () => { clearTimeout(t); reject(signal.reason); }, { once: true });
-});
+export interface EventsOptions {
+  /** Seconds between polls, when events are polled. @default 1 */
+  pollInterval?: number;
+  signal?: AbortSignal;
+}
+
+// What a non-final event says about the status, so a handle followed over the socket shows it without a refresh.
+const STATUS_AFTER: Record<string, TaskStatus> = {
+  queued: 'QUEUED', started: 'RUNNING', resumed: 'RUNNING', paused: 'PAUSED', unpaused: 'QUEUED', preempted: 'QUEUED', requeued: 'QUEUED',
+};
 
 export class Task<R extends AnyTaskResult = AnyTaskResult> {
   private cachedResult?: R;
@@ -45,18 +54,33 @@ export class Task<R extends AnyTaskResult = AnyTaskResult> {
 
   /**
    * Waits for the end and resolves to the typed result. FAILED → TaskFailedError, CANCELLED → TaskCancelledError,
-   * TIMEOUT or the local deadline → TaskTimeoutError. Polls the task (live events over ws come with the events work).
+   * TIMEOUT or the local deadline → TaskTimeoutError. Follows the task's events (the client's `liveEvents`
+   * transport), then re-reads the task once it has ended. The deadline and `signal` close the socket.
    */
   async wait(opts: WaitOptions = {}): Promise<R> {
     const timeout = opts.timeout ?? 3600;
-    const deadline = Date.now() + timeout * 1000;
+    // One signal for the local deadline and the caller's abort, so every request, sleep and socket stops on either.
+    const stop = new AbortController();
+    const onAbort = () => stop.abort(opts.signal!.reason);
+    if (opts.signal?.aborted) onAbort(); else opts.signal?.addEventListener('abort', onAbort, { once: true });
+    // setTimeout fires at once past 2^31 - 1 ms; an infinite timeout sets no timer at all.
+    const timer = Number.isFinite(timeout) ? setTimeout(() => stop.abort(new TaskTimeoutError(this.id, timeout)), Math.min(timeout * 1000, 2 ** 31 - 1)) : undefined;
     let last = -1;
-    for (;;) {
-      await this.refresh(opts.signal);
-      if (this.progress !== last) { last = this.progress; opts.onProgress?.(this.progress, this); }
-      if (this.isTerminal) break;
-      if (Date.now() > deadline) throw new TaskTimeoutError(this.id, timeout);
-      await sleep(Math.min((opts.pollInterval ?? 2) * 1000, Math.max(0, deadline - Date.now()) + 10), opts.signal);
+    const report = () => { if (this.progress !== last) { last = this.progress; opts.onProgress?.(this.progress, this); } };
+    // The stream starts with the task's history, which the refresh has already summed up: reporting it again would
+    // run the progress back to 0 and up (and print a line per old event in `mofsim watch`).
+    let live = false;
+    const follow = { pollInterval: opts.pollInterval ?? 2, signal: stop.signal, onCaughtUp: () => { live = true; report(); } };
+    try {
+      await this.refresh(stop.signal);
+      report();
+      if (!this.isTerminal) {
+        for await (const _ of this.follow(follow)) if (live) report();
+      }
+      report();
+    } finally {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
     }
     if (this.status === 'FAILED') throw new TaskFailedError(this.id, this.errorMessage, this.info.error_type);
     if (this.status === 'CANCELLED') throw new TaskCancelledError(this.id);
@@ -94,19 +118,30 @@ export class Task<R extends AnyTaskResult = AnyTaskResult> {
     return r.logs;
   }
 
-  /** Task events (queued, started, progress, …, completed) as they happen; ends after the terminal event. */
-  async *events(opts: { pollInterval?: number; signal?: AbortSignal } = {}): AsyncGenerator<TaskEvent> {
-    let after = 0;
-    for (;;) {
-      const r = await this.http.request<{ items: TaskEvent[] }>('GET', `/tasks/${this.id}/events`, { query: { after_id: after }, signal: opts.signal });
-      for (const e of r.items) { after = e.id; yield e; }
-      if (r.items.some((e) => ['completed', 'failed', 'cancelled', 'timeout'].includes(e.type))) { await this.refresh(opts.signal); return; }
-      if (!r.items.length) {
-        await this.refresh(opts.signal);
-        if (this.isTerminal) return;
-        await sleep((opts.pollInterval ?? 1) * 1000, opts.signal);
-      }
+  /**
+   * Task events (queued, started, progress, …, completed) from the first, as they happen; ends after the final
+   * event, with the task re-read. Over the client's `liveEvents` transport; each event once, in id order.
+   */
+  events(opts: EventsOptions = {}): AsyncGenerator<TaskEvent> {
+    return this.follow(opts);
+  }
+
+  private async *follow(opts: EventsOptions & { onCaughtUp?: () => void }): AsyncGenerator<TaskEvent> {
+    const hasEnded = async () => (await this.refresh(opts.signal)).isTerminal;
+    for await (const e of taskEventStream(this.http, this.id, { pollInterval: opts.pollInterval ?? 1, signal: opts.signal, hasEnded, onCaughtUp: opts.onCaughtUp })) {
+      this.apply(e);
+      yield e;
+      if (FINAL_EVENT_TYPES.includes(e.type)) { await this.refresh(opts.signal); return; }
     }
+  }
+
+  // Keeps `status` and `progress` current between refreshes; a final event is followed by a refresh instead.
+  private apply(e: TaskEvent): void {
+    if (this.isTerminal) return;
+    const status = STATUS_AFTER[e.type];
+    if (status) this.info = { ...this.info, status };
+    const progress = Number((e.data as { progress?: unknown }).progress);
+    if (e.type === 'progress' && Number.isFinite(progress)) this.info = { ...this.info, progress: Math.max(0, Math.min(100, progress)) };
   }
 
   toString(): string { return `Task ${this.id} [${this.status}]`; }
