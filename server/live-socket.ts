@@ -10,7 +10,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { ServerDeps } from './deps.js';
 import { taskEventToApi } from './mappers.js';
 import { actorOf, findKey, type Actor } from './services/keys.js';
-import { getTask, listTaskEvents } from './services/tasks.js';
+import { getTask, replayTaskEvents } from './services/tasks.js';
 import type { TaskEventRow } from './db/schema.js';
 
 /** Serves `/ws` on the API's HTTP server. */
@@ -77,7 +77,7 @@ export function attachLiveSocket(server: Server, deps: ServerDeps): WebSocketSer
           ? (e) => { void maySee(e.taskId).then((ok) => { if (ok) deliver(e); }); }
           : deliver));
         if (!msg.all) {
-          for (const e of await listTaskEvents(deps, key, Number(msg.last_event_id ?? 0))) { seen.add(e.id); send(e); }
+          for await (const e of replayTaskEvents(deps, key, Number(msg.last_event_id ?? 0))) { seen.add(e.id); send(e); }
         }
         replaying = false;
         for (const e of buffered) if (!seen.has(e.id) && (await maySee(e.taskId))) send(e);

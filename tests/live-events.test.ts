@@ -88,6 +88,34 @@ describe('live events', () => {
     ws.close();
   });
 
+  it('replays more than one page of stored events over SSE and the WebSocket', async () => {
+    const { body } = await singlePoint();
+    const id = body.data.task_id;
+    await waitForTask(stack.baseUrl, id);
+    const before = (await api(stack.baseUrl, `/api/v1/tasks/${id}/events?after_id=0`)).body.data.items as { id: number }[];
+    const from = before.at(-1)!.id;
+    // A long MD run stores thousands of events; a replay capped at one page (1000) would lose the tail.
+    const rows = await stack.database.db.insert(taskEvents)
+      .values([...Array.from({ length: 1500 }, (_, i) => ({ taskId: id, type: 'progress', data: { i } })), { taskId: id, type: 'completed', data: { replayed: true } }])
+      .returning({ id: taskEvents.id });
+    const sse = await readSse(`/api/v1/tasks/${id}/events`, { 'Last-Event-ID': String(from) });
+    assert.equal(sse.length, 1501);
+    assert.deepEqual(sse.map((e) => e.id), rows.map((r) => r.id));
+
+    const ws = new WebSocket(stack.baseUrl.replace('http', 'ws') + '/ws', { headers: { 'X-API-Key': stack.userKey } });
+    await new Promise((r, j) => { ws.once('open', r); ws.once('error', j); });
+    const got: number[] = [];
+    const done = new Promise<void>((r) => ws.on('message', (m) => {
+      const x = JSON.parse(String(m));
+      if (x.type === 'event') got.push(x.event.id);
+      if (x.type === 'subscribed') r();
+    }));
+    ws.send(JSON.stringify({ action: 'subscribe', task_id: id, last_event_id: from }));
+    await done;
+    ws.close();
+    assert.deepEqual(got, rows.map((r) => r.id));
+  });
+
   it('delivers live events in id order even when they are committed in a burst', async () => {
     const { body } = await singlePoint();
     const id = body.data.task_id;

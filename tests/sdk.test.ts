@@ -73,6 +73,12 @@ describe('parity with the Python SDK', () => {
       assert.equal(c.http.apiKey, 'k');
     } finally { delete process.env.MOFSIM_BASE_URL; delete process.env.MOFSIM_API_KEY; }
   });
+
+  it('accepts a base URL that already ends in /api/v1 (as the Python docs write it)', () => {
+    const c = new MOFSimClient({ baseUrl: 'http://example.test:9/api/v1/', apiKey: 'k' });
+    assert.equal(c.baseUrl, 'http://example.test:9');
+    assert.equal(c.http.url('/tasks'), 'http://example.test:9/api/v1/tasks');
+  });
 });
 
 describe('SDK against the real server', () => {

@@ -12,7 +12,7 @@ import { checkParameters } from '../parameter-schemas.js';
 import { listWebhookDeliveries, resendWebhook } from '../services/webhooks.js';
 import { FINAL_EVENT_TYPES } from '../services/live-events.js';
 import {
-  cancelTask, getFinishedTask, getQueuePosition, getTask, listTaskEvents, listTaskLogs, listTasks, pauseTask, resumeTask,
+  cancelTask, getFinishedTask, getQueuePosition, getTask, listTaskEvents, listTaskLogs, replayTaskEvents, listTasks, pauseTask, resumeTask,
   retryTask, setTaskPriority, submitTask, taskFilePath, type TaskCreate,
 } from '../services/tasks.js';
 
@@ -166,7 +166,7 @@ async function streamTaskEvents(deps: ServerDeps, taskId: string, after: number,
   const ping = setInterval(() => res.write(': ping\n\n'), deps.config.MOFSIM_SSE_HEARTBEAT_S * 1000);
   // res, not req: a request's 'close' fires once its (empty) body is read, the response's when the client leaves.
   res.on('close', end);
-  for (const e of await listTaskEvents(deps, taskId, after)) write(e);
+  for await (const e of replayTaskEvents(deps, taskId, after)) write(e);
   replaying = false;
   for (const e of buffered.sort((a, b) => a.id - b.id)) write(e);
 }

@@ -240,6 +240,16 @@ export async function listTaskEvents(deps: ServerDeps, id: string, afterId = 0, 
     .where(and(eq(taskEvents.taskId, id), gt(taskEvents.id, afterId))).orderBy(asc(taskEvents.id)).limit(1000);
 }
 
+/** Every stored event after `afterId`, in id order, a page at a time (a long MD run keeps thousands). */
+export async function* replayTaskEvents(deps: ServerDeps, id: string, afterId = 0): AsyncGenerator<TaskEventRow> {
+  for (let after = afterId; ;) {
+    const page = await listTaskEvents(deps, id, after);
+    yield* page;
+    if (page.length < 1000) return;
+    after = page[page.length - 1].id;
+  }
+}
+
 /** Absolute path of one output file of a task (only names the task reported as outputs). */
 export async function taskFilePath(deps: ServerDeps, id: string, filename: string, actor?: Actor): Promise<string> {
   const task = await getTask(deps, id, actor);

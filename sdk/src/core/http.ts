@@ -45,8 +45,10 @@ export interface RequestOptions {
 
 const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((resolve, reject) => {
   if (signal?.aborted) return reject(signal.reason);
-  const t = setTimeout(resolve, ms);
-  signal?.addEventListener('abort', () => { clearTimeout(t); reject(signal.reason); }, { once: true });
+  const onAbort = () => { clearTimeout(t); reject(signal!.reason); };
+  // The listener goes when the sleep ends: a long-lived signal would otherwise collect one per retry.
+  const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
+  signal?.addEventListener('abort', onAbort, { once: true });
 });
 
 const USER_AGENT = 'mofsim-sdk-ts/0.1.0';
@@ -77,7 +79,7 @@ export class HttpCore {
   private readonly defaultHeaders: Record<string, string>;
 
   constructor(opts: ClientOptions = {}) {
-    this.baseUrl = (opts.baseUrl ?? env('MOFSIM_BASE_URL') ?? 'http://localhost:8000').replace(/\/+$/, '');
+    this.baseUrl = (opts.baseUrl ?? env('MOFSIM_BASE_URL') ?? 'http://localhost:8000').replace(/\/+$/, '').replace(/\/api\/v1$/, '');
     this.apiKey = opts.apiKey === undefined ? env('MOFSIM_API_KEY') ?? null : opts.apiKey;
     this.timeout = opts.timeout ?? 30;
     this.maxRetries = opts.maxRetries ?? 3;
