@@ -146,7 +146,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       }
       case 'gpus': {
         const gpus = await client.getGpuStatus();
-        print(gpus.length ? table(gpus, ['gpu_id', 'name', 'memory_used_MB', 'memory_total_MB', 'utilization_percent', 'temperature_C', 'loaded_models']) : 'no GPUs', gpus);
+        print(gpus.length ? table(gpus as Record<string, unknown>[], ['worker_id', 'index', 'name', 'memory_used_MB', 'memory_total_MB', 'utilization_percent', 'temperature_C', 'loaded_models']) : 'no GPUs', gpus);
         return 0;
       }
       case 'keys': {

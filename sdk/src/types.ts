@@ -48,18 +48,7 @@ export type BulkModulusParameters = Partial<S['BulkModulusParameters']>;
 export type HeatCapacityParameters = Partial<S['HeatCapacityParameters']>;
 export type InteractionEnergyParameters = Partial<S['InteractionEnergyParameters']>;
 
-/** GPU status as `GET /api/v1/system/gpus` reports it (that endpoint comes with the GPU scheduler work). */
-export interface GPUInfo {
-  gpu_id: number;
-  name?: string;
-  memory_total_MB?: number;
-  memory_used_MB?: number;
-  memory_free_MB?: number;
-  utilization_percent?: number | null;
-  temperature_C?: number | null;
-  current_task_id?: string | null;
-  loaded_models?: string[];
-  [k: string]: unknown;
-}
+/** A GPU driven by a worker, with its last telemetry (`GET /api/v1/system/gpus`): `index` is its device index. */
+export type GPUInfo = S['Gpu'];
 
 export const TERMINAL_STATUSES: readonly TaskStatus[] = ['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT'];

@@ -35,9 +35,9 @@ export class System {
   archiveLogs(): Promise<SystemLogArchiveResult> { return this.http.request('POST', '/system/logs/archive'); }
   /** Entries per calendar month (admin key). */
   logArchives(): Promise<SystemLogArchives> { return this.http.request('GET', '/system/logs/archives'); }
-  /** GPU status (`GET /api/v1/system/gpus`, served by the GPU scheduler work). */
+  /** The GPUs the workers drive, with their last telemetry (`GET /api/v1/system/gpus`, `{items, total}`). */
   async gpus(): Promise<GPUInfo[]> {
-    const r = await this.http.request<{ gpus?: GPUInfo[] } | GPUInfo[]>('GET', '/system/gpus');
-    return Array.isArray(r) ? r : r.gpus ?? [];
+    const r = await this.http.request<{ items?: GPUInfo[]; gpus?: GPUInfo[] } | GPUInfo[]>('GET', '/system/gpus');
+    return Array.isArray(r) ? r : r.items ?? r.gpus ?? [];
   }
 }
