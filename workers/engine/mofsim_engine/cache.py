@@ -3,7 +3,8 @@
 - Keyed by (model id, device, dtype); a model is loaded once even when several jobs ask for it at the same time
   (a per-key load lock; the second job waits for the first load instead of loading a copy).
 - LRU eviction when the estimated resident size passes MOFSIM_MODEL_MEMORY_BUDGET_MB; models in use by a
-  running job are never evicted (the job holds a reference; we would free nothing anyway).
+  running job are never evicted (the job holds a reference; we would free nothing anyway). An explicit `unload`
+  of a model in use is refused (ModelInUse) for the same reason.
 - Jobs never share an ASE calculator object (ASE calculators keep per-geometry state and are not thread-safe).
   Each job gets a `JobCalculator`: its own results cache in front of the one shared loaded model.
   `JobCalculator.calculate` is the single place where model calls happen: it submits the geometry to the model's
@@ -114,6 +115,15 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+class ModelInUse(Exception):
+    """`ModelCache.unload` refused: running jobs hold the model."""
+
+    def __init__(self, model_id: str, in_use: int):
+        super().__init__(f"{model_id} is in use by {in_use} running job(s)")
+        self.model_id = model_id
+        self.in_use = in_use
+
+
 class ModelCache:
     def __init__(self, device: str, dtype: str, budget_MB: float | None = None, *, batching: bool | None = None,
                  max_wait_s: float | None = None, max_batch_atoms: int | None = None):
@@ -197,12 +207,19 @@ class ModelCache:
         self._free_device_memory()
 
     def unload(self, model_id: str) -> bool:
-        """Drop the model from the cache. Running jobs keep their reference until they finish."""
+        """Drop an idle model from the cache; False when it was not loaded. Raises ModelInUse while jobs hold it:
+        dropping it then would free nothing (each job keeps its reference to the weights) and the next job would
+        load a second copy beside the first."""
+        key = self._key(model_id)
         with self._lock:
-            lm = self._models.pop(self._key(model_id), None)
-        if lm is not None:
-            self._free_device_memory()
-        return lm is not None
+            lm = self._models.get(key)
+            if lm is None:
+                return False
+            if lm.in_use:
+                raise ModelInUse(model_id, lm.in_use)
+            del self._models[key]
+        self._free_device_memory()
+        return True
 
     def is_loaded(self, model_id: str) -> bool:
         with self._lock:

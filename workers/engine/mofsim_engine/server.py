@@ -189,14 +189,26 @@ class Engine:
         ok, reason = adapter.available()
         if not ok:
             raise EngineError("MODEL_UNAVAILABLE", f"{model}: {reason}", field="model")
-        lm = self.cache.get(model)
-        return {"model": model, "loaded": True, "device": self.device, "load_seconds": round(lm.load_seconds, 3)}
+        already = self.cache.is_loaded(model)
+        try:
+            lm = self.cache.get(model)
+        except (FileNotFoundError, ImportError) as exc:
+            # What available() cannot see (a weights file that vanished, a broken install) does not heal on a
+            # retry: report it like a missing package rather than as a retryable ENGINE_ERROR.
+            raise EngineError("MODEL_UNAVAILABLE", f"{model}: {type(exc).__name__}: {exc}", field="model") from exc
+        return {"model": model, "loaded": True, "already_loaded": already, "device": self.device,
+                "load_seconds": round(lm.load_seconds, 3)}
 
     def op_unload(self, req: dict) -> dict:
+        from .cache import ModelInUse
         from .models import get_adapter
 
         model = get_adapter(_require_str(req, "model")).id
-        was_loaded = self.cache.unload(model)
+        try:
+            was_loaded = self.cache.unload(model)
+        except ModelInUse as exc:
+            # A refusal is an answer, not a failure: the caller reports it and may ask again once the jobs end.
+            return {"model": model, "loaded": True, "was_loaded": True, "in_use": exc.in_use, "reason": str(exc)}
         return {"model": model, "loaded": False, "was_loaded": was_loaded}
 
     def op_run(self, req: dict) -> dict:

@@ -87,6 +87,24 @@ def test_cache_lru_eviction():
     assert c.unload("lj_test") is True and c.unload("lj_test") is False
 
 
+def test_cache_refuses_to_unload_a_model_in_use():
+    import pytest
+
+    from mofsim_engine.cache import ModelCache, ModelInUse
+
+    c = ModelCache("cpu", "float32")
+    calc = c.job_calculator("lj_test")
+    with pytest.raises(ModelInUse) as refused:
+        c.unload("lj_test")
+    assert refused.value.in_use == 1 and "in use by 1 running job" in str(refused.value)
+    assert c.is_loaded("lj_test")
+    again = c.job_calculator("lj_test")  # a later job still gets the resident copy, not a second one
+    assert again._loaded is calc._loaded
+    calc.release()
+    again.release()
+    assert c.unload("lj_test") is True and not c.is_loaded("lj_test")
+
+
 def test_cache_status_counts_jobs_and_reports_times():
     from datetime import datetime
 

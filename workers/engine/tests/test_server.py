@@ -163,3 +163,40 @@ def test_sevennet_run_end_to_end(engine, tmp_path):
     engine.send(id="u", op="unload", model="sevennet_prod")
     r, _ = engine.collect(["u"])
     assert r["u"]["data"]["loaded"] is False and r["u"]["data"]["was_loaded"] is True
+
+
+def test_load_is_idempotent_and_unload_waits_for_running_jobs(engine, tmp_path):
+    assert engine.next(timeout=10)["type"] == "hello"
+    engine.send(id="l1", op="load", model="lj_test")
+    r, _ = engine.collect(["l1"])
+    assert r["l1"]["data"]["loaded"] is True and r["l1"]["data"]["already_loaded"] is False
+    engine.send(id="l2", op="load", model="lj_test")
+    engine.send(id="m", op="load", model="mace_prod")
+    r, _ = engine.collect(["l2", "m"])
+    assert r["l2"]["data"]["already_loaded"] is True
+    if r["m"]["ok"]:
+        pytest.skip("mace is installed here: no unavailable model to load")
+    assert r["m"]["error"]["code"] == "MODEL_UNAVAILABLE" and r["m"]["error"]["retryable"] is False
+
+    engine.send(id="run", op="run", job_id="long", task_type="optimization", model="lj_test",
+                structure_path=str(CALF), work_dir=str(tmp_path), params={"fmax": 1e-9, "max_steps": 100000})
+    deadline = time.monotonic() + 60
+    while True:  # the job holds the model once its first step ran
+        engine.send(id="st", op="status")
+        r, _ = engine.collect(["st"])
+        if r["st"]["data"]["loaded_models"][0]["in_use"]:
+            break
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.1)
+    engine.send(id="u1", op="unload", model="lj_test")
+    r, _ = engine.collect(["u1"])
+    assert r["u1"]["ok"] and r["u1"]["data"]["loaded"] is True and r["u1"]["data"]["in_use"] == 1
+    assert "in use" in r["u1"]["data"]["reason"]
+    engine.send(id="c", op="cancel", job_id="long")
+    r, _ = engine.collect(["c", "run"], timeout=30)
+    assert r["run"]["error"]["code"] == "CANCELLED"
+    engine.send(id="u2", op="unload", model="lj_test")
+    engine.send(id="st2", op="status")
+    r, _ = engine.collect(["u2", "st2"])
+    assert r["u2"]["data"] == {"model": "lj_test", "loaded": False, "was_loaded": True}
+    assert r["st2"]["data"]["loaded_models"] == []

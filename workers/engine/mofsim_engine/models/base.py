@@ -144,6 +144,7 @@ class ModelAdapter:
             "d3": self.d3,
             "available": ok,
             "memory_per_atom_MB": self.memory_per_atom_MB,
+            "model_memory_MB": self.model_memory_MB,
             "dtypes": list(self.dtypes),
         }
         if not ok:
