@@ -575,7 +575,21 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Ask the workers to load a model; answers 202 (workers load on first use today; explicit placement comes with the GPU scheduler) (admin key) */
+        /**
+         * Load a model into a worker's engine ahead of the jobs that need it (admin key)
+         * @description Sends the load to one worker through Temporal and answers 202 at once; the worker's engine loads the model
+         *     (alias → canonical id) and the worker heartbeats at once, so `/models/loaded/list`, `/models/{model_name}`
+         *     (`is_loaded`, `status: loaded`) and the scheduler's warm-model routing see it as soon as the load is done.
+         *     Which worker: the one named by `worker_id` and/or `gpu_id`; otherwise where the scheduler would put a job
+         *     (online, not draining, room in its engine memory budget for the weights beside its jobs and resident models,
+         *     fewest jobs, then least memory in use). Idempotent: when an online worker (among the targeted ones) already
+         *     holds the model, the answer is 200 `already_loaded` with those workers and nothing is sent.
+         *     The outcome per worker is written to the system log (`GET /system/logs`, source `worker`, logger `models`,
+         *     `extra.workflow_id` = `request_id`): INFO "model X loaded on worker W in 3.7 s", or WARNING "model X could
+         *     not be loaded on worker W: …" (e.g. `extra.error_type` MODEL_UNAVAILABLE: its package or weights are missing
+         *     on that worker; such failures are not retried). A model the API's own registry lists as unavailable is still
+         *     sent: a GPU worker may have packages the API host lacks.
+         */
         post: operations["loadModel"];
         delete?: never;
         options?: never;
@@ -592,7 +606,16 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Ask the workers to unload a model; answers 202 (workers load on first use today; explicit placement comes with the GPU scheduler) (admin key) */
+        /**
+         * Unload a model from the workers' engines (admin key)
+         * @description Sends the unload to every online worker (among those named by `worker_id` / `gpu_id`, else all) whose
+         *     engine holds the model, through Temporal, and answers 202 at once; each worker heartbeats as soon as its
+         *     engine has dropped the model, so `/models/loaded/list` and `/models/{model_name}` show it gone.
+         *     A worker whose engine is running a job on the model refuses the unload and keeps the model (dropping it would
+         *     free nothing while the job holds it, and the next job would load a second copy): a WARNING "model X not
+         *     unloaded from worker W: in use by N running job(s)" in the system log, `extra.outcome: in_use`. Otherwise
+         *     INFO "model X unloaded from worker W". Nothing to do (no targeted online worker holds it): 200 `not_loaded`.
+         */
         post: operations["unloadModel"];
         delete?: never;
         options?: never;
@@ -1558,15 +1581,22 @@ export interface components {
             };
             loaded_models: string[];
         };
+        /** @description The answer to a model load or unload (202 sent, or 200 nothing to do). */
         ModelActionAccepted: {
+            /** @description the canonical model id (an alias in the path resolves to it) */
             model: string;
             /** @enum {string} */
             action: "load" | "unload";
+            /** @description the `gpu_id` asked for, if any */
             gpu_id?: number | null;
+            /** @description accepted: the workers the op was sent to; already_loaded: the workers that hold the model; not_loaded: empty */
+            worker_ids: string[];
             /** @enum {string} */
-            status: "accepted";
+            status: "accepted" | "already_loaded" | "not_loaded";
             /** Format: date-time */
             requested_at?: string;
+            /** @description the Temporal workflow id of the op (also `extra.workflow_id` of its system-log entries); null when nothing was sent */
+            request_id: string | null;
         };
         Readiness: {
             /** @enum {string} */
@@ -2894,7 +2924,10 @@ export interface operations {
     loadModel: {
         parameters: {
             query?: {
+                /** @description only the worker(s) driving this GPU index (404 WORKER_NOT_FOUND when none does) */
                 gpu_id?: number;
+                /** @description only this worker (`GET /system/workers`; 404 WORKER_NOT_FOUND when unknown) */
+                worker_id?: string;
             };
             header?: never;
             path: {
@@ -2904,7 +2937,18 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description ok */
+            /** @description nothing to do: an online worker already holds the model (`status: already_loaded`, `worker_ids` = those workers, `request_id` null) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: components["schemas"]["ModelActionAccepted"];
+                    };
+                };
+            };
+            /** @description sent to the workers in `worker_ids`; `request_id` is the id of the workflow doing it */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -2917,14 +2961,35 @@ export interface operations {
             };
             401: components["responses"]["Error"];
             403: components["responses"]["Error"];
-            404: components["responses"]["Error"];
+            /** @description unknown model (40401 MODEL_NOT_FOUND), or no such worker / no worker on that GPU (40407 WORKER_NOT_FOUND, error.field worker_id or gpu_id) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description the targeted worker is draining or offline (error.type WORKER_UNAVAILABLE), or no online worker has room (NO_WORKER_AVAILABLE; also when no worker is online at all) (40908) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             429: components["responses"]["Error"];
+            503: components["responses"]["Error"];
         };
     };
     unloadModel: {
         parameters: {
             query?: {
+                /** @description only the worker(s) driving this GPU index (404 WORKER_NOT_FOUND when none does) */
                 gpu_id?: number;
+                /** @description only this worker (`GET /system/workers`; 404 WORKER_NOT_FOUND when unknown) */
+                worker_id?: string;
             };
             header?: never;
             path: {
@@ -2934,7 +2999,18 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description ok */
+            /** @description nothing to do: no targeted online worker holds the model (`status: not_loaded`, `worker_ids` empty, `request_id` null) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: components["schemas"]["ModelActionAccepted"];
+                    };
+                };
+            };
+            /** @description sent to the workers in `worker_ids`; `request_id` is the id of the workflow doing it */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -2947,8 +3023,26 @@ export interface operations {
             };
             401: components["responses"]["Error"];
             403: components["responses"]["Error"];
-            404: components["responses"]["Error"];
+            /** @description unknown model (40401 MODEL_NOT_FOUND), or no such worker / no worker on that GPU (40407 WORKER_NOT_FOUND, error.field worker_id or gpu_id) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description the targeted worker is draining or offline (error.type WORKER_UNAVAILABLE) (40908) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             429: components["responses"]["Error"];
+            503: components["responses"]["Error"];
         };
     };
     getReadiness: {

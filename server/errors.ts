@@ -50,3 +50,7 @@ export const invalidTaskState = (status: string, action: string) =>
 export const workerNotFound = (id: string) => new AppError(404, 40407, 'WORKER_NOT_FOUND', `worker not found: ${id}`, 'worker_id');
 // api parity: a task webhook resend that has nothing to send (type NO_CALLBACK, EVENT_NOT_SUBSCRIBED, CALLBACK_URL_REFUSED).
 export const nothingToResend = (type: string, message: string) => new AppError(409, 40907, type, message, 'task_id');
+// model load/unload: a targeted worker that cannot take the op now, or no worker for an untargeted load
+// (type WORKER_UNAVAILABLE, NO_WORKER_AVAILABLE).
+export const workerUnavailable = (type: string, message: string, field?: string) => new AppError(409, 40908, type, message, field);
+export const noWorkerForGpu = (gpu: number) => new AppError(404, 40407, 'WORKER_NOT_FOUND', `no worker drives GPU ${gpu}`, 'gpu_id');

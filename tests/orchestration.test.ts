@@ -60,9 +60,10 @@ describe('orchestration', () => {
     }
   });
 
-  it('routes a job to the worker that has the model warm', async () => {
-    const b = stack.workers.find((w) => w.id === 'w-b')!;
-    await (await b.engine.get()).request('load', { model: 'lj_test' });
+  it('routes a job to the worker where the API loaded the model', async () => {
+    const load = await api(stack.baseUrl, '/api/v1/models/lj_test/load?worker_id=w-b', { method: 'POST' }, { key: stack.adminKey });
+    assert.equal(load.status, 202, JSON.stringify(load.body));
+    assert.deepEqual(load.body.data.worker_ids, ['w-b']);
     await until('w-b reports lj_test loaded', async () => (await workersList()).find((w) => w.id === 'w-b')?.loaded_models.includes('lj_test'));
     const { body } = await singlePoint();
     const done = await waitForTask(stack.baseUrl, body.data.task_id);
@@ -74,6 +75,31 @@ describe('orchestration', () => {
     await waitForTask(stack.baseUrl, again);
     const started = (await events(again)).find((e) => e.type === 'started') as { created_at?: string } | undefined;
     console.log(`# submit → engine start (warm model): ${Date.parse(started?.created_at ?? '') - t0} ms`);
+  });
+
+  it('sends an untargeted load to the least-loaded worker; one it cannot load there is a WARNING', async (t) => {
+    const models = (await api(stack.baseUrl, '/api/v1/models')).body.data.models as { name: string; available: boolean }[];
+    // A model this install lacks: the placement is the point here, not the (slow) load of a real MLIP.
+    const missing = models.find((m) => !m.available)?.name;
+    if (!missing) return t.skip('every model is installed here');
+    // w-b has lj_test warm, so the first job goes there and the second to w-a; then only w-a is busy.
+    const onB = (await md(100_000)).body.data.task_id;
+    await statusIs(onB, 'RUNNING');
+    const onA = (await md(100_000)).body.data.task_id;
+    await statusIs(onA, 'RUNNING');
+    assert.deepEqual([await workerOf(onB), await workerOf(onA)], ['w-b', 'w-a']);
+    await api(stack.baseUrl, `/api/v1/tasks/${onB}/cancel`, { method: 'POST' });
+    await statusIs(onB, 'CANCELLED');
+    const load = await api(stack.baseUrl, `/api/v1/models/${missing}/load`, { method: 'POST' }, { key: stack.adminKey });
+    assert.equal(load.status, 202, JSON.stringify(load.body));
+    assert.deepEqual(load.body.data.worker_ids, ['w-b'], 'the idle worker, not the busy one (nor the first by name)');
+    const outcome = await until('the outcome in the system log', async () => {
+      const logs = (await api(stack.baseUrl, '/api/v1/system/logs?source=worker&limit=100', {}, { key: stack.adminKey })).body.data.logs as any[];
+      return logs.find((e) => e.extra?.workflow_id === load.body.data.request_id);
+    });
+    assert.deepEqual([outcome.worker_id, outcome.level, outcome.extra.error_type], ['w-b', 'WARNING', 'MODEL_UNAVAILABLE']);
+    await api(stack.baseUrl, `/api/v1/tasks/${onA}/cancel`, { method: 'POST' });
+    await statusIs(onA, 'CANCELLED');
   });
 
   it('orders a backlog by priority, and pauses, resumes and cancels queued and running tasks', async () => {

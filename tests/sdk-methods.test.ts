@@ -268,7 +268,8 @@ describe('SDK methods against the real server', () => {
     });
 
     it('runs the line in its new order once a worker starts; the retried task completes', { timeout: 180_000 }, async () => {
-      await stack.startWorker('methods-w', { MOFSIM_ENGINE_MAX_JOBS: '1' });
+      // A slow heartbeat: the model tests check that a load or unload is visible without waiting for one.
+      await stack.startWorker('methods-w', { MOFSIM_ENGINE_MAX_JOBS: '1', MOFSIM_WORKER_HEARTBEAT_S: '3' });
       const [a, b, r] = await client.waitAll([queued.first!, queued.second!, queued.retried!], { timeout: 150, pollInterval: 0.3 });
       assert.ok(a instanceof sdk.SinglePointResult && b instanceof sdk.SinglePointResult);
       assert.ok(r instanceof sdk.OptimizationResult);
@@ -359,28 +360,110 @@ describe('SDK methods against the real server', () => {
     assert.equal(longTask.status, 'CANCELLED');
   });
 
-  it('models: get, list, load and unload (admin: 202 typed answer, logged; user: AuthorizationError)', async () => {
+  // The outcome of a model load/unload, as the system log records it (one entry per worker; found by workflow id).
+  const outcomeOf = (workflowId: string) => until(`the outcome of ${workflowId} in the system log`, async () =>
+    (await admin.system.logs({ source: 'worker', limit: 200 })).logs.find((e) => e.extra?.workflow_id === workflowId));
+
+  it('models: get, list; load and unload on the worker (admin), idempotent, visible at once, logged', { timeout: 150_000 }, async () => {
     const m = await client.models.get('lj_test');
     assert.deepEqual([m.name, m.kind], ['lj_test', 'classical']);
     const family = m.family!;
     const inFamily = await client.models.list({ family });
     assert.ok(inFamily.length >= 1 && inFamily.every((x) => x.family === family) && inFamily.some((x) => x.name === 'lj_test'));
     assert.ok((await client.models.list()).length >= inFamily.length);
-    const loaded = await until('lj_test resident after the jobs above', async () => (await client.models.loaded()).lj_test?.length);
-    assert.ok(loaded >= 1);
+    const resident = await until('lj_test resident after the jobs above', async () => (await client.models.loaded()).lj_test);
+    assert.deepEqual(resident.map((e) => e.worker_id), ['methods-w']);
 
-    const load = await admin.models.load('lj_test', { gpuId: 0 });
-    assert.deepEqual(load, { ...load, model: 'lj_test', action: 'load', status: 'accepted', gpu_id: 0 });
+    const held = await admin.models.load('lj_test');
+    assert.deepEqual([held.status, held.worker_ids, held.request_id, held.action, held.gpu_id], ['already_loaded', ['methods-w'], null, 'load', null]);
+
     const unload = await admin.models.unload('lj_test');
-    assert.deepEqual(unload, { ...unload, model: 'lj_test', action: 'unload', status: 'accepted', gpu_id: null });
+    assert.deepEqual([unload.model, unload.action, unload.status, unload.worker_ids], ['lj_test', 'unload', 'accepted', ['methods-w']]);
+    assert.match(unload.request_id!, /^model-unload-lj_test-/);
+    const unloaded = await outcomeOf(unload.request_id!);
+    assert.deepEqual([unloaded.level, unloaded.message, unloaded.worker_id, unloaded.extra?.outcome], ['INFO', 'model lj_test unloaded from worker methods-w', 'methods-w', 'unloaded']);
+    // The worker heartbeat before the outcome was recorded: the list is current already (its own beat is every 3 s).
+    assert.equal((await client.models.loaded()).lj_test, undefined);
+    assert.deepEqual([(await client.models.get('lj_test')).is_loaded, (await client.models.get('lj_test')).status], [false, 'available']);
+    const none = await admin.models.unload('lj_test');
+    assert.deepEqual([none.status, none.worker_ids, none.request_id], ['not_loaded', [], null]);
+
+    const load = await admin.models.load('lj_test');
+    assert.deepEqual(load, { ...load, model: 'lj_test', action: 'load', status: 'accepted', gpu_id: null, worker_ids: ['methods-w'] });
+    assert.ok(Date.parse(load.requested_at!) <= Date.now());
+    const loadedLog = await outcomeOf(load.request_id!);
+    assert.equal(loadedLog.level, 'INFO');
+    assert.match(loadedLog.message, /^model lj_test loaded on worker methods-w in \d+\.\d+ s$/);
+    const [entry, ...others] = (await client.models.loaded()).lj_test ?? [];
+    assert.deepEqual([entry?.worker_id, entry?.use_count, entry?.in_use, others.length], ['methods-w', 0, 0, 0], 'loaded, and no job has used it yet');
+    const model = await client.models.get('lj_test');
+    assert.deepEqual([model.is_loaded, model.status], [true, 'loaded']);
+    const twice = await admin.models.load('lj_test');
+    assert.deepEqual([twice.status, twice.worker_ids, twice.request_id], ['already_loaded', ['methods-w'], null]);
+
+    // The next job runs on the copy the API loaded: one more use of it, no new copy.
+    await (await client.singlePoint.submit({ model: 'lj_test', structure: structureId })).wait({ timeout: 100, pollInterval: 0.3 });
+    const used = await until('the job counted on the loaded copy', async () => {
+      const [x] = (await client.models.loaded()).lj_test ?? [];
+      return x && x.use_count >= 1 && x;
+    });
+    assert.deepEqual([used.use_count, used.loaded_at], [1, entry!.loaded_at]);
+
+    const requested = await until('the admin requests in the system log', async () => {
+      const l = (await admin.system.logs({ source: 'api', limit: 100 })).logs.filter((e) => /^model (un)?load requested: lj_test$/.test(e.message));
+      return l.length >= 5 && l;
+    });
+    assert.deepEqual([...new Set(requested.map((e) => e.extra?.action))].sort(), ['load', 'unload']);
+    assert.equal(requested.find((e) => e.extra?.workflow_id === load.request_id)?.extra?.by_key_name, 'test-admin');
+  });
+
+  it('models: who may load and where (403, unknown model, no such worker or GPU, a draining worker)', async () => {
     await assert.rejects(client.models.load('lj_test'), (e: any) => e instanceof sdk.AuthorizationError && e.status === 403);
     await assert.rejects(client.models.unload('lj_test'), sdk.AuthorizationError);
     await assert.rejects(admin.models.load('no_such_model'), sdk.ModelNotFoundError);
-    const entries = await until('the admin actions in the system log', async () => {
-      const l = (await admin.system.logs({ source: 'api', limit: 50 })).logs.filter((e) => /^model (un)?load requested: lj_test$/.test(e.message));
-      return l.length >= 2 && l;
+    await assert.rejects(admin.models.unload('no_such_model'), sdk.ModelNotFoundError);
+    await assert.rejects(admin.models.load('lj_test', { gpuId: 0 }),
+      (e: any) => e instanceof sdk.NotFoundError && e.code === 40407 && e.type === 'WORKER_NOT_FOUND' && e.field === 'gpu_id');
+    await assert.rejects(admin.models.unload('lj_test', { workerId: 'no-such-worker' }),
+      (e: any) => e instanceof sdk.NotFoundError && e.code === 40407 && e.field === 'worker_id');
+    await stack.database.db.insert(workers).values({
+      id: 'methods-draining', hostname: 'h', pid: 1, device: 'cpu', taskQueue: 'mofsim.none', status: 'draining', maxJobs: 1, memoryBudgetMB: 1000,
     });
-    assert.deepEqual(entries.map((e) => e.extra?.action).sort(), ['load', 'unload']);
+    try {
+      await assert.rejects(admin.models.load('lj_test', { workerId: 'methods-draining' }),
+        (e: any) => e instanceof sdk.ConflictError && e.code === 40908 && e.type === 'WORKER_UNAVAILABLE' && /draining/.test(e.message));
+    } finally {
+      await stack.database.sql`delete from workers where id = 'methods-draining'`;
+    }
+    const targeted = await admin.models.load('lj_test', { workerId: 'methods-w' });
+    assert.deepEqual([targeted.status, targeted.worker_ids], ['already_loaded', ['methods-w']]);
+  });
+
+  it('models: a model the worker cannot load is a WARNING, not a crash; an unload while a job uses the model is refused', { timeout: 120_000 }, async () => {
+    const unavailable = (await client.models.list()).find((x) => !x.available);
+    if (unavailable) {
+      const before = (await client.models.loaded()).lj_test?.[0];
+      const broken = await admin.models.load(unavailable.name, { workerId: 'methods-w' });
+      assert.deepEqual([broken.status, broken.worker_ids], ['accepted', ['methods-w']]);
+      const warning = await outcomeOf(broken.request_id!);
+      assert.deepEqual([warning.level, warning.worker_id, warning.extra?.outcome, warning.extra?.error_type], ['WARNING', 'methods-w', 'failed', 'MODEL_UNAVAILABLE']);
+      assert.match(warning.message, new RegExp(`^model ${unavailable.name} could not be loaded on worker methods-w: `));
+      const loaded = await client.models.loaded();
+      assert.equal(loaded[unavailable.name], undefined);
+      assert.equal(loaded.lj_test?.[0]?.loaded_at, before?.loaded_at, 'the same engine still holds lj_test');
+    }
+
+    const long = await client.stability.submit({ model: 'lj_test', structure: { builtin: 'calf' }, opt_steps: 0, nvt_steps: 1_000_000, npt_steps: 0, checkpoint_interval: 100, trajectory_interval: 1000 });
+    await until('the job holds lj_test', async () => ((await client.models.loaded()).lj_test ?? []).some((e) => (e.in_use ?? 0) > 0));
+    const unload = await admin.models.unload('lj_test');
+    assert.deepEqual([unload.status, unload.worker_ids], ['accepted', ['methods-w']]);
+    const refused = await outcomeOf(unload.request_id!);
+    assert.deepEqual([refused.level, refused.extra?.outcome, refused.extra?.in_use], ['WARNING', 'in_use', 1]);
+    assert.match(refused.message, /^model lj_test not unloaded from worker methods-w: in use by 1 running job/);
+    assert.equal((await client.tasks.get(long.id)).status, 'RUNNING');
+    assert.equal((await client.models.loaded()).lj_test?.length, 1);
+    assert.equal(await long.cancel(), true);
+    await assert.rejects(long.wait({ timeout: 60, pollInterval: 0.3 }), sdk.TaskCancelledError);
   });
 
   it('system: health, config, queue, stats, gpus, archiveLogs and logArchives', async () => {

@@ -5,6 +5,7 @@ import type { Db } from '../server/db/client.js';
 import { tasks, webhookDeliveries } from '../server/db/schema.js';
 import type { SystemLog } from '../server/db/system-logs.js';
 import { Context } from '@temporalio/activity';
+import type { ModelResidencyOutcome } from '../workflows/model-residency-workflow.js';
 import { preemptSignal } from '../workflows/task-workflow.js';
 import { claimOrPreempt, releaseWorker, type Assignment } from './scheduler.js';
 import { addEvent, finish } from './task-store.js';
@@ -28,6 +29,8 @@ export function createControlActivities(deps: ControlDeps) {
   // Decisions of the shared control queue belong to no one worker: no worker id unless the entry names one.
   const scheduler = deps.systemLog?.as('scheduler', {});
   const webhooks = deps.systemLog?.as('webhook', {});
+  // The outcome is about the worker that did the op, not the one that happens to take this activity.
+  const residency = deps.systemLog?.as('worker', {});
   return {
     /** Asks the scheduler for a worker slot; null = wait and ask again. */
     async claimWorker(input: { taskId: string; avoidWorkerId?: string }): Promise<Assignment | null> {
@@ -78,6 +81,38 @@ export function createControlActivities(deps: ControlDeps) {
         taskId: input.taskId, extra: { event_id: input.eventId, attempts: Number(attempts?.n ?? 0), origin, error: input.error.slice(0, 500) },
       });
       await webhooks?.flush();
+    },
+
+    /** Records what a model load or unload did on each worker (INFO when done, WARNING when not). */
+    async recordModelResidency(input: {
+      action: 'load' | 'unload'; model: string; workflowId: string; requestId?: string;
+      by?: { keyId?: string; name?: string }; outcomes: ModelResidencyOutcome[];
+    }): Promise<void> {
+      const { action, model } = input;
+      const done = action === 'load' ? 'loaded' : 'unloaded';
+      for (const o of input.outcomes) {
+        const fields = {
+          workerId: o.workerId, requestId: input.requestId ?? null,
+          extra: { model, action, outcome: o.status, workflow_id: input.workflowId, by_key_id: input.by?.keyId, by_key_name: input.by?.name } as Record<string, unknown>,
+        };
+        if (o.status === 'failed') {
+          Object.assign(fields.extra, { error_type: o.errorType, error: o.message.slice(0, 500) });
+          residency?.warning('models', `model ${model} could not be ${done} on worker ${o.workerId}: ${o.message.slice(0, 300)}`, fields);
+          continue;
+        }
+        Object.assign(fields.extra, { seconds: Math.round(o.seconds * 1000) / 1000 });
+        if (o.status === 'in_use') {
+          fields.extra.in_use = o.inUse;
+          residency?.warning('models', `model ${model} not unloaded from worker ${o.workerId}: in use by ${o.inUse} running job(s); unload it once they finish`, fields);
+        } else if (o.status === 'loaded') {
+          residency?.info('models', `model ${model} loaded on worker ${o.workerId} in ${o.seconds < 1 ? o.seconds.toFixed(2) : o.seconds.toFixed(1)} s`, fields);
+        } else if (o.status === 'unloaded') {
+          residency?.info('models', `model ${model} unloaded from worker ${o.workerId}`, fields);
+        } else {
+          residency?.info('models', `model ${model} was ${o.status === 'already_loaded' ? 'already' : 'not'} loaded on worker ${o.workerId}`, fields);
+        }
+      }
+      await residency?.flush();
     },
 
     /** Records a terminal state decided by the workflow (failure, timeout, cancellation). */

@@ -108,6 +108,29 @@ export async function claimOrPreempt(db: Db, taskId: string, opts: { staleSecond
   return { ...decision, markedOffline };
 }
 
+/**
+ * Where to load a model outside any job (POST /models/{name}/load): where a job would go — an online worker among
+ * `among` whose engine memory budget has room for the weights beside its jobs and the models it already holds
+ * (an idle worker always admits it, as it would a job), fewest jobs first, then least memory in use. Null when
+ * none has room.
+ */
+export async function placeModel(db: Db, opts: { needMB: number; among: string[] }): Promise<Assignment | null> {
+  if (!opts.among.length) return null;
+  const rows = await db.execute(sql`
+    select w.id, w.task_queue, w.memory_budget_mb,
+           (select count(*) from ${taskAssignments} a where a.worker_id = w.id)::int as jobs,
+           (select coalesce(sum(a.memory_mb), 0) from ${taskAssignments} a where a.worker_id = w.id)::float8
+             + coalesce((select sum((m ->> 'memory_MB')::float8) from jsonb_array_elements(
+                 case when jsonb_typeof(w.telemetry -> 'model_cache') = 'array' then w.telemetry -> 'model_cache' else '[]'::jsonb end) m), 0)
+             as used_mb
+    from ${workers} w
+    where w.status = 'online' and w.id in (${sql.join(opts.among.map((id) => sql`${id}`), sql`, `)})`);
+  const best = (rows as unknown as Array<{ id: string; task_queue: string; memory_budget_mb: number; jobs: number; used_mb: number }>)
+    .filter((w) => w.jobs === 0 || w.used_mb + opts.needMB <= w.memory_budget_mb)
+    .sort((a, b) => a.jobs - b.jobs || a.used_mb - b.used_mb || a.id.localeCompare(b.id))[0];
+  return best ? { workerId: best.id, taskQueue: best.task_queue } : null;
+}
+
 /** Frees a task's slot (the attempt ended, or it was paused/cancelled). */
 export async function releaseWorker(db: Db, taskId: string): Promise<void> {
   await db.delete(taskAssignments).where(eq(taskAssignments.taskId, taskId));

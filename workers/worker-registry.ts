@@ -42,6 +42,15 @@ export function engineQueueName(prefix: string, host: string, workerId: string, 
   return gpuIndex === null ? `${prefix}.cpu.${workerId}` : `${prefix}.gpu.${host}.${gpuIndex}`;
 }
 
+/**
+ * The queue on which a worker takes model loads and unloads (POST /models/{name}/load|unload): beside its engine
+ * queue, not on it, because the engine queue has exactly as many slots as the worker has job slots, and a load or
+ * an unload must not wait for a running job (often hours) to end.
+ */
+export function modelQueueName(engineQueue: string): string {
+  return `${engineQueue}.models`;
+}
+
 /** Inserts or refreshes this worker's row as online. */
 export async function registerWorker(db: Db, w: WorkerIdentity): Promise<void> {
   const values = { ...w, status: 'online', loadedModels: [], runningTasks: [], startedAt: new Date(), lastHeartbeat: new Date() };

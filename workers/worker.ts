@@ -1,6 +1,7 @@
 /**
- * One worker process: a Temporal worker on the control queue (workflows + bookkeeping) and one on the engine
- * queue, with the engine process it supervises (pinned to one GPU via CUDA_VISIBLE_DEVICES, or the CPU).
+ * One worker process: a Temporal worker on the control queue (workflows + bookkeeping), one on the engine queue
+ * (jobs) and one on its model queue (loads and unloads asked for through the API), with the engine process it
+ * supervises (pinned to one GPU via CUDA_VISIBLE_DEVICES, or the CPU).
  */
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
 import { createRequire } from 'node:module';
@@ -14,8 +15,9 @@ import { createControlActivities } from './control-activities.js';
 import { createEngineActivities, type RunningJob } from './engine-activities.js';
 import { EngineSupervisor } from './engine-supervisor.js';
 import { discoverGpus } from './gpu-discovery.js';
+import { createModelResidencyActivities } from './model-residency-activities.js';
 import {
-  engineQueueName, heartbeatWorker, registerWorker, setWorkerStatus, type LoadedModelState, type WorkerIdentity,
+  engineQueueName, heartbeatWorker, modelQueueName, registerWorker, setWorkerStatus, type LoadedModelState, type WorkerIdentity,
 } from './worker-registry.js';
 
 export interface WorkerHandle {
@@ -105,6 +107,14 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
     // Let running jobs finish or checkpoint on SIGTERM before the engine is stopped.
     shutdownGraceTime: '30 seconds',
   });
+  const modelWorker = await Worker.create({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: modelQueueName(taskQueue),
+    activities: createModelResidencyActivities({ engine, refreshHeartbeat: () => beatNow() }),
+    // Loads of different models may overlap (the engine loads each once, in its own thread); a few is plenty.
+    maxConcurrentActivityTaskExecutions: 4,
+  });
   await registerWorker(database.db, identity);
   systemLog.info('lifecycle', 'worker online', {
     extra: {
@@ -115,7 +125,7 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
 
   let draining = false;
   let drainReason: string | undefined;
-  const done = Promise.all([control.run(), engineWorker.run()]).then(async () => {
+  const done = Promise.all([control.run(), engineWorker.run(), modelWorker.run()]).then(async () => {
     clearInterval(beat);
     await engine.stop();
     await setWorkerStatus(database.db, workerId, 'offline').catch(() => {});
@@ -133,6 +143,7 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
       await setWorkerStatus(database.db, workerId, 'draining').catch(() => {});
       control.shutdown();
       engineWorker.shutdown();
+      modelWorker.shutdown();
       for (const job of jobs.values()) job.handBack();
       // A job that does not stop in time is killed with its engine; its workflow resumes it from the checkpoint.
       setTimeout(() => {
@@ -182,10 +193,22 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
     // Someone asked this worker to drain (POST /system/workers/{id}/drain).
     if (row === 'draining' && !draining) void drain('requested through the API');
   };
+  // One heartbeat at a time: a periodic beat that read the engine's cache just before a load finished must not land
+  // after the refresh the load asked for, hiding the model again until the next beat. A call while one runs waits
+  // for it and then beats afresh; calls while one already waits share that one, so slow beats never pile up.
+  let current: Promise<void> = Promise.resolve();
+  let waiting: Promise<void> | undefined;
+  const beatNow = (): Promise<void> => {
+    if (waiting) return waiting;
+    const next: Promise<void> = current.catch(() => {}).then(() => { waiting = undefined; return sendHeartbeat(); });
+    waiting = next;
+    current = next;
+    return next;
+  };
   const beat = setInterval(() => {
-    if (!draining) sendHeartbeat().catch((err) => log.warn('worker heartbeat failed', { error: String(err) }));
+    if (!draining) beatNow().catch((err) => log.warn('worker heartbeat failed', { error: String(err) }));
   }, config.MOFSIM_WORKER_HEARTBEAT_S * 1000);
-  void sendHeartbeat().catch(() => {});
+  void beatNow().catch(() => {});
 
   return { id: workerId, taskQueue, engine, done, drain, shutdown: drain };
 }

@@ -40,6 +40,8 @@ export type StructureValidation = S['StructureValidation'];
 export type StructureDetails = S['StructureDetails'];
 export type LoadedModel = S['LoadedModel'];
 export type LoadedModels = S['LoadedModels'];
+/** The answer to a model load or unload. */
+export type ModelAction = S['ModelActionAccepted'];
 export type AlertStats = S['AlertStats'];
 export type OptimizationParameters = Partial<S['OptimizationParameters']>;
 export type SinglePointParameters = Partial<S['SinglePointParameters']>;

@@ -4,7 +4,8 @@
  *
  * What is written: notable operational events at INFO and above, each at its call site — process start and stop,
  * workers going online, draining, offline or silent, engine crashes and restarts, out-of-memory jobs, jobs handed
- * back or preempted, key creation and revocation, other admin actions, webhook deliveries given up, and 5xx answers.
+ * back or preempted, key creation and revocation, other admin actions (and what each worker made of a model
+ * load/unload), webhook deliveries given up, and 5xx answers.
  * Why not every process log line: request lines and progress dominate the JSON logs (hundreds a second under load);
  * as rows they would cost a write per request and bury the few events an operator looks for. The JSON logs on
  * stderr stay the complete record; this table is the short, queryable one.

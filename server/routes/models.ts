@@ -3,6 +3,7 @@ import { Router } from 'express';
 import { actorOfResponse, requireAdmin } from '../auth.js';
 import type { ServerDeps } from '../deps.js';
 import { sendData } from '../envelope.js';
+import { requestModelAction } from '../services/model-residency.js';
 import { getModel, listLoadedModels, listModels, modelToApi } from '../services/models.js';
 
 export function modelsRouter(deps: ServerDeps): Router {
@@ -33,17 +34,17 @@ export function modelsRouter(deps: ServerDeps): Router {
   r.get('/:model_name', async (req, res) => {
     sendData(res, modelToApi(await getModel(deps, String(req.params.model_name)), await listLoadedModels(deps)));
   });
-  // Load/unload are requests to the workers: today a worker's engine loads a model on first use and keeps it in
-  // its cache, so these validate the model and answer 202; the GPU workers act on them with the scheduler (issue 4).
+  // Load/unload: 202 once the op is on its way to the workers (its outcome goes to the system log), 200 when there
+  // is nothing to do.
   for (const action of ['load', 'unload'] as const) {
     r.post(`/:model_name/${action}`, requireAdmin, async (req, res) => {
-      const m = await getModel(deps, String(req.params.model_name));
-      const gpuId = req.query.gpu_id === undefined ? null : Number(req.query.gpu_id);
-      const actor = actorOfResponse(res);
-      deps.systemLog.info('admin', `model ${action} requested: ${m.id}`, {
-        requestId: res.locals.requestId, extra: { model: m.id, action, gpu_id: gpuId, by_key_id: actor.keyId, by_key_name: actor.name },
+      const a = await requestModelAction(deps, {
+        action, model: String(req.params.model_name), actor: actorOfResponse(res), requestId: res.locals.requestId,
+        gpuId: req.query.gpu_id === undefined ? undefined : Number(req.query.gpu_id),
+        workerId: typeof req.query.worker_id === 'string' ? req.query.worker_id : undefined,
       });
-      sendData(res, { model: m.id, action, gpu_id: gpuId, status: 'accepted', requested_at: new Date().toISOString() }, 202, `model ${action} requested`);
+      const message = a.status === 'accepted' ? `model ${action} requested` : `model ${a.status.replace('_', ' ')}`;
+      sendData(res, a, a.status === 'accepted' ? 202 : 200, message);
     });
   }
   return r;

@@ -17,6 +17,8 @@ export interface EngineModel {
   unavailable_reason?: string | null;
   citation?: string;
   aliases?: string[];
+  /** Estimated resident size of the loaded weights (the engine's cache budget; placement of explicit loads). */
+  model_memory_MB?: number;
 }
 
 let cache: Promise<EngineModel[]> | undefined;
