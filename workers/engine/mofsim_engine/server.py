@@ -17,6 +17,7 @@ import platform
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -190,12 +191,8 @@ class Engine:
         if not ok:
             raise EngineError("MODEL_UNAVAILABLE", f"{model}: {reason}", field="model")
         already = self.cache.is_loaded(model)
-        try:
+        with model_loading(model):
             lm = self.cache.get(model)
-        except (FileNotFoundError, ImportError) as exc:
-            # What available() cannot see (a weights file that vanished, a broken install) does not heal on a
-            # retry: report it like a missing package rather than as a retryable ENGINE_ERROR.
-            raise EngineError("MODEL_UNAVAILABLE", f"{model}: {type(exc).__name__}: {exc}", field="model") from exc
         return {"model": model, "loaded": True, "already_loaded": already, "device": self.device,
                 "load_seconds": round(lm.load_seconds, 3)}
 
@@ -268,7 +265,8 @@ class Engine:
         if job.cancel_event.is_set():
             raise EngineError("CANCELLED", f"job {job.job_id} was cancelled")
         t_load = time.perf_counter()
-        calc = self.cache.job_calculator(model_id)
+        with model_loading(model_id):
+            calc = self.cache.job_calculator(model_id)
         load_s = time.perf_counter() - t_load
         try:
             ctx = JobContext(job_id=job.job_id, work_dir=work_dir, calculator=calc, model_id=model_id,
@@ -301,6 +299,17 @@ class Engine:
         self.stop_jobs()
         self.writer.response_ok(req_id, {})
         _exit(0)
+
+
+@contextmanager
+def model_loading(model: str):
+    """Turns a load failure that available() could not foresee into MODEL_UNAVAILABLE (not retryable)."""
+    try:
+        yield
+    except (FileNotFoundError, ImportError) as exc:
+        # A weights file that vanished or a broken install does not heal on a retry, for a load op or a job alike:
+        # reported like a missing package, not as a retryable ENGINE_ERROR the task workflow would repeat.
+        raise EngineError("MODEL_UNAVAILABLE", f"{model}: {type(exc).__name__}: {exc}", field="model") from exc
 
 
 def _require_str(req: dict, name: str) -> str:

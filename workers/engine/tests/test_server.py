@@ -200,3 +200,18 @@ def test_load_is_idempotent_and_unload_waits_for_running_jobs(engine, tmp_path):
     r, _ = engine.collect(["u2", "st2"])
     assert r["u2"]["data"] == {"model": "lj_test", "loaded": False, "was_loaded": True}
     assert r["st2"]["data"]["loaded_models"] == []
+
+
+@pytest.mark.parametrize("exc", [FileNotFoundError("weights.pt"), ImportError("no module named mace")])
+def test_a_model_that_cannot_load_is_unavailable_not_retryable(exc):
+    from mofsim_engine.errors import EngineError
+    from mofsim_engine.server import model_loading
+
+    with pytest.raises(EngineError) as ei:
+        with model_loading("mace_prod"):
+            raise exc
+    err = ei.value.to_dict()
+    assert err["code"] == "MODEL_UNAVAILABLE" and err["retryable"] is False and err["field"] == "model"
+    with pytest.raises(RuntimeError):  # anything else keeps its own (retryable) handling
+        with model_loading("mace_prod"):
+            raise RuntimeError("CUDA out of memory")
