@@ -6,12 +6,12 @@
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { eq } from 'drizzle-orm';
 import { alerts, structures } from '../server/db/schema.js';
 import { api, calfPath, startTestStack, submit, upload, waitForTask, type TestStack } from './helpers/stack.js';
+import { startWebhookReceiver, type WebhookReceiver } from './helpers/webhook-receiver.js';
+import { until } from './helpers/until.js';
 
 let stack: TestStack;
 before(async () => {
@@ -23,15 +23,6 @@ const calfCif = readFileSync(calfPath, 'utf8');
 const lj = (fileId: string, extra: Record<string, unknown> = {}) => ({ model: 'lj_test', structure: { source: 'upload', file_id: fileId }, ...extra });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    assert.ok(Date.now() < end, `timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
 
 /** The cell volume and atom count a CIF states (P1 files: every atom_site row is one atom). */
 function cifFacts(cif: string) {
@@ -198,18 +189,13 @@ describe('alert stats', () => {
 });
 
 describe('webhook resend', () => {
-  let receiver: Server;
+  let receiver: WebhookReceiver;
   let url: string;
-  const received: { headers: IncomingHttpHeaders; body: string }[] = [];
-  const forTask = (id: string) => received.filter((r) => JSON.parse(r.body).task.task_id === id);
+  const received = () => receiver.received;
+  const forTask = (id: string) => received().filter((r) => JSON.parse(r.body).task.task_id === id);
   before(async () => {
-    receiver = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c) => { body += c; });
-      req.on('end', () => { received.push({ headers: req.headers, body }); res.writeHead(200).end(); });
-    });
-    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-    url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    receiver = await startWebhookReceiver();
+    url = receiver.url;
   });
   after(() => { receiver?.close(); });
 
@@ -258,7 +244,7 @@ describe('webhook resend', () => {
     const again = await api(stack.baseUrl, `/api/v1/tasks/${id}/webhooks/resend`, { method: 'POST' });
     assert.equal(again.status, 202, JSON.stringify(again.body));
     assert.equal(again.body.data.event, 'task.cancelled');
-    await until('the resent cancellation', async () => received.some((r) => r.headers['idempotency-key'] === again.body.data.delivery_id));
+    await until('the resent cancellation', async () => received().some((r) => r.headers['idempotency-key'] === again.body.data.delivery_id));
 
     const startedOnly = await submit(stack.baseUrl, 'single-point-energy', lj(s, { options: { callback: { url, events: ['task.started'] } } }));
     assert.equal((await waitForTask(stack.baseUrl, startedOnly.body.data.task_id)).status, 'COMPLETED');

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { api, startTestStack, submit, waitForTask, type ChildWorker, type TestStack } from './helpers/stack.js';
+import { until } from './helpers/until.js';
 
 let stack: TestStack;
 const children: ChildWorker[] = [];
@@ -19,15 +20,6 @@ const md = (steps: number, priority = 'NORMAL') => submit(stack.baseUrl, 'stabil
 });
 const singlePoint = (priority = 'NORMAL') => submit(stack.baseUrl, 'single-point-energy', { model: 'lj_test', structure: calf, options: { priority } });
 
-async function until<T>(what: string, f: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
 const task = async (id: string) => (await api(stack.baseUrl, `/api/v1/tasks/${id}`)).body.data;
 const events = async (id: string) => (await api(stack.baseUrl, `/api/v1/tasks/${id}/events`)).body.data.items as { type: string; data: any }[];
 const statusIs = (id: string, status: string) => until(`${id} ${status}`, async () => (await task(id)).status === status);

@@ -7,8 +7,6 @@
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import ts from 'typescript';
@@ -16,20 +14,13 @@ import * as sdk from '@mofsim/sdk';
 import { repoRoot } from '../common/config.js';
 import { alerts, systemLogs, workers } from '../server/db/schema.js';
 import { calfPath, startTestStack, type TestStack } from './helpers/stack.js';
+import { startWebhookReceiver, type WebhookReceiver } from './helpers/webhook-receiver.js';
+import { until } from './helpers/until.js';
 
 const { MOFSimClient } = sdk;
 type Client = InstanceType<typeof MOFSimClient>;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    assert.ok(Date.now() < end, `timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Guard: every public method is called somewhere.
@@ -144,9 +135,9 @@ describe('SDK methods against the real server', () => {
   let stack: TestStack;
   let client: Client;
   let admin: Client;
-  let receiver: Server;
+  let receiver: WebhookReceiver;
   let hookUrl: string;
-  const received: { headers: IncomingHttpHeaders; body: string }[] = [];
+  const received = () => receiver.received;
   const calfBytes = readFileSync(calfPath);
   let structureId: string;
 
@@ -155,13 +146,8 @@ describe('SDK methods against the real server', () => {
     stack = await startTestStack({ workers: 0, env: { MOFSIM_WEBHOOK_ALLOW_HOSTS: '127.0.0.1', MOFSIM_WEBHOOK_RETRY_INITIAL_S: '0.2' } });
     client = new MOFSimClient({ baseUrl: stack.baseUrl, apiKey: stack.userKey });
     admin = new MOFSimClient({ baseUrl: stack.baseUrl, apiKey: stack.adminKey });
-    receiver = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c) => { body += c; });
-      req.on('end', () => { received.push({ headers: req.headers, body }); res.writeHead(200).end(); });
-    });
-    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-    hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    receiver = await startWebhookReceiver();
+    hookUrl = receiver.url;
   });
   after(async () => { receiver?.close(); await stack?.stop(); });
 
@@ -454,15 +440,22 @@ describe('SDK methods against the real server', () => {
     }
 
     const long = await client.stability.submit({ model: 'lj_test', structure: { builtin: 'calf' }, opt_steps: 0, nvt_steps: 1_000_000, npt_steps: 0, checkpoint_interval: 100, trajectory_interval: 1000 });
-    await until('the job holds lj_test', async () => ((await client.models.loaded()).lj_test ?? []).some((e) => (e.in_use ?? 0) > 0));
-    const unload = await admin.models.unload('lj_test');
-    assert.deepEqual([unload.status, unload.worker_ids], ['accepted', ['methods-w']]);
-    const refused = await outcomeOf(unload.request_id!);
-    assert.deepEqual([refused.level, refused.extra?.outcome, refused.extra?.in_use], ['WARNING', 'in_use', 1]);
-    assert.match(refused.message, /^model lj_test not unloaded from worker methods-w: in use by 1 running job/);
-    assert.equal((await client.tasks.get(long.id)).status, 'RUNNING');
-    assert.equal((await client.models.loaded()).lj_test?.length, 1);
-    assert.equal(await long.cancel(), true);
+    try {
+      // A progress event means MD steps are running on the model; the heartbeat's in_use alone can be a stale
+      // count from the previous test's job, taken before this one held the model.
+      for await (const e of long.events()) if (e.type === 'progress') break;
+      await until('the job holds lj_test', async () => ((await client.models.loaded()).lj_test ?? []).some((e) => (e.in_use ?? 0) > 0));
+      const unload = await admin.models.unload('lj_test');
+      assert.deepEqual([unload.status, unload.worker_ids], ['accepted', ['methods-w']]);
+      const refused = await outcomeOf(unload.request_id!);
+      assert.deepEqual([refused.level, refused.extra?.outcome, refused.extra?.in_use], ['WARNING', 'in_use', 1]);
+      assert.match(refused.message, /^model lj_test not unloaded from worker methods-w: in use by 1 running job/);
+      assert.equal((await client.tasks.get(long.id)).status, 'RUNNING');
+      assert.equal((await client.models.loaded()).lj_test?.length, 1);
+    } finally {
+      // The worker has one job slot: a job left running would starve every later test.
+      assert.equal(await long.cancel(), true);
+    }
     await assert.rejects(long.wait({ timeout: 60, pollInterval: 0.3 }), sdk.TaskCancelledError);
   });
 
@@ -565,7 +558,7 @@ describe('SDK methods against the real server', () => {
     const same = await client.webhooks.resend(task.id, { idempotencyKey: 'sdk-methods-resend-1' });
     assert.equal(same.delivery_id, resend.delivery_id, 'the same idempotency key starts no second resend');
     const got = await until('the resent request at the receiver', async () => {
-      const r = received.filter((x) => x.headers['idempotency-key'] === resend.delivery_id);
+      const r = received().filter((x) => x.headers['idempotency-key'] === resend.delivery_id);
       return r.length > 0 && r;
     });
     assert.equal(got[0]!.headers['x-mofsim-resend'], 'true');
@@ -577,7 +570,7 @@ describe('SDK methods against the real server', () => {
     });
     assert.equal(log.filter((d) => d.idempotency_key === resend.delivery_id).length, 1);
     await sleep(500);
-    assert.equal(received.filter((x) => x.headers['idempotency-key'] === resend.delivery_id).length, 1, 'delivered once');
+    assert.equal(received().filter((x) => x.headers['idempotency-key'] === resend.delivery_id).length, 1, 'delivered once');
     await assert.rejects(client.webhooks.resend('00000000-0000-4000-8000-000000000000'), sdk.TaskNotFoundError);
   });
 });

@@ -4,41 +4,27 @@
  * Kept apart from tests/sdk.test.ts so the two can change independently.
  */
 import assert from 'node:assert/strict';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import * as sdk from '@mofsim/sdk';
 import { calfPath, startTestStack, type TestStack } from './helpers/stack.js';
+import { startWebhookReceiver, type WebhookReceiver } from './helpers/webhook-receiver.js';
+import { until } from './helpers/until.js';
 
 const { MOFSimClient } = sdk;
 let stack: TestStack;
 let client: InstanceType<typeof MOFSimClient>;
-let receiver: Server;
+let receiver: WebhookReceiver;
 let url: string;
-const received: { headers: IncomingHttpHeaders; body: string }[] = [];
+const received = () => receiver.received;
 
 before(async () => {
   stack = await startTestStack({ workers: 1, env: { MOFSIM_WEBHOOK_ALLOW_HOSTS: '127.0.0.1', MOFSIM_WEBHOOK_RETRY_INITIAL_S: '0.2' } });
   client = new MOFSimClient({ baseUrl: stack.baseUrl, apiKey: stack.userKey });
-  receiver = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => { body += c; });
-    req.on('end', () => { received.push({ headers: req.headers, body }); res.writeHead(200).end(); });
-  });
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+  receiver = await startWebhookReceiver();
+  url = receiver.url;
 });
 after(async () => { receiver?.close(); await stack?.stop(); });
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    assert.ok(Date.now() < end, `timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 describe('SDK webhooks (getWebhookDeliveries, resendWebhook)', () => {
   it('reads the delivery log and resends the final event as a new delivery', async () => {
@@ -60,7 +46,7 @@ describe('SDK webhooks (getWebhookDeliveries, resendWebhook)', () => {
       return l.some((d) => d.idempotency_key === resend.delivery_id && d.ok) ? l : undefined;
     });
     assert.equal(log.length, 2);
-    const got = received.filter((r) => r.headers['idempotency-key'] === resend.delivery_id);
+    const got = received().filter((r) => r.headers['idempotency-key'] === resend.delivery_id);
     assert.equal(got.length, 1);
     assert.equal(got[0]!.headers['x-mofsim-resend'], 'true');
     assert.match(String(got[0]!.headers['x-mofsim-signature']), /^t=\d+,v1=[0-9a-f]{64}$/);

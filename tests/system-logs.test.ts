@@ -14,6 +14,7 @@ import type { WorkerHandle } from '../workers/worker.js';
 // The SDK of this checkout (the `@mofsim/sdk` package may resolve to another build).
 import { MOFSimClient } from '../sdk/src/index.js';
 import { api, startTestStack, submit, type TestStack } from './helpers/stack.js';
+import { until } from './helpers/until.js';
 
 let stack: TestStack;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -31,15 +32,6 @@ async function logs(query: string): Promise<Entry[]> {
   assert.equal(res.status, 200, JSON.stringify(res.body));
   assert.equal(res.body.data.count, res.body.data.logs.length);
   return res.body.data.logs;
-}
-async function until<T>(what: string, f: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
 }
 const entry = (query: string, pred: (e: Entry) => boolean, what = query) =>
   until(`a system log entry: ${what}`, async () => (await logs(query)).find(pred));
