@@ -73,14 +73,22 @@ export function attachLiveSocket(server: Server, deps: ServerDeps): WebSocketSer
           if (replaying) buffered.push(e);
           else if (!seen.has(e.id)) send(e);
         };
+        // An `all` stream's events wait for their access checks, which finish in any order: the chain keeps them in
+        // the order they arrived (id order), as a client resuming from its last id relies on.
+        let order: Promise<void> = Promise.resolve();
         subs.set(key, await deps.liveEvents.subscribe(msg.all ? null : key, msg.all
-          ? (e) => { void maySee(e.taskId).then((ok) => { if (ok) deliver(e); }); }
+          ? (e) => { const ok = maySee(e.taskId); order = order.then(async () => { if (await ok) deliver(e); }); }
           : deliver));
         if (!msg.all) {
           for await (const e of replayTaskEvents(deps, key, Number(msg.last_event_id ?? 0))) { seen.add(e.id); send(e); }
         }
+        // Events that came during the replay go out before live delivery resumes; no await between the last of them
+        // and the switch, so a newer event cannot overtake one still buffered.
+        for (let i = 0; i < buffered.length; i++) {
+          const e = buffered[i]!;
+          if (!seen.has(e.id) && (await maySee(e.taskId))) send(e);
+        }
         replaying = false;
-        for (const e of buffered) if (!seen.has(e.id) && (await maySee(e.taskId))) send(e);
         socket.send(JSON.stringify({ type: 'subscribed', task_id: msg.all ? null : key }));
       } catch (err) {
         socket.send(JSON.stringify({ type: 'error', message: (err as Error).message }));

@@ -127,6 +127,14 @@ describe('live events', () => {
     ws.on('message', (m) => { const x = JSON.parse(String(m)); if (x.type === 'subscribed') subscribed = true; if (x.type === 'event' && x.event.type === 'burst') got.push(x.event.id); });
     ws.send(JSON.stringify({ action: 'subscribe', task_id: id, last_event_id: 2 ** 31 - 1 }));
     while (!subscribed) await new Promise((r) => setTimeout(r, 20));
+    // A user key's `all` stream checks each event's task asynchronously; the order must survive that too.
+    const wsAll = new WebSocket(stack.baseUrl.replace('http', 'ws') + '/ws', { headers: { 'X-API-Key': stack.userKey } });
+    await new Promise((r, j) => { wsAll.once('open', r); wsAll.once('error', j); });
+    const gotAll: number[] = [];
+    let subscribedAll = false;
+    wsAll.on('message', (m) => { const x = JSON.parse(String(m)); if (x.type === 'subscribed') subscribedAll = true; if (x.type === 'event' && x.event.type === 'burst') gotAll.push(x.event.id); });
+    wsAll.send(JSON.stringify({ action: 'subscribe', all: true }));
+    while (!subscribedAll) await new Promise((r) => setTimeout(r, 20));
     // Pipelined on one connection, each insert committing with its NOTIFY, so notifications arrive in id order and
     // faster than the API fetches their rows (a worker's progress-then-completed pair is the same race, smaller).
     const one = postgres(stack.config.DATABASE_URL, { max: 1, onnotice: () => {} });
@@ -139,7 +147,10 @@ describe('live events', () => {
     const end = Date.now() + 30_000;
     while (got.length < sent.length) { assert.ok(Date.now() < end, `${got.length} of ${sent.length} burst events`); await new Promise((r) => setTimeout(r, 50)); }
     assert.deepEqual(got, sent);
+    while (gotAll.length < sent.length) { assert.ok(Date.now() < end, `${gotAll.length} of ${sent.length} burst events on the all stream`); await new Promise((r) => setTimeout(r, 50)); }
+    assert.deepEqual(gotAll, sent);
     ws.close();
+    wsAll.close();
   });
 });
 
