@@ -42,10 +42,21 @@ class InvalidParameter(EngineError):
 
 
 class JobCancelled(EngineError):
-    """Raised inside a job (from JobContext.check_cancelled) once `cancel` arrived for it."""
+    """Raised inside a job (from JobContext.check_cancelled) once `cancel` arrived for it. `checkpoint`
+    ({path, step}) when the cancel asked for one and the task wrote it at the step where it stopped."""
 
-    def __init__(self, job_id: str):
-        super().__init__("CANCELLED", f"job {job_id} was cancelled")
+    def __init__(self, job_id: str, checkpoint: dict | None = None):
+        msg = f"job {job_id} was cancelled"
+        if checkpoint is not None:
+            msg += f" (checkpoint written at step {checkpoint['step']})"
+        super().__init__("CANCELLED", msg)
+        self.checkpoint = checkpoint
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        if self.checkpoint is not None:
+            d["checkpoint"] = self.checkpoint
+        return d
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

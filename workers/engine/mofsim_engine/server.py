@@ -53,6 +53,7 @@ class Job:
     job_id: str
     req_id: Any
     cancel_event: threading.Event = field(default_factory=threading.Event)
+    checkpoint_event: threading.Event = field(default_factory=threading.Event)  # cancel asked for a checkpoint
     thread: threading.Thread | None = None
     started: float = field(default_factory=time.time)
 
@@ -164,8 +165,13 @@ class Engine:
         job_id = _require_str(req, "job_id")
         with self._jobs_lock:
             job = self.jobs.get(job_id)
+        checkpoint = req.get("checkpoint", False)
+        if not isinstance(checkpoint, bool):
+            raise InvalidParameter("checkpoint", "checkpoint must be a boolean")
         if job is None:
             return {"cancelled": False}
+        if checkpoint:
+            job.checkpoint_event.set()  # before cancel_event: the job's check reads them in the other order
         job.cancel_event.set()
         return {"cancelled": True}
 
@@ -271,7 +277,8 @@ class Engine:
         try:
             ctx = JobContext(job_id=job.job_id, work_dir=work_dir, calculator=calc, model_id=model_id,
                              structure_name=req.get("structure_name") or Path(filename).stem,
-                             resume_from=resume_from, emit=emit, cancel_event=job.cancel_event)
+                             resume_from=resume_from, emit=emit, cancel_event=job.cancel_event,
+                             checkpoint_event=job.checkpoint_event)
             ctx.check_cancelled()
             t_task = time.perf_counter()
             result = task.run(atoms, params, ctx)

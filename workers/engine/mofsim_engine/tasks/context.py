@@ -44,6 +44,9 @@ class JobContext:
     # Wiring to the server; defaults make a context usable without one (tests, scripts).
     emit: EmitFn = field(default=_no_emit, repr=False)
     cancel_event: threading.Event = field(default_factory=threading.Event, repr=False)
+    # Set (before cancel_event) by a `cancel` with checkpoint: true: the job is being handed back (pause, drain,
+    # preemption) and should save its state at the step where it stops, if it can resume from one.
+    checkpoint_event: threading.Event = field(default_factory=threading.Event, repr=False)
     # Submit independent pieces of the job together (map_parallel); False = one after the other (tests).
     parallel: bool = True
     # Set on the children of map_parallel: a sibling failed, stop at the next step.
@@ -75,9 +78,18 @@ class JobContext:
     def log(self, level: str, message: str) -> None:
         self.emit("log", {"level": level.upper(), "message": message})
 
-    def check_cancelled(self) -> None:
-        """Raise JobCancelled (error code CANCELLED) once a `cancel` for this job arrived. Call every step."""
+    def check_cancelled(self, save: Callable[[], tuple[Path, int]] | None = None) -> None:
+        """Raise JobCancelled (error code CANCELLED) once a `cancel` for this job arrived. Call every step.
+
+        `save`: how this task writes a checkpoint of its current state (it must be called at a step boundary,
+        where the state is consistent, and write the format its resume reads); returns (path, step). When the
+        cancel asked for a checkpoint, `save` runs, the checkpoint is announced (the usual `checkpoint` event) and
+        the error carries {path, step}. Tasks that cannot resume pass nothing and just stop."""
         if self.cancel_event.is_set():
+            if save is not None and self.checkpoint_event.is_set():
+                path, step = save()
+                self.checkpoint(path, step)
+                raise JobCancelled(self.job_id, {"path": str(Path(path).resolve()), "step": int(step)})
             raise JobCancelled(self.job_id)
         if self.abort_event is not None and self.abort_event.is_set():
             raise _SiblingFailed()

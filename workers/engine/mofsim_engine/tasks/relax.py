@@ -161,10 +161,19 @@ def relax(
             progress=round(progress_offset + progress_span * min(frac, 1.0), 3),
         )
 
+    def save_now() -> tuple[Path, int]:
+        # A hand-back's checkpoint at the geometry reached (after opt.nsteps steps), in the periodic format: the
+        # energies include this geometry's (the calculator has it already, from the gradient irun just computed).
+        energy = float(atoms.get_potential_energy())
+        write_checkpoint(atoms, checkpoint_path, step=step_offset + n, stage=stage,
+                         extra={**(checkpoint_extra or {}), "energies_eV": [*energies, energy]})
+        return checkpoint_path, step_offset + n
+
     try:
         for converged in opt.irun(fmax=fmax, steps=int(max_steps)):
             n = opt.nsteps
-            ctx.check_cancelled()
+            # Saved only past the start (n > 0: a checkpoint at the resume point would add nothing).
+            ctx.check_cancelled(save=save_now if checkpoint_path is not None and n > 0 else None)
             energy = float(atoms.get_potential_energy())
             gradient = opt.optimizable.get_gradient()
             fmax_now = _max_force_norm(gradient)

@@ -30,6 +30,9 @@ default `fixcm=True`, as the benchmark ran it.
 Checkpoints: every `checkpoint_interval` MD steps (counted over all MD stages) and at the end of the first opt,
 `checkpoint_<global step>.json` holds positions, momenta, cell, stage index and step, the Langevin generator state
 or the MTK thermostat/barostat variables, and every metric accumulated so far; `ctx.resume_from` continues exactly.
+A cancel that asks for a checkpoint (a hand-back: pause, drain, preemption) stopping an MD stage writes one at the
+step where it stops, whatever the interval (also with checkpoint_interval 0); one stopping an opt stage does not
+(an opt stage restarts from its start geometry on resume), so it resumes from the last periodic checkpoint.
 """
 from __future__ import annotations
 
@@ -205,9 +208,11 @@ class _Run:
 
     # --- checkpoints -------------------------------------------------------------------------------------------
 
-    def write_checkpoint(self, integrator: dict | None) -> None:
-        if self.eff["checkpoint_interval"] <= 0:
-            return
+    def write_checkpoint(self, integrator: dict | None, *, force: bool = False) -> Path | None:
+        """`force`: written even with checkpoint_interval 0 (a hand-back's checkpoint at the step it stops); the
+        caller then announces it. Otherwise the `checkpoint` event goes out here."""
+        if self.eff["checkpoint_interval"] <= 0 and not force:
+            return None
         path = self.work_dir / f"checkpoint_{self.global_step}.json"
         data = {
             "kind": CHECKPOINT_KIND,
@@ -233,7 +238,8 @@ class _Run:
             "trajectory": {"path": str(self.traj_path), "offset": self.traj_file.tell()},
         }
         write_json_atomic(path, data)
-        self.ctx.checkpoint(path, self.global_step)
+        if not force:
+            self.ctx.checkpoint(path, self.global_step)
         self.checkpoints.append(str(path))
         while len(self.checkpoints) > CHECKPOINTS_KEPT:
             old = self.checkpoints.pop(0)
@@ -242,6 +248,7 @@ class _Run:
                     os.remove(old)
                 except OSError:
                     pass
+        return path
 
     def load_checkpoint(self, path: Path) -> dict | None:
         data = read_json(path)
@@ -406,8 +413,13 @@ class _Run:
         ckpt = self.eff["checkpoint_interval"]
         if integrator is None:
             self.record_frame(stage)  # the stage's step 0 (ASE observers fire at nsteps == 0)
+        def save_now() -> tuple[Path, int]:
+            # At the top of the loop: a step boundary (stage_step < steps, so the integrator is live), the same
+            # state a periodic checkpoint at this step would hold.
+            return self.write_checkpoint(self.integrator_state(stage, dyn), force=True), self.global_step
+
         while self.stage_step < stage["steps"]:
-            self.ctx.check_cancelled()
+            self.ctx.check_cancelled(save=save_now)
             prev = a.get_positions()
             dyn.step()
             dyn.nsteps += 1
