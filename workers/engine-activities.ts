@@ -119,10 +119,18 @@ export function createEngineActivities(deps: EngineActivityDeps) {
       // Heartbeat on a timer too: model loading and the first step emit no events, and cancellation reaches an
       // activity only through a heartbeat's answer.
       const beat = setInterval(() => ctx.heartbeat(checkpoint), 1000);
-      const onCancel = () => { engine.request('cancel', { job_id: jobId }).catch(() => {}); };
+      // A hand-back (drain, pause, preemption) asks the engine for a checkpoint at the step where the job stops, so
+      // the next attempt resumes there instead of at the last periodic checkpoint; a cancel of the task does not.
+      const stop = (checkpoint: boolean) => {
+        engine.request('cancel', { job_id: jobId, ...(checkpoint ? { checkpoint: true } : {}) }).catch(() => {});
+      };
+      const onCancel = () => {
+        if (handedBack) return stop(true);
+        void stopKeepsCheckpoint(ctx, taskId).then(stop);
+      };
       ctx.cancellationSignal.addEventListener('abort', onCancel);
       let handedBack = false;
-      deps.jobs.set(taskId, { model: task.model, handBack: () => { handedBack = true; onCancel(); } });
+      deps.jobs.set(taskId, { model: task.model, handBack: () => { handedBack = true; stop(true); } });
       let outcome = 'failed';
 
       try {
@@ -146,8 +154,18 @@ export function createEngineActivities(deps: EngineActivityDeps) {
       } catch (err) {
         if (err instanceof EngineError) {
           log.warn('engine job failed', { code: err.code, retryable: err.retryable, message: err.message });
+          // A stop with a checkpoint: its `checkpoint` event came first and is being stored; the answer names it
+          // too (in case the event was missed). The row is written before the hand-back below, for the next attempt.
+          if (err.checkpoint && (!checkpoint || err.checkpoint.step >= checkpoint.step)) {
+            const cp = err.checkpoint;
+            if (cp.path !== checkpoint?.path || cp.step !== checkpoint?.step) void inOrder('checkpoint', () => saveCheckpoint(deps.db, taskId, cp));
+            checkpoint = cp;
+          }
           await writes;
-          await addEvent(deps.db, taskId, 'attempt_failed', { attempt, code: err.code, message: err.message, retryable: err.retryable });
+          await addEvent(deps.db, taskId, 'attempt_failed', {
+            attempt, code: err.code, message: err.message, retryable: err.retryable,
+            ...(err.checkpoint ? { checkpoint_step: err.checkpoint.step } : {}),
+          });
           if (err.code === 'OUT_OF_MEMORY') {
             deps.systemLog?.warning('engine', 'job ran out of memory; it will be retried', {
               taskId, extra: { model: task.model, structure: structure.name, n_atoms: structure.nAtoms, attempt, device: deps.device, message: err.message.slice(0, 500) },
@@ -178,6 +196,25 @@ export function createEngineActivities(deps: EngineActivityDeps) {
 }
 
 export type EngineActivities = ReturnType<typeof createEngineActivities>;
+
+/**
+ * Whether the task workflow is stopping this attempt to hand it back (pause, preemption: keep a checkpoint) rather
+ * than to end it (cancel). Asked when the activity's cancellation arrives; when the workflow cannot say in time,
+ * the job is checkpointed anyway (a checkpoint never hurts, lost steps do).
+ */
+async function stopKeepsCheckpoint(ctx: Context, taskId: string): Promise<boolean> {
+  try {
+    // The task workflow's id is the task id.
+    const handle = ctx.client.workflow.getHandle(ctx.info.workflowExecution?.workflowId ?? taskId);
+    const state = await Promise.race([
+      handle.query<{ stopping?: string | null }>('state'),
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), 3000).unref()),
+    ]);
+    return state?.stopping !== 'cancel';
+  } catch {
+    return true;
+  }
+}
 
 // Parameters that name other uploaded structures (interaction energy) travel to the engine as file paths.
 async function resolveParameterFiles(db: Db, parameters: Record<string, unknown>): Promise<Record<string, unknown>> {

@@ -34,6 +34,8 @@ export class EngineError extends Error {
     message: string,
     readonly retryable: boolean,
     readonly field?: string,
+    /** On a CANCELLED answer to a cancel that asked for one: the checkpoint written at the step where the job stopped. */
+    readonly checkpoint?: { path: string; step: number },
   ) {
     super(message);
     this.name = 'EngineError';
@@ -151,8 +153,10 @@ export class EngineClient extends EventEmitter {
       this.pending.delete(id);
       if (msg.ok) p.resolve(msg.data ?? {});
       else {
-        const e = (msg.error ?? {}) as { code?: string; message?: string; retryable?: boolean; field?: string };
-        p.reject(new EngineError(e.code ?? 'ENGINE_ERROR', e.message ?? 'engine error', e.retryable ?? true, e.field));
+        const e = (msg.error ?? {}) as { code?: string; message?: string; retryable?: boolean; field?: string; checkpoint?: { path?: unknown; step?: unknown } };
+        const ck = e.checkpoint && typeof e.checkpoint.path === 'string' && Number.isFinite(Number(e.checkpoint.step))
+          ? { path: e.checkpoint.path, step: Number(e.checkpoint.step) } : undefined;
+        p.reject(new EngineError(e.code ?? 'ENGINE_ERROR', e.message ?? 'engine error', e.retryable ?? true, e.field, ck));
       }
     }
   }

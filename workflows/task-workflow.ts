@@ -30,17 +30,23 @@ export interface TaskWorkflowState {
   state: 'queued' | 'running' | 'paused' | 'done';
   workerId: string | null;
   attempt: number;
+  /**
+   * Why the running attempt is being stopped, once it is: a pause or a preemption hands the job back (its engine
+   * saves a checkpoint at the step where it stops, so the next attempt loses nothing), a cancel just stops it.
+   * Read by the engine activity (a query) when its cancellation arrives.
+   */
+  stopping?: 'pause' | 'preempt' | 'cancel' | null;
 }
 
 interface Checkpoint { path: string; step: number }
 
-/** Pause a task: a running job is stopped (its last checkpoint kept) and its slot freed; a queued one is held. */
+/** Pause a task: a running job is stopped (checkpointed at the step where it stops, if it can resume) and its slot freed; a queued one is held. */
 export const pauseSignal = defineSignal('pause');
 /** Resume a paused task: it is queued again and continues from its checkpoint. */
 export const resumeSignal = defineSignal('resume');
 /** Cancel a task in any state; a running job is stopped within seconds. */
 export const cancelSignal = defineSignal('cancel');
-/** Make room for a CRITICAL task: a running job is stopped (checkpoint kept) and requeued. */
+/** Make room for a CRITICAL task: a running job is stopped (checkpointed at the step where it stops) and requeued. */
 export const preemptSignal = defineSignal<[{ by: string }]>('preempt');
 /** Where the task is now. */
 export const stateQuery = defineQuery<TaskWorkflowState>('state');
@@ -65,11 +71,16 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<string> {
   let paused = false;
   let cancelled = false;
   let runScope: CancellationScope | undefined;
-  setHandler(pauseSignal, () => { if (!cancelled && st.state !== 'done') { paused = true; runScope?.cancel(); } });
+  const stopRun = (why: 'pause' | 'preempt' | 'cancel') => {
+    if (!runScope) return;
+    if (st.stopping !== 'cancel') st.stopping = why; // a cancel wins over an earlier pause or preemption
+    runScope.cancel();
+  };
+  setHandler(pauseSignal, () => { if (!cancelled && st.state !== 'done') { paused = true; stopRun('pause'); } });
   setHandler(resumeSignal, () => { paused = false; });
-  setHandler(cancelSignal, () => { cancelled = true; runScope?.cancel(); });
+  setHandler(cancelSignal, () => { cancelled = true; stopRun('cancel'); });
   let preemptedBy: string | undefined;
-  setHandler(preemptSignal, ({ by }) => { if (st.state === 'running' && runScope) { preemptedBy = by; runScope.cancel(); } });
+  setHandler(preemptSignal, ({ by }) => { if (st.state === 'running' && runScope) { preemptedBy = by; stopRun('preempt'); } });
   setHandler(stateQuery, () => st);
 
   const end = (status: 'COMPLETED' | 'FAILED' | 'CANCELLED' | 'TIMEOUT', errorType?: string, errorMessage?: string) =>
@@ -106,6 +117,7 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<string> {
       st.state = 'running';
       st.workerId = slot.workerId;
       st.attempt += 1;
+      st.stopping = null;
       const engine = proxyActivities<EngineActivities>({
         taskQueue: slot.taskQueue,
         // The job must start within a few polls of its worker; a worker that died in between is re-picked.
@@ -120,7 +132,8 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<string> {
       try {
         await CancellationScope.cancellable(async () => {
           runScope = CancellationScope.current();
-          if (paused || cancelled) runScope.cancel();
+          if (cancelled) stopRun('cancel');
+          else if (paused) stopRun('pause');
           await engine.runEngineJob({ taskId, attempt: st.attempt, checkpoint });
         });
         return await end('COMPLETED');

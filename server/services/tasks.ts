@@ -288,7 +288,7 @@ export async function cancelTask(deps: ServerDeps, id: string, actor?: Actor): P
   return getTask(deps, id);
 }
 
-/** Asks a queued or running task to pause (a running job stops at once; it resumes from its last checkpoint). */
+/** Asks a queued or running task to pause (a running job stops at once, checkpointed where it stopped if it can resume; it resumes from there). */
 export async function pauseTask(deps: ServerDeps, id: string, actor?: Actor): Promise<TaskRow> {
   const task = await getTask(deps, id, actor);
   if (!['PENDING', 'QUEUED', 'RUNNING'].includes(task.status)) throw invalidTaskState(task.status, 'pause');
