@@ -112,6 +112,18 @@ class ModelAdapter:
         """Build the ASE calculator (the expensive part: weights onto the device)."""
         raise NotImplementedError
 
+    def require_loadable(self, dtype: str) -> None:
+        """Raise MODEL_UNAVAILABLE (not retryable) when `load` cannot succeed here: packages or weights missing, or
+        a dtype the family does not run in."""
+        from ..errors import EngineError
+
+        ok, reason = self.available()
+        if not ok:
+            raise EngineError("MODEL_UNAVAILABLE", f"{self.id}: {reason}", field="model")
+        if dtype not in self.dtypes:
+            raise EngineError("MODEL_UNAVAILABLE", f"{self.id} runs in {self.dtypes} only (requested {dtype})",
+                              field="model")
+
     def predict(self, calculator, batch: list) -> list[Prediction]:
         """Energy, forces, stress of every structure in `batch` (list of ase.Atoms), in order, with the calculator
         `load` returned. One call may evaluate structures of different sizes and compositions. The caller holds

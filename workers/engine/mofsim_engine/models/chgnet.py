@@ -13,7 +13,6 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import EngineError
 from .base import ELEMENTS_1_TO_94, ModelAdapter, make_d3_calculator
 from .weights import missing_packages
 
@@ -59,12 +58,7 @@ class ChgnetAdapter(ModelAdapter):
         return list(ELEMENTS_1_TO_94)  # CHGNet's atom embedding covers Z = 1..94
 
     def load(self, device: str, dtype: str):
-        ok, reason = self.available()
-        if not ok:
-            raise EngineError("MODEL_UNAVAILABLE", f"{self.id}: {reason}", field="model")
-        if dtype not in self.dtypes:
-            raise EngineError("MODEL_UNAVAILABLE", f"{self.id} runs in {self.dtypes} only (requested {dtype})",
-                              field="model")
+        self.require_loadable(dtype)
         from chgnet.model import CHGNet, CHGNetCalculator
 
         model = CHGNet.load(model_name=self.version, use_device=device, verbose=False)

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EngineError
 from .base import ModelAdapter, Prediction, make_d3_calculator, predict_one
 
 # Checkpoint file inside the sevenn package (and sevenn's own fallback cache dir) per pretrained name.
@@ -108,12 +107,7 @@ class SevenNetAdapter(ModelAdapter):
         return [Prediction(e, f, s) for e, f, s in zip(energies, forces, stresses)]
 
     def load(self, device: str, dtype: str):
-        ok, reason = self.available()
-        if not ok:
-            raise EngineError("MODEL_UNAVAILABLE", f"{self.id}: {reason}", field="model")
-        if dtype not in self.dtypes:
-            raise EngineError("MODEL_UNAVAILABLE", f"{self.id} runs in {self.dtypes} only (requested {dtype})",
-                              field="model")
+        self.require_loadable(dtype)
         from sevenn.calculator import SevenNetCalculator
 
         kwargs = {"modal": self.modal} if self.modal else {}

@@ -12,7 +12,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import EngineError
 from .base import ModelAdapter, make_d3_calculator
 
 DEFAULT_WEIGHTS_DIR = "~/.cache/mofsim/weights"
@@ -88,12 +87,7 @@ class LocalWeightsAdapter(ModelAdapter):
         raise NotImplementedError
 
     def load(self, device: str, dtype: str):
-        ok, reason = self.available()
-        if not ok:
-            raise EngineError("MODEL_UNAVAILABLE", f"{self.id}: {reason}", field="model")
-        if dtype not in self.dtypes:
-            raise EngineError("MODEL_UNAVAILABLE", f"{self.id} runs in {self.dtypes} only (requested {dtype})",
-                              field="model")
+        self.require_loadable(dtype)
         calc = self._build(self.weights_path, device, dtype)
         if not self.with_d3:
             return calc
