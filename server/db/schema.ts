@@ -65,6 +65,8 @@ export const tasks = pgTable('tasks', {
   index('tasks_created_at_idx').on(t.createdAt),
   uniqueIndex('tasks_idempotency_key_idx').on(t.idempotencyKey),
   index('tasks_owner_idx').on(t.ownerId, t.createdAt),
+  // Recent outcomes (alert metrics: failure rate, consecutive failures) without a scan of the table.
+  index('tasks_completed_at_idx').on(t.completedAt),
 ]);
 
 export const taskEvents = pgTable('task_events', {
@@ -97,7 +99,7 @@ export const apiKeys = pgTable('api_keys', {
   revokedAt: timestamp('revoked_at', { withTimezone: true }),
 }, (t) => [uniqueIndex('api_keys_hash_idx').on(t.keyHash), uniqueIndex('api_keys_prefix_idx').on(t.prefix)]);
 
-/** Alert rules ({metric, operator, threshold}); evaluation comes with another issue. */
+/** Alert rules ({metric, operator, threshold}), evaluated by the alert evaluator workflow (server/alerting/). */
 export const alertRules = pgTable('alert_rules', {
   id: text('id').primaryKey(),
   name: text('name').notNull(),
@@ -114,7 +116,7 @@ export const alertRules = pgTable('alert_rules', {
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
 
-/** Fired alerts. */
+/** Fired alerts: one row per firing, resolved when the condition no longer holds (or by hand). */
 export const alerts = pgTable('alerts', {
   id: uuid('id').primaryKey().defaultRandom(),
   ruleId: text('rule_id').references(() => alertRules.id, { onDelete: 'set null' }),
@@ -126,11 +128,40 @@ export const alerts = pgTable('alerts', {
   resolvedAt: timestamp('resolved_at', { withTimezone: true }),
   resolvedBy: text('resolved_by'),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
-}, (t) => [index('alerts_resolved_created_idx').on(t.resolved, t.createdAt)]);
+}, (t) => [
+  index('alerts_resolved_created_idx').on(t.resolved, t.createdAt),
+  // Deduplication lives in the store: a rule has at most one unresolved alert, whoever evaluates it.
+  uniqueIndex('alerts_one_active_per_rule_idx').on(t.ruleId).where(sql`not ${t.resolved}`),
+]);
+
+/**
+ * An alert's transitions (firing, resolved): the outbox of its notifications. Written in the same transaction as
+ * the transition; the evaluator starts one signed webhook delivery per row whose rule notifies a webhook
+ * (`dispatched_at`), and the delivery records its outcome here.
+ */
+export const alertEvents = pgTable('alert_events', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  alertId: uuid('alert_id').notNull().references(() => alerts.id, { onDelete: 'cascade' }),
+  ruleId: text('rule_id'),
+  /** firing | resolved */
+  type: text('type').notNull(),
+  /** Whether the rule's channels named `webhook` when the transition happened. */
+  webhook: boolean('webhook').notNull().default(false),
+  dispatchedAt: timestamp('dispatched_at', { withTimezone: true }),
+  deliveredAt: timestamp('delivered_at', { withTimezone: true }),
+  attempts: integer('attempts').notNull().default(0),
+  lastStatusCode: integer('last_status_code'),
+  lastError: text('last_error'),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+}, (t) => [
+  index('alert_events_alert_idx').on(t.alertId, t.id),
+  index('alert_events_undispatched_idx').on(t.id).where(sql`${t.webhook} and ${t.dispatchedAt} is null`),
+]);
 
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
 export type AlertRuleRow = typeof alertRules.$inferSelect;
 export type AlertRow = typeof alerts.$inferSelect;
+export type AlertEventRow = typeof alertEvents.$inferSelect;
 export type StructureRow = typeof structures.$inferSelect;
 export type TaskRow = typeof tasks.$inferSelect;
 export type TaskEventRow = typeof taskEvents.$inferSelect;
@@ -202,7 +233,11 @@ export const webhookDeliveries = pgTable('webhook_deliveries', {
   error: text('error'),
   durationMs: integer('duration_ms'),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
-}, (t) => [index('webhook_deliveries_task_idx').on(t.taskId, t.id)]);
+}, (t) => [
+  index('webhook_deliveries_task_idx').on(t.taskId, t.id),
+  // Recent deliveries (the webhook backlog alert metric) without a scan of the whole log.
+  index('webhook_deliveries_created_at_idx').on(t.createdAt),
+]);
 
 export type WebhookDeliveryRow = typeof webhookDeliveries.$inferSelect;
 
