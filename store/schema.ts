@@ -259,7 +259,7 @@ export type WebhookDeliveryRow = typeof webhookDeliveries.$inferSelect;
 /**
  * Notable operational events of every process (API, workers, scheduler): what an operator reads to learn why a
  * worker went away, who created a key, which request failed. Not a copy of the JSON process logs (those stay on
- * stderr); see server/db/system-logs.ts for what is written and why.
+ * stderr); see store/system-logs.ts for what is written and why.
  */
 export const systemLogs = pgTable('system_logs', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
