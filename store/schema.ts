@@ -55,6 +55,16 @@ export const tasks = pgTable('tasks', {
   ownerId: uuid('owner_id'),
   // The task this one retries (POST /tasks/{id}/retry).
   retryOf: uuid('retry_of'),
+  // The campaign that owns it (null for a plain task) and its place in the campaign's grid (model|structure|step).
+  campaignId: uuid('campaign_id'),
+  campaignKey: text('campaign_key'),
+  // Chaining: the task whose output file this one starts from; the task waits in PENDING until that one completed.
+  inputTaskId: uuid('input_task_id'),
+  inputFile: text('input_file'),
+  // Result cache: hash of (structure content, model + weights, task type, effective parameters, engine version);
+  // see common/result-cache-key.ts. `reusedFrom` names the completed task whose result this one copied.
+  cacheKey: text('cache_key'),
+  reusedFrom: uuid('reused_from'),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   queuedAt: timestamp('queued_at', { withTimezone: true }),
   startedAt: timestamp('started_at', { withTimezone: true }),
@@ -65,9 +75,47 @@ export const tasks = pgTable('tasks', {
   index('tasks_created_at_idx').on(t.createdAt),
   uniqueIndex('tasks_idempotency_key_idx').on(t.idempotencyKey),
   index('tasks_owner_idx').on(t.ownerId, t.createdAt),
+  index('tasks_campaign_idx').on(t.campaignId, t.status),
+  uniqueIndex('tasks_campaign_key_idx').on(t.campaignId, t.campaignKey),
+  index('tasks_input_task_idx').on(t.inputTaskId).where(sql`${t.inputTaskId} is not null`),
+  index('tasks_cache_key_idx').on(t.cacheKey, t.completedAt).where(sql`${t.cacheKey} is not null and ${t.status} = 'COMPLETED'`),
   // Recent outcomes (alert metrics: failure rate, consecutive failures) without a scan of the table.
   index('tasks_completed_at_idx').on(t.completedAt),
 ]);
+
+/**
+ * A benchmark campaign: models × structures × task steps, run by one durable workflow (workflowId `campaign-<id>`)
+ * that owns its tasks (tasks.campaign_id). `counts` is the last progress snapshot (tasks by status), refreshed by
+ * the workflow; `scores` the MOFSimBench scores computed when it finished (or on demand).
+ */
+export const campaigns = pgTable('campaigns', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  name: text('name').notNull(),
+  ownerId: uuid('owner_id'),
+  models: jsonb('models').$type<string[]>().notNull(),
+  /** The resolved structures: `{id, name}` of every structure the campaign runs on. */
+  structures: jsonb('structures').$type<{ id: string; name: string }[]>().notNull(),
+  /** The structure sets and ids as asked for (for display and re-runs). */
+  structureSpec: jsonb('structure_spec').$type<string[]>().notNull().default(sql`'[]'::jsonb`),
+  /** The task steps: `[{type, parameters}]`. */
+  taskSpec: jsonb('task_spec').$type<{ type: string; parameters?: Record<string, unknown> }[]>().notNull(),
+  options: jsonb('options').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
+  /** PENDING | RUNNING | PAUSED | COMPLETED | CANCELLED | FAILED */
+  status: text('status').notNull().default('PENDING'),
+  totalTasks: integer('total_tasks').notNull().default(0),
+  counts: jsonb('counts').$type<Record<string, number>>().notNull().default(sql`'{}'::jsonb`),
+  scores: jsonb('scores').$type<Record<string, unknown>>(),
+  errorMessage: text('error_message'),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  startedAt: timestamp('started_at', { withTimezone: true }),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  finishedAt: timestamp('finished_at', { withTimezone: true }),
+}, (t) => [
+  index('campaigns_owner_idx').on(t.ownerId, t.createdAt),
+  index('campaigns_status_idx').on(t.status),
+]);
+
+export type CampaignRow = typeof campaigns.$inferSelect;
 
 export const taskEvents = pgTable('task_events', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
