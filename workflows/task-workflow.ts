@@ -8,7 +8,7 @@ import {
   ActivityCancellationType, ActivityFailure, ApplicationFailure, CancellationScope, condition, defineQuery, defineSignal,
   isCancellation, patched, proxyActivities, setHandler, TimeoutFailure, workflowInfo,
 } from '@temporalio/workflow';
-import { isRetryableType } from '../common/retry-policy.js';
+import { isRetryableFailure } from '../common/retry-policy.js';
 import type { EngineActivities } from '../workers/engine-activities.js';
 import type { ControlActivities } from '../workers/control-activities.js';
 
@@ -182,7 +182,9 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<string> {
         }
         const type = cause instanceof ApplicationFailure ? cause.type ?? 'ENGINE_ERROR' : cause instanceof TimeoutFailure ? 'WORKER_LOST' : 'ENGINE_ERROR';
         const message = cause instanceof Error ? cause.message : String(cause);
-        const retryable = cause instanceof TimeoutFailure || (cause instanceof ApplicationFailure && !cause.nonRetryable && isRetryableType(type));
+        const retryable = isRetryableFailure({
+          type, lost: cause instanceof TimeoutFailure, nonRetryable: !(cause instanceof ApplicationFailure) || cause.nonRetryable === true,
+        });
         if (!retryable) return await end('FAILED', type, message);
         const drained = type === 'WORKER_DRAINING';
         if (!drained) {

@@ -26,7 +26,7 @@ export interface TaskCreate {
   model: string;
   structure: { source: 'upload' | 'builtin'; file_id?: string; name?: string };
   parameters?: Record<string, unknown>;
-  options?: { priority?: Priority; timeout?: number; callback?: { url: string; events?: string[]; secret?: string } };
+  options?: { priority?: Priority; timeout?: number; preemptible?: boolean; callback?: { url: string; events?: string[]; secret?: string } };
 }
 
 async function resolveStructure(deps: ServerDeps, ref: TaskCreate['structure'], actor?: Actor): Promise<StructureRow> {
