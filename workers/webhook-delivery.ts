@@ -3,6 +3,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { eq } from 'drizzle-orm';
 import { pinnedPost, vetUrl } from '../common/address-policy.js';
+import { countDeliveryAttempt } from '../metrics/webhook-metrics.js';
 import { signWebhook, WEBHOOK_EVENTS } from '../common/webhook-policy.js';
 import type { Db } from '../store/client.js';
 import { taskEvents, tasks, webhookDeliveries } from '../store/schema.js';
@@ -35,6 +36,7 @@ export async function deliverWebhook(deps: WebhookDeps, input: { taskId: string;
   if ('refused' in target) {
     const refused = `callback ${target.refused}`;
     await log({ ok: false, error: refused });
+    countDeliveryAttempt('refused');
     throw ApplicationFailure.nonRetryable(refused, 'WEBHOOK_URL_REFUSED');
   }
   const body = JSON.stringify({
@@ -60,11 +62,13 @@ export async function deliverWebhook(deps: WebhookDeps, input: { taskId: string;
     const status = await pinnedPost(target, headers, body, deps.timeoutMs);
     const ok = status >= 200 && status < 300;
     await log({ statusCode: status, ok, durationMs: Date.now() - t0 });
+    countDeliveryAttempt(ok ? 'delivered' : 'rejected');
     if (!ok) throw ApplicationFailure.retryable(`receiver answered ${status}`, 'WEBHOOK_REJECTED');
     return { status };
   } catch (err) {
     if (err instanceof ApplicationFailure) throw err;
     await log({ ok: false, error: String((err as Error).message ?? err), durationMs: Date.now() - t0 });
+    countDeliveryAttempt('unreachable');
     throw ApplicationFailure.retryable(`delivery failed: ${(err as Error).message}`, 'WEBHOOK_UNREACHABLE');
   }
 }
