@@ -233,7 +233,9 @@ async function resolveParameterFiles(db: Db, parameters: Record<string, unknown>
 // The engine reports absolute paths inside the task's work dir; the API serves them by file name.
 function collectOutputFiles(result: Record<string, unknown>): Record<string, string> {
   const files: Record<string, string> = {};
-  const names: Record<string, string> = { final_structure_path: 'optimized_structure', trajectory_path: 'trajectory' };
+  const names: Record<string, string> = {
+    final_structure_path: 'optimized_structure', trajectory_path: 'trajectory', complex_structure_path: 'complex_structure',
+  };
   for (const [key, label] of Object.entries(names)) {
     if (typeof result[key] === 'string') files[label] = basename(result[key] as string);
   }

@@ -31,13 +31,17 @@ def toy_complex():
 
 def test_defaults():
     eff = interaction_energy.validate({})
-    screening = eff.pop("screening")
     assert eff == {"framework_path": None, "guest_path": None, "guest": None, "guest_indices": None,
-                   "guest_box_A": 30.0, "include_forces": True, "guest_atoms": None, "screening_asked": False}
-    # the Python service's executor defaults (CONTRACT.md §2.5)
-    assert screening == {"placement": "grid", "n_grid_points": [3, 3, 3], "n_random_points": 20, "seed": 0,
-                         "sites_A": None, "min_distance_A": 2.0, "relax_guest": True, "guest_fmax": 0.05,
-                         "guest_max_steps": 100}
+                   "guest_box_A": 30.0, "include_forces": True, "guest_atoms": None,
+                   # placement on a bare framework: the Python service's executor defaults (CONTRACT.md §2.5)
+                   "placement": "grid", "n_grid_points": [3, 3, 3], "n_random_points": 20, "seed": 0,
+                   "sites_A": None, "min_distance_A": 2.0, "relax_guest": True, "guest_fmax": 0.05,
+                   "guest_max_steps": 100}
+    # the effective parameters are stored and validated again when the job runs: a fixed point
+    assert interaction_energy.validate(eff) == eff
+    placed = interaction_energy.validate({"guest_atoms": {"symbols": ["Ar"], "positions": [[0, 0, 0]]},
+                                          "placement": "specified", "sites_A": [[1, 2, 3]]})
+    assert interaction_energy.validate(placed) == placed
 
 
 @pytest.mark.parametrize("params,field,text", [
@@ -105,9 +109,7 @@ def test_run_errors(make_ctx, tmp_path):
     with pytest.raises(InvalidParameter) as ei:  # no guest anywhere: neither in the structure nor named
         interaction_energy.run(plain, {}, ctx)
     assert ei.value.field == "framework_path"
-    with pytest.raises(InvalidParameter) as ei:  # placement parameters on a complex
-        interaction_energy.run(toy_complex(), {"placement": "random"}, ctx)
-    assert ei.value.field == "placement"
+
     with pytest.raises(InvalidParameter) as ei:
         interaction_energy.run(toy_complex(), {"guest_indices": [7]}, ctx)
     assert "out of range" in ei.value.message

@@ -47,11 +47,13 @@ def validate(params: dict | None) -> dict:
         "guest_indices": None,
         "guest_box_A": p.float("guest_box_A", 30.0, minimum=0.0, exclusive_minimum=True, maximum=1000.0),
         "include_forces": True,
-        "guest_atoms": guest_placement.custom_guest(p.raw["guest_atoms"]) if p.has("guest_atoms") else None,
-        "screening": guest_placement.validate(p),
-        # Whether any placement parameter was given: they only apply to a bare framework.
-        "screening_asked": any(p.has(k) for k in guest_placement.ALLOWED if k != "guest_atoms"),
+        "guest_atoms": p.raw["guest_atoms"] if p.has("guest_atoms") else None,
+        # Used only when the structure is a bare framework (known at run time); stored with the defaults applied
+        # so that a screening's sites are reproducible from the task's effective parameters.
+        **guest_placement.validate(p),
     }
+    if eff["guest_atoms"] is not None:
+        guest_placement.custom_guest(eff["guest_atoms"])
     if p.has("guest_indices"):
         idx = p.int_list("guest_indices", [], minimum=0)
         if not idx:
@@ -132,7 +134,7 @@ def _screen_framework(framework: Atoms, eff: dict, ctx: JobContext) -> dict:
     if eff["guest_path"] is not None:
         guest, guest_source = _read(eff["guest_path"], "guest_path"), "guest_path"
     elif eff["guest_atoms"] is not None:
-        guest, guest_source = eff["guest_atoms"], "guest_atoms"
+        guest, guest_source = guest_placement.custom_guest(eff["guest_atoms"]), "guest_atoms"
     else:
         guest, guest_source = builtin_molecule(eff["guest"]), "ase.build.molecule"
     adsorbate = eff["guest"] or guest.get_chemical_formula(mode="hill")
@@ -158,7 +160,7 @@ def _screen_framework(framework: Atoms, eff: dict, ctx: JobContext) -> dict:
     if _finite(e_framework) is None or _finite(e_guest) is None:
         return {**base, "status": "nan", "interaction_energy_eV": None,
                 "reason": "the framework or the isolated guest has a non-finite energy"}
-    screened = guest_placement.run(framework, guest, eff["screening"], ctx, e_framework=e_framework, e_guest=e_guest)
+    screened = guest_placement.run(framework, guest, eff, ctx, e_framework=e_framework, e_guest=e_guest)
     return {**base, **screened}
 
 
@@ -184,9 +186,6 @@ def run(atoms: Atoms, params: dict, ctx: JobContext) -> dict:
         raise InvalidParameter("guest_indices", "the guest must be some but not all atoms of the complex")
     if mask is None and eff["framework_path"] is None and any(eff[k] is not None for k in ("guest", "guest_path", "guest_atoms")):
         return _screen_framework(atoms, eff, ctx)
-    if eff["screening_asked"]:
-        raise InvalidParameter("placement", "placement parameters apply to a bare framework; this structure already "
-                                            "holds its guest (tags, guest_indices or framework_path)")
     if eff["guest_atoms"] is not None:
         raise InvalidParameter("guest_atoms", "guest_atoms places a guest on a bare framework; this structure already "
                                               "holds its guest (tags, guest_indices or framework_path)")
