@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import ts from 'typescript';
 import * as sdk from '@mofsim/sdk';
 import { repoRoot } from '../common/config.js';
-import { alerts, systemLogs, workers } from '../server/db/schema.js';
+import { alerts, systemLogs, workers } from '../store/schema.js';
 import { calfPath, startTestStack, type TestStack } from './helpers/stack.js';
 import { startWebhookReceiver, type WebhookReceiver } from './helpers/webhook-receiver.js';
 import { until } from './helpers/until.js';
@@ -294,7 +294,7 @@ describe('SDK methods against the real server', () => {
     // The resource forms the flat methods forward to: the server checks each type's parameters.
     await assert.rejects(client.heatCapacity.submit({ model: 'lj_test', structure: structureId, t_step_K: 0 }),
       (e: any) => e instanceof sdk.ValidationError && e.field === 'parameters.t_step_K');
-    await assert.rejects(client.interactionEnergy.submit({ model: 'lj_test', structure: structureId, guest: 'N2' as 'CO2' }),
+    await assert.rejects(client.interactionEnergy.submit({ model: 'lj_test', structure: structureId, guest: 'Xe2' as 'CO2' }),
       (e: any) => e instanceof sdk.ValidationError && e.field === 'parameters.guest');
   });
 

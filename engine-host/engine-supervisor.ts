@@ -1,6 +1,6 @@
 /** Keeps one engine process alive for a worker: starts it, restarts it after a crash, stops it on shutdown. */
 import type { Logger } from '../common/logger.js';
-import type { SystemLog } from '../server/db/system-logs.js';
+import type { SystemLog } from '../store/system-logs.js';
 import { EngineClient, type EngineOptions } from './engine-client.js';
 
 export class EngineSupervisor {
@@ -14,6 +14,11 @@ export class EngineSupervisor {
     /** Where crashes, restarts and failed starts are recorded (`system_logs`). */
     private readonly systemLog?: SystemLog,
   ) {}
+
+  /** Engine processes restarted after an unexpected exit, since this supervisor started. */
+  get restartCount(): number {
+    return this.restarts;
+  }
 
   /** The running engine; starts (or restarts) one when needed. */
   get(): Promise<EngineClient> {
