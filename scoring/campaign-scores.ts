@@ -3,8 +3,9 @@
  * grouped by model, the model's weights SHA-256 (from the results' provenance) and protocol, then each group is
  * scored by `scoring/metrics.ts`.
  */
-import { sql } from 'drizzle-orm';
-import type { Db } from '../server/db/client.js';
+import { asc, eq } from 'drizzle-orm';
+import type { Db } from '../store/client.js';
+import { tasks as tasksTable } from '../store/schema.js';
 import {
   protocolOf, scoreProtocol, type Protocol, type ProtocolScore, type StructureScore, type TaskOutcome,
 } from './metrics.js';
@@ -78,16 +79,11 @@ export function scoreTasks(tasks: ScorableTask[]): ModelProtocolScore[] {
 
 /** Scores every task of a campaign (`tasks.campaign_id`). */
 export async function scoreCampaign(db: Db, campaignId: string): Promise<CampaignScores> {
-  const rows = await db.execute<{
-    id: string; task_type: string; model: string; structure_name: string | null; status: string;
-    parameters: Record<string, unknown> | null; result: Record<string, unknown> | null; error_type: string | null;
-    error_message: string | null; created_at: Date | string;
-  }>(sql`select id, task_type, model, structure_name, status, parameters, result, error_type, error_message, created_at
-         from tasks where campaign_id = ${campaignId} order by created_at, id`);
-  const tasks: ScorableTask[] = [...rows].map((r) => ({
-    id: r.id, taskType: r.task_type, model: r.model, structureName: r.structure_name, status: r.status,
-    parameters: r.parameters, result: r.result, errorType: r.error_type, errorMessage: r.error_message, createdAt: r.created_at,
-  }));
+  const t = tasksTable;
+  const tasks: ScorableTask[] = await db.select({
+    id: t.id, taskType: t.taskType, model: t.model, structureName: t.structureName, status: t.status,
+    parameters: t.parameters, result: t.result, errorType: t.errorType, errorMessage: t.errorMessage, createdAt: t.createdAt,
+  }).from(t).where(eq(t.campaignId, campaignId)).orderBy(asc(t.createdAt), asc(t.id));
   return { campaign_id: campaignId, computed_at: new Date().toISOString(), reference: REFERENCE_ATTRIBUTION, scores: scoreTasks(tasks) };
 }
 
