@@ -70,6 +70,8 @@ export function createApp(deps: ServerDeps) {
     fileUploader: {
       storage: multer.memoryStorage(),
       limits: { fileSize: Math.round(deps.config.MOFSIM_MAX_UPLOAD_MB * 1024 * 1024), files: 1 },
+      // Browsers and fetch send UTF-8 file names without a charset parameter; busboy's default reads them as latin1.
+      defParamCharset: 'utf8',
     },
   }));
 

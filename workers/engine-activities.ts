@@ -230,12 +230,16 @@ async function resolveParameterFiles(db: Db, parameters: Record<string, unknown>
   return out;
 }
 
-// The engine reports absolute paths inside the task's work dir; the API serves them by file name.
+// The engine reports absolute paths inside the task's work dir; the API serves them by file name and never shows
+// a server path: every `<label>_path` key leaves the result and becomes an output file `<label>` (two keep the names
+// clients already know).
+const OUTPUT_LABELS: Record<string, string> = { final_structure_path: 'optimized_structure', trajectory_path: 'trajectory' };
 function collectOutputFiles(result: Record<string, unknown>): Record<string, string> {
   const files: Record<string, string> = {};
-  const names: Record<string, string> = { final_structure_path: 'optimized_structure', trajectory_path: 'trajectory' };
-  for (const [key, label] of Object.entries(names)) {
-    if (typeof result[key] === 'string') files[label] = basename(result[key] as string);
+  for (const [key, value] of Object.entries(result)) {
+    if (!key.endsWith('_path')) continue;
+    delete result[key];
+    if (typeof value === 'string') files[OUTPUT_LABELS[key] ?? key.slice(0, -'_path'.length)] = basename(value);
   }
   return files;
 }

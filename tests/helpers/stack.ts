@@ -100,7 +100,8 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
   const configEnv: Record<string, string> = {
     DATABASE_URL: databaseUrl,
     TEMPORAL_ADDRESS: temporal.url,
-    MOFSIM_DATA_DIR: join(stateDir, 'data'),
+    // The default layout's dot-folder (.mofsim/data), which Express's file sending refuses unless told otherwise.
+    MOFSIM_DATA_DIR: join(stateDir, '.mofsim', 'data'),
     MOFSIM_TASK_QUEUE: `mofsim.control.${suffix}`,
     MOFSIM_QUEUE_PREFIX: `mofsim.${suffix}`,
     // Fast failure detection and scheduling for tests (the defaults suit production).

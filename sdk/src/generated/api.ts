@@ -80,6 +80,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /**
+         * @description The uploaded file as it was sent, as an attachment under its original name (UTF-8 names in an RFC 5987
+         *     `filename*`), with a Content-Type from its extension. Owner or admin only; others get 404. Byte ranges work.
+         */
         get: operations["downloadStructure"];
         put?: never;
         post?: never;
@@ -281,6 +285,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /**
+         * @description One of the task's output files (the names in its result's `files`), as an attachment with a Content-Type
+         *     from its extension (chemical/x-cif for .cif). Byte ranges work (`Range: bytes=0-1023` → 206), for large
+         *     trajectories. Owner or admin only; others get 404.
+         */
         get: operations["downloadTaskFile"];
         put?: never;
         post?: never;
@@ -1449,9 +1458,19 @@ export interface components {
              *     max_force_eV_A, stress_GPa, provenance.
              */
             result: Record<string, never>;
+            /** @description output file label (optimized_structure, trajectory, phonopy_yaml, …) → download URL */
             output_files?: {
                 [key: string]: string;
             };
+            /**
+             * @description The task's output files by name and download URL. Results never carry server paths: an engine's
+             *     `<label>_path` becomes an entry here (and in output_files) instead.
+             */
+            files?: {
+                label: string;
+                name: string;
+                url: string;
+            }[];
             metrics?: {
                 duration_seconds?: number | null;
             };
@@ -2153,7 +2172,17 @@ export interface operations {
                     "application/octet-stream": string;
                 };
             };
+            /** @description the requested byte range (a Range header such as bytes=0-1023), with Content-Range */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
             404: components["responses"]["Error"];
+            416: components["responses"]["Error"];
         };
     };
     validateStructure: {
@@ -2430,7 +2459,17 @@ export interface operations {
                     "application/octet-stream": string;
                 };
             };
+            /** @description the requested byte range (a Range header such as bytes=0-1023), with Content-Range */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
             404: components["responses"]["Error"];
+            416: components["responses"]["Error"];
         };
     };
     getTaskEvents: {
