@@ -1180,6 +1180,10 @@ export interface components {
             detail: string;
             /** @description the offending input (JSON path or form field) */
             field?: string;
+            /** @description machine-readable specifics where there are some; for structure errors what the parser found, e.g. OVERLAPPING_ATOMS `{pairs: [{atoms: [i, j], symbols: [..], distance_A}], n_pairs, minimum_distance_A}`, INVALID_CELL `{tag, value}` (CIF) or `{line}` (POSCAR) or `{vector, length_A}`, COUNT_MISMATCH `{species, counts}` or `{declared, found}`, INVALID_COORDINATES `{site | atom, ...}` */
+            details?: {
+                [key: string]: unknown;
+            };
         };
         Health: {
             /** @enum {string} */

@@ -131,7 +131,6 @@ def _serve() -> None:
     os.dup2(2, 1)  # anything a library prints goes to stderr, never into the answers
     sys.stdout = sys.stderr
     from . import structures
-    from .errors import to_engine_error
 
     for raw in sys.stdin.buffer:
         if not raw.strip():
@@ -144,8 +143,12 @@ def _serve() -> None:
             answer = {"ok": False, "error": StructureError(
                 "PARSE_ERROR", "the file needs more memory to parse than a parse may use",
                 {"reason": "memory_limit"}).to_dict()}
-        except BaseException as exc:  # noqa: BLE001 - every file gets an answer
-            answer = {"ok": False, "error": to_engine_error(exc).to_dict()}
+        except EngineError as exc:
+            answer = {"ok": False, "error": exc.to_dict()}
+        except Exception as exc:  # noqa: BLE001 - every file gets an answer; the same file fails every time
+            detail = str(exc).strip() or type(exc).__name__
+            answer = {"ok": False, "error": StructureError(
+                "PARSE_ERROR", f"cannot parse the file: {type(exc).__name__}: {detail[:300]}").to_dict()}
         out.write(json.dumps(answer, allow_nan=False) + "\n")
 
 
