@@ -13,11 +13,14 @@ import { compatibility } from './compat.js';
 import { alertsRouter } from './routes/alerts.js';
 import { healthRouter } from './routes/health.js';
 import { keysRouter } from './routes/keys.js';
+import { leaderboardRouter } from './routes/leaderboard.js';
 import { systemRouter } from './routes/system.js';
 import { modelsRouter } from './routes/models.js';
 import { structuresRouter } from './routes/structures.js';
 import { tasksRouter } from './routes/tasks.js';
 import { usageRouter, workersRouter } from './routes/workers.js';
+import { httpMetrics } from '../metrics/http-metrics.js';
+import { contentType, metricsText } from '../metrics/exposition.js';
 
 export const apiSpecPath = join(repoRoot, 'openapi', 'mofsim.yaml');
 
@@ -43,6 +46,12 @@ export function createApp(deps: ServerDeps) {
   if (trust) app.set('trust proxy', /^\d+$/.test(trust) ? Number(trust) : trust === 'true' ? true : trust);
   app.set('etag', false);
   const log = deps.logger.child({ component: 'http' });
+  app.use(httpMetrics());
+  // Public, like /health (server/auth.ts lets it through): Prometheus scrapes without a key.
+  app.get('/metrics', async (_req: Request, res: Response) => {
+    res.setHeader('content-type', contentType);
+    res.send(await metricsText());
+  });
 
   app.use((req, res, next) => {
     const incoming = req.get('X-Request-ID');
@@ -70,6 +79,8 @@ export function createApp(deps: ServerDeps) {
     fileUploader: {
       storage: multer.memoryStorage(),
       limits: { fileSize: Math.round(deps.config.MOFSIM_MAX_UPLOAD_MB * 1024 * 1024), files: 1 },
+      // Browsers and fetch send UTF-8 file names without a charset parameter; busboy's default reads them as latin1.
+      defParamCharset: 'utf8',
     },
   }));
 
@@ -82,6 +93,7 @@ export function createApp(deps: ServerDeps) {
   app.use('/api/v1/usage', usageRouter(deps));
   app.use('/api/v1/alerts', alertsRouter(deps));
   app.use('/api/v1/keys', keysRouter(deps));
+  app.use('/api/v1/leaderboard', leaderboardRouter(deps));
 
   app.use((req: Request, res: Response) => sendError(res, 404, 40400, 'NOT_FOUND', `no route for ${req.method} ${req.path}`));
   // Express 5 forwards rejected async handlers here.
@@ -92,7 +104,7 @@ export function createApp(deps: ServerDeps) {
       if (err.status >= 500) {
         deps.systemLog.warning('http', `${err.status} ${err.type}: ${err.message}`, { requestId: res.locals.requestId, extra: { method: req.method, path: req.path } });
       }
-      return sendError(res, err.status, err.code, err.type, err.message, err.field);
+      return sendError(res, err.status, err.code, err.type, err.message, err.field, err.details);
     }
     const e = err as ValidatorError;
     if (e?.type === 'entity.parse.failed') return sendError(res, 400, 40000, 'INVALID_JSON', 'request body is not valid JSON', 'body');

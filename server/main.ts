@@ -6,18 +6,22 @@ import { createLogger } from '../common/logger.js';
 import { EngineSupervisor } from '../engine-host/engine-supervisor.js';
 import { createApp } from './app.js';
 import { migrateDatabase, openDatabase } from '../store/client.js';
+import { ensureReferenceScores } from '../scoring/leaderboard.js';
 import { SystemLog } from '../store/system-logs.js';
 import { attachLiveSocket } from './live-socket.js';
 import { LiveEvents } from './services/live-events.js';
 import { VERSION } from './services/system.js';
 import { startSystemLogRetention } from './services/system-logs.js';
 import { startWebhookDispatch } from './services/webhooks.js';
+import { startFleetSample } from '../metrics/fleet-sample.js';
 
 const config = loadConfig();
 const logger = createLogger('api', config.MOFSIM_LOG_LEVEL);
 await migrateDatabase(config.DATABASE_URL);
 const database = openDatabase(config.DATABASE_URL);
 const systemLog = new SystemLog(database.db, 'api', logger);
+// The classical baselines' leaderboard rows, for Grafana before anyone asks the API.
+ensureReferenceScores(database.db).catch((err) => logger.warn('reference scores not stored', { err: String(err) }));
 const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
 const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
 const engine = new EngineSupervisor({
@@ -32,6 +36,9 @@ await liveEvents.start();
 const deps = { config, database, engine, temporal, logger, startedAt: new Date(), liveEvents, systemLog };
 const stopWebhookSweep = startWebhookDispatch(deps);
 const stopRetention = startSystemLogRetention(deps);
+const stopFleetSample = startFleetSample({
+  database, dataDir: config.MOFSIM_DATA_DIR, staleSeconds: config.MOFSIM_WORKER_STALE_S, intervalSeconds: config.MOFSIM_METRICS_SAMPLE_S, logger,
+});
 const app = createApp(deps);
 const server = app.listen(config.PORT, config.HOST, () => {
   systemLog.info('lifecycle', 'api started', { extra: { version: VERSION, port: config.PORT, pid: process.pid, git_sha: config.MOFSIM_GIT_SHA ?? null } });
@@ -41,6 +48,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
     stopWebhookSweep();
     stopRetention();
+    stopFleetSample();
     server.close();
     systemLog.info('lifecycle', 'api stopping', { extra: { signal: sig, pid: process.pid } });
     Promise.allSettled([engine.stop(), systemLog.flush()])

@@ -10,6 +10,7 @@ import { appendTaskEvent } from './task-events.js';
 import {
   LIVE_STATUSES, NOT_STARTED_STATUSES, TASK_STATUS, TERMINAL_STATUSES, TRANSITION_EVENT, WAITING_STATUSES, type TerminalStatus,
 } from './task-status.js';
+import { countFinished } from '../metrics/task-metrics.js';
 
 /** Appends one event to a task's stream. */
 export async function addEvent(db: Db, taskId: string, type: string, data: Record<string, unknown> = {}): Promise<void> {
@@ -100,7 +101,8 @@ export async function finish(
     completedAt: sql`now()`,
     durationSeconds: sql`extract(epoch from (now() - coalesce(${tasks.startedAt}, ${tasks.createdAt})))`,
   }).where(and(eq(tasks.id, taskId), sql`${tasks.status} not in (${sql.join(TERMINAL_STATUSES.map((s) => sql`${s}`), sql`, `)})`))
-    .returning({ id: tasks.id });
+    .returning({ id: tasks.id, taskType: tasks.taskType, model: tasks.model });
+  if (rows[0]) countFinished(rows[0], f.status, f.errorType);
   if (rows.length) await addEvent(db, taskId, f.status.toLowerCase(), f.errorType ? { error_type: f.errorType, message: f.errorMessage } : {});
   return rows.length > 0;
 }

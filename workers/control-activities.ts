@@ -7,6 +7,7 @@ import type { SystemLog } from '../store/system-logs.js';
 import type { ModelResidencyOutcome } from '../workflows/model-residency-workflow.js';
 import { enterLine, leaveLine, releaseWorker, type Assignment, type Grant } from '../store/scheduler.js';
 import { finish, setLiveStatus } from '../store/task-state.js';
+import { countDeliveryGaveUp } from '../metrics/webhook-metrics.js';
 import { deliverWebhook } from './webhook-delivery.js';
 import type { Dispatcher } from './dispatcher.js';
 
@@ -88,6 +89,7 @@ export function createControlActivities(deps: ControlDeps) {
       // The origin only: a callback's path or query may carry a token.
       let origin: string | null = null;
       try { origin = url ? new URL(url).origin : null; } catch { /* not a URL */ }
+      countDeliveryGaveUp();
       webhooks?.error('webhooks', 'webhook delivery given up', {
         taskId: input.taskId, extra: { event_id: input.eventId, attempts: Number(attempts?.n ?? 0), origin, error: input.error.slice(0, 500) },
       });

@@ -6,6 +6,7 @@ import type { Priority, TaskType } from '../../common/task-types.js';
 import { cancelSignal, pauseSignal, resumeSignal } from '../../workflows/task-workflow.js';
 import type { Db } from '../../store/client.js';
 import { tasksAhead, wakeSchedulers } from '../../store/scheduler.js';
+import { countFinished, countSubmitted } from '../../metrics/task-metrics.js';
 import { taskAssignments, taskEvents, taskRuns, tasks, workers, type StructureRow, type TaskEventRow, type TaskRow } from '../../store/schema.js';
 import { cancelNow, changePriority, failUnstarted, markQueued } from '../../store/task-state.js';
 import {
@@ -136,10 +137,12 @@ export async function submitTask(
     return prior!;
   }
   const task = inserted[0];
+  countSubmitted(task);
   try {
     await startTaskWorkflow(deps.temporal, task, deps.config);
   } catch (err) {
     await failUnstarted(db, task.id, String(err));
+    countFinished(task, 'FAILED', 'ORCHESTRATOR_UNAVAILABLE');
     throw unavailable('ORCHESTRATOR_UNAVAILABLE', `could not queue the task: ${(err as Error).message}`);
   }
   return (await markQueued(db, task.id, task.priority)) ?? (await getTask(deps, task.id));
@@ -315,7 +318,8 @@ export async function cancelTask(deps: ServerDeps, id: string, actor?: Actor): P
   // A task that is not running holds no engine slot: it is CANCELLED now, whether or not a worker has seen the
   // signal yet (the workflow's own terminal write is then a no-op). A running one is marked by its workflow once the
   // engine job has stopped.
-  await cancelNow(deps.database.db, id, signalled ? NOT_STARTED_STATUSES : LIVE_STATUSES);
+  const row = await cancelNow(deps.database.db, id, signalled ? NOT_STARTED_STATUSES : LIVE_STATUSES);
+  if (row) countFinished(row, 'CANCELLED', 'CANCELLED');
   return getTask(deps, id);
 }
 
