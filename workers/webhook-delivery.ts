@@ -2,6 +2,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { eq } from 'drizzle-orm';
+import { countDeliveryAttempt } from '../metrics/webhook-metrics.js';
 import { refuseCallbackUrl, signWebhook, WEBHOOK_EVENTS } from '../common/webhook-policy.js';
 import type { Db } from '../store/client.js';
 import { taskEvents, tasks, webhookDeliveries } from '../store/schema.js';
@@ -33,6 +34,7 @@ export async function deliverWebhook(deps: WebhookDeps, input: { taskId: string;
   const refused = await refuseCallbackUrl(callback.url, deps.allowHosts);
   if (refused) {
     await log({ ok: false, error: refused });
+    countDeliveryAttempt('refused');
     throw ApplicationFailure.nonRetryable(refused, 'WEBHOOK_URL_REFUSED');
   }
   const body = JSON.stringify({
@@ -59,11 +61,13 @@ export async function deliverWebhook(deps: WebhookDeps, input: { taskId: string;
     await res.arrayBuffer().catch(() => undefined);
     const ok = res.status >= 200 && res.status < 300;
     await log({ statusCode: res.status, ok, durationMs: Date.now() - t0 });
+    countDeliveryAttempt(ok ? 'delivered' : 'rejected');
     if (!ok) throw ApplicationFailure.retryable(`receiver answered ${res.status}`, 'WEBHOOK_REJECTED');
     return { status: res.status };
   } catch (err) {
     if (err instanceof ApplicationFailure) throw err;
     await log({ ok: false, error: String((err as Error).message ?? err), durationMs: Date.now() - t0 });
+    countDeliveryAttempt('unreachable');
     throw ApplicationFailure.retryable(`delivery failed: ${(err as Error).message}`, 'WEBHOOK_UNREACHABLE');
   }
 }
