@@ -4,7 +4,8 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { eq, sql } from 'drizzle-orm';
-import { refuseCallbackUrl, signWebhook } from '../../common/webhook-policy.js';
+import { pinnedPost, vetUrl } from '../../common/address-policy.js';
+import { signWebhook } from '../../common/webhook-policy.js';
 import type { Db } from '../../store/client.js';
 import { alertEvents, alertRules, alerts } from '../../store/schema.js';
 import { alertToApi } from '../services/alerts.js';
@@ -36,8 +37,10 @@ export async function deliverAlertWebhook(deps: AlertWebhookDeps, input: { alert
     ...(row.ok ? { deliveredAt: new Date() } : {}),
   }).where(eq(alertEvents.id, event.id));
 
-  const refused = await refuseCallbackUrl(deps.target.url, deps.allowHosts);
-  if (refused) {
+  // Checked at every delivery (DNS may change), and the POST goes to the address checked now.
+  const target = await vetUrl(deps.target.url, deps.allowHosts);
+  if ('refused' in target) {
+    const refused = `alert webhook ${target.refused}`;
     await record({ ok: false, error: refused });
     throw ApplicationFailure.nonRetryable(refused, 'WEBHOOK_URL_REFUSED');
   }
@@ -62,12 +65,11 @@ export async function deliverAlertWebhook(deps: AlertWebhookDeps, input: { alert
   };
   if (deps.target.secret) headers['x-mofsim-signature'] = signWebhook(deps.target.secret, timestamp, body);
   try {
-    const res = await fetch(deps.target.url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(deps.timeoutMs) });
-    await res.arrayBuffer().catch(() => undefined);
-    const ok = res.status >= 200 && res.status < 300;
-    await record({ statusCode: res.status, ok, ...(ok ? {} : { error: `receiver answered ${res.status}` }) });
-    if (!ok) throw ApplicationFailure.retryable(`receiver answered ${res.status}`, 'WEBHOOK_REJECTED');
-    return { status: res.status };
+    const status = await pinnedPost(target, headers, body, deps.timeoutMs);
+    const ok = status >= 200 && status < 300;
+    await record({ statusCode: status, ok, ...(ok ? {} : { error: `receiver answered ${status}` }) });
+    if (!ok) throw ApplicationFailure.retryable(`receiver answered ${status}`, 'WEBHOOK_REJECTED');
+    return { status };
   } catch (err) {
     if (err instanceof ApplicationFailure) throw err;
     await record({ ok: false, error: String((err as Error).message ?? err) });
