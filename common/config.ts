@@ -59,6 +59,13 @@ const schema = z.object({
   MOFSIM_WEBHOOK_RETRY_INITIAL_S: z.coerce.number().positive().default(5),
   /** Seconds one webhook POST may take. */
   MOFSIM_WEBHOOK_TIMEOUT_S: z.coerce.number().positive().default(10),
+  /** Seconds between evaluations of the alert rules (the alert evaluator workflow). */
+  MOFSIM_ALERT_INTERVAL_S: z.coerce.number().positive().default(30),
+  /** Where transitions of alert rules with a `webhook` channel are POSTed (signed with MOFSIM_ALERT_WEBHOOK_SECRET); unset = none. */
+  MOFSIM_ALERT_WEBHOOK_URL: z.string().url().optional(),
+  MOFSIM_ALERT_WEBHOOK_SECRET: z.string().min(1).optional(),
+  /** Window of the `failure_rate_percent` alert metric, seconds. */
+  MOFSIM_ALERT_FAILURE_WINDOW_S: int(900),
   /** CPU workers `npm start` runs on a machine without GPUs. */
   MOFSIM_CPU_WORKERS: int(1),
   /** Port of the embedded PostgreSQL that `npm start` runs when DATABASE_URL does not answer. */
