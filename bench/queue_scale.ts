@@ -179,7 +179,7 @@ async function main() {
 
     // Slot freed (a job's completed/cancelled event) → the next job's started event, matched first-freed first-taken.
     const evs = await sql`select e.type, e.created_at from task_events e where e.type in ('completed', 'cancelled', 'started')
-      and e.created_at >= ${new Date(r0)} order by e.id`;
+      and e.created_at >= ${new Date(r0).toISOString()}::timestamptz order by e.id`;
     const free: number[] = [];
     const gaps: number[] = [];
     for (const e of evs) {
