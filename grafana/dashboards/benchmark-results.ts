@@ -1,46 +1,36 @@
 /**
- * Benchmark results from Postgres, through the read-only role (grafana/postgres-readonly.sql): per model × task,
- * the metric against the DFT reference. It reads the tasks table; it fills up as campaigns land.
+ * Benchmark results from Postgres: the `leaderboard` view (latest score per model × weights × protocol × metric,
+ * campaigns and the classical UFF/UFF4MOF baselines; scoring/leaderboard.ts), read through the read-only role
+ * (store/readonly-role.ts). It fills up as campaigns land.
  */
 import { DashboardBuilder, RowBuilder } from '@grafana/grafana-foundation-sdk/dashboard';
 import { sqlTable } from './common.js';
 
-// A JSON number field as float8, NULL when absent or not a number (a NaN travels as null).
-const num = (path: string) => `case when jsonb_typeof(result #> '{${path}}') = 'number' then (result #>> '{${path}}')::float8 end`;
+const pick = (protocol: string, metric: string, column: string) =>
+  `  round(max(value) filter (where protocol = '${protocol}' and metric = '${metric}')::numeric, 3) as "${column}"`;
 
 export const BENCHMARK_SQL = {
-  optimisationVsDft: `select model,
-  count(*) as structures,
-  round(avg(abs(${num('reference,volume_vs_dft_percent')}))::numeric, 2) as mean_abs_volume_error_percent,
-  round(100.0 * avg(case when (result #>> '{reference,within_10_percent}') = 'true' then 1 else 0 end)::numeric, 1) as within_10_percent_share,
-  round(100.0 * avg(case when (result ->> 'converged') = 'true' then 1 else 0 end)::numeric, 1) as converged_percent
-from tasks
-where task_type = 'optimization' and status = 'COMPLETED' and result ? 'reference'
-group by model
-order by mean_abs_volume_error_percent nulls last`,
-  bulkModulus: `select model,
-  count(*) as structures,
-  round(avg(${num('bulk_modulus_GPa')})::numeric, 2) as mean_bulk_modulus_GPa,
-  round(min(${num('bulk_modulus_GPa')})::numeric, 2) as min_GPa,
-  round(max(${num('bulk_modulus_GPa')})::numeric, 2) as max_GPa
-from tasks
-where task_type = 'bulk-modulus' and status = 'COMPLETED'
-group by model
-order by model`,
-  modelTaskSummary: `select model, task_type,
-  count(*) filter (where status = 'COMPLETED') as completed,
-  count(*) filter (where status = 'FAILED') as failed,
-  count(*) filter (where status in ('PENDING', 'QUEUED', 'RUNNING', 'PAUSED')) as in_progress,
-  round(avg(duration_seconds) filter (where status = 'COMPLETED')::numeric, 1) as mean_seconds
-from tasks
-group by model, task_type
-order by model, task_type`,
-  failuresByType: `select model, task_type, coalesce(error_type, 'none') as error_type, count(*) as tasks
-from tasks
-where status = 'FAILED'
-group by model, task_type, error_type
-order by tasks desc
-limit 50`,
+  // One row per model: the headline metric of each MOFSimBench task against DFT (or, for stability, against the start).
+  summary: `select label as model, source,
+${[
+    pick('optimization', 'fraction_within_10_percent', 'optimisation: within ±10 % of DFT volume'),
+    pick('optimization', 'mae_volume_percent', 'optimisation: volume MAE %'),
+    pick('stability', 'fraction_stable', 'MD stability: stable fraction'),
+    pick('stability', 'mean_abs_volume_change_percent', 'MD stability: mean |ΔV| %'),
+    pick('bulk_modulus', 'mae_GPa', 'bulk modulus: MAE GPa'),
+    pick('bulk_modulus', 'mape_percent', 'bulk modulus: MAPE %'),
+    pick('heat_capacity', 'mae_J_per_K_g', 'heat capacity: MAE J/(K g)'),
+  ].join(',\n')}
+from leaderboard
+group by label, source
+order by 3 desc nulls last, model`,
+  optimisation: `select label as model, metric, round(value::numeric, 4) as value, n_structures, source, computed_at
+from leaderboard
+where protocol = 'optimization'
+order by metric, value desc nulls last`,
+  all: `select label as model, protocol, metric, round(value::numeric, 4) as value, n_structures, source, weights_sha256, campaign_id, computed_at
+from leaderboard
+order by protocol, metric, model`,
 } as const;
 
 export function benchmarkResultsDashboard() {
@@ -50,11 +40,10 @@ export function benchmarkResultsDashboard() {
     .refresh('5m')
     .time({ from: 'now-30d', to: 'now' })
     .withRow(new RowBuilder('Against DFT'))
-    .withPanel(sqlTable('Optimisation: cell volume vs DFT, per model', BENCHMARK_SQL.optimisationVsDft, {
-      description: 'MOFSimBench §1.1: |V_model − V_DFT| / V_DFT of the relaxed cell; the share within 10 % is the benchmark\'s score.',
+    .withPanel(sqlTable('Per model: each task\'s metric vs DFT', BENCHMARK_SQL.summary, {
+      height: 10,
+      description: 'MOFSimBench scores of the latest campaign per model (and the UFF/UFF4MOF reference rows): optimisation volume vs the DFT EOS volume (±10 %), MD stability, bulk modulus and heat capacity errors.',
     }))
-    .withPanel(sqlTable('Bulk modulus per model', BENCHMARK_SQL.bulkModulus))
-    .withRow(new RowBuilder('Coverage'))
-    .withPanel(sqlTable('Tasks per model × task type', BENCHMARK_SQL.modelTaskSummary, { span: 12 }))
-    .withPanel(sqlTable('Failures by error type', BENCHMARK_SQL.failuresByType, { span: 12 }));
+    .withPanel(sqlTable('Optimisation, every metric', BENCHMARK_SQL.optimisation, { span: 12 }))
+    .withPanel(sqlTable('All scores', BENCHMARK_SQL.all, { span: 12 }));
 }
