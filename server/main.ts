@@ -6,6 +6,7 @@ import { createLogger } from '../common/logger.js';
 import { EngineSupervisor } from '../engine-host/engine-supervisor.js';
 import { createApp } from './app.js';
 import { migrateDatabase, openDatabase } from '../store/client.js';
+import { ensureReferenceScores } from '../scoring/leaderboard.js';
 import { SystemLog } from '../store/system-logs.js';
 import { attachLiveSocket } from './live-socket.js';
 import { LiveEvents } from './services/live-events.js';
@@ -21,6 +22,8 @@ await migrateDatabase(config.DATABASE_URL);
 const database = openDatabase(config.DATABASE_URL);
 if (config.MOFSIM_GRAFANA_DB_PASSWORD) await ensureReadOnlyRole(database.sql, config.MOFSIM_GRAFANA_DB_USER, config.MOFSIM_GRAFANA_DB_PASSWORD);
 const systemLog = new SystemLog(database.db, 'api', logger);
+// The classical baselines' leaderboard rows, for Grafana before anyone asks the API.
+ensureReferenceScores(database.db).catch((err) => logger.warn('reference scores not stored', { err: String(err) }));
 const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
 const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
 const engine = new EngineSupervisor({
