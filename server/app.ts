@@ -104,7 +104,7 @@ export function createApp(deps: ServerDeps) {
       if (err.status >= 500) {
         deps.systemLog.warning('http', `${err.status} ${err.type}: ${err.message}`, { requestId: res.locals.requestId, extra: { method: req.method, path: req.path } });
       }
-      return sendError(res, err.status, err.code, err.type, err.message, err.field);
+      return sendError(res, err.status, err.code, err.type, err.message, err.field, err.details);
     }
     const e = err as ValidatorError;
     if (e?.type === 'entity.parse.failed') return sendError(res, 400, 40000, 'INVALID_JSON', 'request body is not valid JSON', 'body');
