@@ -36,8 +36,15 @@ const schema = z.object({
   MOFSIM_WORKER_STALE_S: z.coerce.number().positive().default(15),
   /** Seconds without an engine-activity heartbeat before Temporal declares the attempt lost (dead worker). */
   MOFSIM_ACTIVITY_HEARTBEAT_TIMEOUT_S: z.coerce.number().positive().default(30),
-  /** Seconds a queued task waits before asking the scheduler for a slot again. */
+  /** Only for task workflows started before decisions became event-driven: seconds between their scheduler asks. */
   MOFSIM_SCHEDULER_POLL_S: z.coerce.number().positive().default(2),
+  /** Seconds between a worker's scheduler sweeps (lost signals, silent workers, unstarted batch workflows); decisions themselves are event-driven. */
+  MOFSIM_SCHEDULER_SWEEP_S: z.coerce.number().positive().default(5),
+  /** How many later tasks may start ahead of a head of line that fits nowhere (backfill), and how deep a backfill looks. */
+  MOFSIM_BACKFILL_MAX_BYPASS: z.coerce.number().int().nonnegative().default(16),
+  MOFSIM_BACKFILL_LOOKAHEAD: z.coerce.number().int().positive().default(64),
+  /** The window of recent device use that fair share between owners weighs, seconds. */
+  MOFSIM_FAIR_SHARE_WINDOW_S: z.coerce.number().positive().default(3600),
   /** Seconds a draining worker waits for its jobs to hand back before it kills its engine. */
   MOFSIM_DRAIN_TIMEOUT_S: z.coerce.number().positive().default(30),
   /** The nvidia-smi binary (tests point it at a recorded fake). */

@@ -1339,6 +1339,8 @@ export interface components {
             priority?: components["schemas"]["Priority"];
             /** @description seconds the task may run before it is stopped with status TIMEOUT (default 86400) */
             timeout?: number;
+            /** @description (default true) false keeps a running job from being preempted (checkpointed and requeued) to make room for higher-priority work */
+            preemptible?: boolean;
             callback?: {
                 /** Format: uri */
                 url: string;
