@@ -246,6 +246,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tasks/speed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Model speed, ms per FIRE + FrechetCellFilter step (MOFSimBench §1.7; the benchmark's structure is the built-in MOF-5, 424 atoms) */
+        post: operations["submitSpeed"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tasks/{task_id}": {
         parameters: {
             query?: never;
@@ -1334,11 +1351,13 @@ export interface components {
         /** @enum {string} */
         TaskStatus: "PENDING" | "QUEUED" | "RUNNING" | "PAUSED" | "COMPLETED" | "FAILED" | "CANCELLED" | "TIMEOUT";
         /** @enum {string} */
-        TaskType: "optimization" | "stability" | "bulk-modulus" | "heat-capacity" | "interaction-energy" | "single-point-energy";
+        TaskType: "optimization" | "stability" | "bulk-modulus" | "heat-capacity" | "interaction-energy" | "single-point-energy" | "speed";
         TaskOptions: {
             priority?: components["schemas"]["Priority"];
             /** @description seconds the task may run before it is stopped with status TIMEOUT (default 86400) */
             timeout?: number;
+            /** @description (default true) false keeps a running job from being preempted (checkpointed and requeued) to make room for higher-priority work */
+            preemptible?: boolean;
             callback?: {
                 /** Format: uri */
                 url: string;
@@ -1414,6 +1433,13 @@ export interface components {
             point_steps?: number;
             /** @enum {string} */
             eos?: "birchmurnaghan" | "murnaghan" | "vinet" | "birch" | "sj" | "taylor" | "antonschmidt" | "p3";
+        };
+        /** @description Defaults are MOFSimBench §1.7: one warm-up step, then 1000 timed FIRE + FrechetCellFilter steps at fmax 0; time per step = timed wall clock / (optimizer steps − 1). */
+        SpeedParameters: {
+            /** @default 1000 */
+            steps?: number;
+            /** @default 1 */
+            warmup_steps?: number;
         };
         /** @description Defaults are MOFSimBench §1.4 (BFGS+Frechet relax, phonopy 1×1×1, 0.01 Å, mesh 100, 0–1000 K step 10). */
         HeatCapacityParameters: {
@@ -1750,6 +1776,11 @@ export interface components {
             default_rate_limit_per_minute?: number;
         };
         AlertCondition: {
+            /**
+             * @description A quantity the alert evaluator measures (an unknown one is a 400 UNKNOWN_METRIC): queue_length,
+             *     oldest_queued_age_s, active_workers, available_gpus, min_gpu_free_memory_gb, max_gpu_memory_used_percent,
+             *     max_gpu_temp, failure_rate_percent, consecutive_failures, webhook_backlog, disk_free_gb, disk_free_percent.
+             */
             metric: string;
             /** @enum {string} */
             operator: ">" | "<" | ">=" | "<=" | "==" | "!=";
@@ -2494,6 +2525,30 @@ export interface operations {
             422: components["responses"]["Error"];
         };
     };
+    submitSpeed: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A client-chosen key; a retried POST with the same key returns the first task instead of a new one. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskCreate"] & {
+                    parameters?: components["schemas"]["SpeedParameters"];
+                };
+            };
+        };
+        responses: {
+            202: components["responses"]["TaskAccepted"];
+            400: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            422: components["responses"]["Error"];
+        };
+    };
     getTask: {
         parameters: {
             query?: never;
@@ -2724,7 +2779,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description type of items that carry no task_type */
-                task_type?: "optimization" | "stability" | "bulk-modulus" | "heat-capacity" | "interaction-energy" | "single-point-energy" | "single-point";
+                task_type?: "optimization" | "stability" | "bulk-modulus" | "heat-capacity" | "interaction-energy" | "single-point-energy" | "single-point" | "speed";
             };
             header?: never;
             path?: never;
