@@ -424,6 +424,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tasks/{task_id}/logs/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The task log as server-sent events (the reference service's stream)
+         * @description Frames are `id: <event id>` and `data: <LogEntry JSON>` (no `event:` name, as the reference service's). It
+         *     starts with up to `history_limit` stored entries (none with `include_history=false`), then entries as they
+         *     are written; with `Last-Event-ID` it starts with every stored entry after that id instead, so a reconnecting
+         *     client misses nothing. The stream ends after the task's final entry (also at once for a task that already
+         *     ended). A `: ping` comment goes out every `MOFSIM_SSE_HEARTBEAT_S` seconds.
+         */
+        get: operations["streamTaskLogs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tasks/{task_id}/cancel": {
         parameters: {
             query?: never;
@@ -1312,6 +1336,11 @@ export interface components {
             callback?: {
                 /** Format: uri */
                 url: string;
+                /**
+                 * @description Among task.created (the submission was accepted), task.started, task.progress, task.completed,
+                 *     task.failed, task.timeout (stopped at options.timeout) and task.cancelled; an unknown name is a 400 naming
+                 *     options.callback.events. Default: task.started, task.completed, task.failed, task.timeout, task.cancelled.
+                 */
                 events?: string[];
                 secret?: string;
             };
@@ -1496,6 +1525,8 @@ export interface components {
         };
         BatchItem: components["schemas"]["TaskCreate"] & {
             task_type?: string;
+            /** @description same as task_type (the reference Python SDK's batch items are {type, model, structure, parameters}) */
+            type?: string;
         };
         BatchResult: {
             submitted: number;
@@ -1810,6 +1841,25 @@ export interface components {
             running_tasks?: string[];
             /** Format: date-time */
             last_heartbeat?: string;
+            /** @description same as index (the reference service's name) */
+            gpu_id?: number | null;
+            memory_free_MB?: number | null;
+            /** @description the first running task */
+            current_task_id?: string | null;
+            /** @description GB (the reference Python client's GPUInfo.memory_total) */
+            memory_total?: number | null;
+            /** @description GB */
+            memory_used?: number | null;
+            /** @description GB */
+            memory_free?: number | null;
+            /** @description percent (same as utilization_percent) */
+            utilization?: number | null;
+            /** @description °C (same as temperature_C) */
+            temperature?: number | null;
+            /** @description the worker is online and runs no task */
+            is_available?: boolean;
+            /** @description same as current_task_id */
+            current_task?: string | null;
         };
         Usage: {
             group_by?: string;
@@ -1825,7 +1875,7 @@ export interface components {
         WebhookDelivery: {
             id?: number;
             /** @enum {string} */
-            event?: "task.started" | "task.progress" | "task.completed" | "task.failed" | "task.cancelled";
+            event?: "task.created" | "task.started" | "task.progress" | "task.completed" | "task.failed" | "task.timeout" | "task.cancelled";
             event_id?: number;
             url?: string;
             /** @description same for every attempt of one event (also sent as Idempotency-Key and X-MOFSim-Delivery); a resend has its own, `<task id>:<event id>:resend-<id>` */
@@ -1925,7 +1975,7 @@ export interface components {
             /** Format: uuid */
             task_id: string;
             /** @enum {string} */
-            event: "task.completed" | "task.failed" | "task.cancelled";
+            event: "task.completed" | "task.failed" | "task.timeout" | "task.cancelled";
             event_id: number;
             url: string;
         };
@@ -1988,6 +2038,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Envelope"] & {
+                        /**
+                         * @description data.status again, beside the envelope (the reference Python client's is_healthy() reads it here)
+                         * @enum {string}
+                         */
+                        status?: "healthy" | "degraded";
                         data?: components["schemas"]["Health"];
                     };
                 };
@@ -2010,6 +2065,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Envelope"] & {
+                        /**
+                         * @description data.status again, beside the envelope (the reference Python client's is_healthy() reads it here)
+                         * @enum {string}
+                         */
+                        status?: "healthy" | "degraded";
                         data?: components["schemas"]["Health"];
                     };
                 };
@@ -2687,6 +2747,40 @@ export interface operations {
                     "application/json": components["schemas"]["Envelope"] & {
                         data?: components["schemas"]["TaskLogs"];
                     };
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+        };
+    };
+    streamTaskLogs: {
+        parameters: {
+            query?: {
+                include_history?: boolean;
+                history_limit?: number;
+                /** @description minimum level (WARNING gives WARNING, ERROR and CRITICAL) */
+                level?: "DEBUG" | "INFO" | "WARNING" | "ERROR" | "CRITICAL";
+            };
+            header?: {
+                /** @description the id of the last entry received; the stream replays every stored entry after it */
+                "Last-Event-ID"?: string;
+            };
+            path: {
+                task_id: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a server-sent event stream of LogEntry objects */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
                 };
             };
             400: components["responses"]["Error"];
@@ -3868,6 +3962,11 @@ export interface operations {
                         data?: {
                             items?: components["schemas"]["Gpu"][];
                             total?: number;
+                            /** @description the same list under the reference service's name (its Python client reads data.gpus) */
+                            gpus?: components["schemas"]["Gpu"][];
+                            total_gpus?: number;
+                            /** @description GPUs whose worker is online and runs no task */
+                            available_gpus?: number;
                         };
                     };
                 };
