@@ -7,7 +7,7 @@
  *   revoke <key id>
  */
 import { loadConfig } from '../common/config.js';
-import { migrateDatabase, openDatabase } from '../server/db/client.js';
+import { migrateDatabase, openDatabase } from '../store/client.js';
 import { createKey, keyToApi, listKeys, revokeKey, type Role } from '../server/services/keys.js';
 
 const config = loadConfig();

@@ -11,7 +11,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, repoRoot } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
-import { ensureDatabaseExists, migrateDatabase, openDatabase } from '../server/db/client.js';
+import { ensureDatabaseExists, migrateDatabase, openDatabase } from '../store/client.js';
 import { devAdminKeyFile, ensureAdminKey } from '../server/services/keys.js';
 import { discoverGpus } from '../workers/gpu-discovery.js';
 import { portOpen, postgresAnswers, startEmbeddedPostgres, startTemporalDev, waitFor, type Service } from './services.js';

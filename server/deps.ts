@@ -2,9 +2,9 @@
 import type { Client } from '@temporalio/client';
 import type { Config } from '../common/config.js';
 import type { Logger } from '../common/logger.js';
-import type { EngineSupervisor } from '../workers/engine-supervisor.js';
-import type { Database } from './db/client.js';
-import type { SystemLog } from './db/system-logs.js';
+import type { EngineSupervisor } from '../engine-host/engine-supervisor.js';
+import type { Database } from '../store/client.js';
+import type { SystemLog } from '../store/system-logs.js';
 import type { LiveEvents } from './services/live-events.js';
 
 export interface ServerDeps {

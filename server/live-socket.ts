@@ -11,7 +11,7 @@ import type { ServerDeps } from './deps.js';
 import { taskEventToApi } from './mappers.js';
 import { actorOf, findKey, type Actor } from './services/keys.js';
 import { getTask, replayTaskEvents } from './services/tasks.js';
-import type { TaskEventRow } from './db/schema.js';
+import type { TaskEventRow } from '../store/schema.js';
 
 /** Serves `/ws` on the API's HTTP server. */
 export function attachLiveSocket(server: Server, deps: ServerDeps): WebSocketServer {

@@ -1,5 +1,5 @@
 /** Database rows → API objects (one mapper per resource). */
-import type { StructureRow, TaskEventRow, TaskRow, WebhookDeliveryRow, WorkerRow } from './db/schema.js';
+import type { StructureRow, TaskEventRow, TaskRow, WebhookDeliveryRow, WorkerRow } from '../store/schema.js';
 import type { StructureCheck } from './services/structures.js';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);

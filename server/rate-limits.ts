@@ -10,8 +10,8 @@
  */
 import { getTableColumns, sql } from 'drizzle-orm';
 import type postgres from 'postgres';
-import type { Db } from './db/client.js';
-import { apiKeys, rateLimitWindows as w, type ApiKeyRow } from './db/schema.js';
+import type { Db } from '../store/client.js';
+import { apiKeys, rateLimitWindows as w, type ApiKeyRow } from '../store/schema.js';
 
 /** A subject's count in its current window and the seconds until the window ends (0 when there is none). */
 export interface WindowCount {

@@ -8,7 +8,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { eq } from 'drizzle-orm';
-import { alerts, structures } from '../server/db/schema.js';
+import { alerts, structures } from '../store/schema.js';
 import { api, calfPath, startTestStack, submit, upload, waitForTask, type TestStack } from './helpers/stack.js';
 import { startWebhookReceiver, type WebhookReceiver } from './helpers/webhook-receiver.js';
 import { until } from './helpers/until.js';

@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { taskEvents } from '../server/db/schema.js';
+import { taskEvents } from '../store/schema.js';
 import postgres from 'postgres';
-import { TASK_EVENTS_CHANNEL } from '../server/db/task-events.js';
+import { TASK_EVENTS_CHANNEL } from '../store/task-events.js';
 import { api, calfPath, startTestStack, submit, waitForTask, type TestStack } from './helpers/stack.js';
 
 let stack: TestStack;

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import ts from 'typescript';
 import * as sdk from '@mofsim/sdk';
 import { repoRoot } from '../common/config.js';
-import { alerts, systemLogs, workers } from '../server/db/schema.js';
+import { alerts, systemLogs, workers } from '../store/schema.js';
 import { calfPath, startTestStack, type TestStack } from './helpers/stack.js';
 import { startWebhookReceiver, type WebhookReceiver } from './helpers/webhook-receiver.js';
 import { until } from './helpers/until.js';

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { createLogger } from '../common/logger.js';
-import { systemLogs, workers } from '../server/db/schema.js';
-import { SystemLog } from '../server/db/system-logs.js';
+import { systemLogs, workers } from '../store/schema.js';
+import { SystemLog } from '../store/system-logs.js';
 import type { WorkerHandle } from '../workers/worker.js';
 // The SDK of this checkout (the `@mofsim/sdk` package may resolve to another build).
 import { MOFSimClient } from '../sdk/src/index.js';

@@ -1,15 +1,15 @@
 /** Light activities on the control queue: scheduling decisions and database bookkeeping. */
 import { and, count, eq, inArray } from 'drizzle-orm';
 import type { TERMINAL_STATUSES } from '../common/task-types.js';
-import type { Db } from '../server/db/client.js';
-import { tasks, webhookDeliveries } from '../server/db/schema.js';
-import type { SystemLog } from '../server/db/system-logs.js';
+import type { Db } from '../store/client.js';
+import { tasks, webhookDeliveries } from '../store/schema.js';
+import type { SystemLog } from '../store/system-logs.js';
 import { Context } from '@temporalio/activity';
 import type { ModelResidencyOutcome } from '../workflows/model-residency-workflow.js';
 import { preemptSignal } from '../workflows/task-workflow.js';
-import { claimOrPreempt, releaseWorker, type Assignment } from './scheduler.js';
-import { addEvent, finish } from './task-store.js';
-import { logStaleWorkers } from './worker-registry.js';
+import { claimOrPreempt, releaseWorker, type Assignment } from '../store/scheduler.js';
+import { addEvent, finish } from '../store/task-state.js';
+import { logStaleWorkers } from '../store/worker-registry.js';
 import { deliverWebhook } from './webhook-delivery.js';
 
 export interface ControlDeps {

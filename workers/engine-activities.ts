@@ -8,12 +8,12 @@ import { basename, join } from 'node:path';
 import { isRetryableType } from '../common/retry-policy.js';
 import { TASK_TYPES, isTaskType } from '../common/task-types.js';
 import type { Logger } from '../common/logger.js';
-import type { Db } from '../server/db/client.js';
-import type { SystemLog } from '../server/db/system-logs.js';
-import { structures, tasks } from '../server/db/schema.js';
-import { EngineError, type EngineEvent } from './engine-client.js';
-import type { EngineSupervisor } from './engine-supervisor.js';
-import { addEvent, endRun, finish, markRunning, saveCheckpoint, setProgress, startRun } from './task-store.js';
+import type { Db } from '../store/client.js';
+import type { SystemLog } from '../store/system-logs.js';
+import { structures, tasks } from '../store/schema.js';
+import { EngineError, type EngineEvent } from '../engine-host/engine-client.js';
+import type { EngineSupervisor } from '../engine-host/engine-supervisor.js';
+import { addEvent, endRun, finish, markRunning, saveCheckpoint, setProgress, startRun } from '../store/task-state.js';
 
 export interface EngineActivityDeps {
   db: Db;

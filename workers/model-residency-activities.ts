@@ -6,8 +6,8 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { isRetryableType } from '../common/retry-policy.js';
-import { EngineError } from './engine-client.js';
-import type { EngineSupervisor } from './engine-supervisor.js';
+import { EngineError } from '../engine-host/engine-client.js';
+import type { EngineSupervisor } from '../engine-host/engine-supervisor.js';
 
 export interface ModelResidencyDeps {
   engine: EngineSupervisor;

@@ -3,8 +3,8 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { eq } from 'drizzle-orm';
 import { refuseCallbackUrl, signWebhook, WEBHOOK_EVENTS } from '../common/webhook-policy.js';
-import type { Db } from '../server/db/client.js';
-import { taskEvents, tasks, webhookDeliveries } from '../server/db/schema.js';
+import type { Db } from '../store/client.js';
+import { taskEvents, tasks, webhookDeliveries } from '../store/schema.js';
 
 export interface WebhookDeps {
   db: Db;

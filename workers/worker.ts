@@ -9,16 +9,16 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, type Config } from '../common/config.js';
 import type { Logger } from '../common/logger.js';
-import { openDatabase } from '../server/db/client.js';
-import { SystemLog } from '../server/db/system-logs.js';
+import { openDatabase } from '../store/client.js';
+import { SystemLog } from '../store/system-logs.js';
 import { createControlActivities } from './control-activities.js';
 import { createEngineActivities, type RunningJob } from './engine-activities.js';
-import { EngineSupervisor } from './engine-supervisor.js';
+import { EngineSupervisor } from '../engine-host/engine-supervisor.js';
 import { discoverGpus } from './gpu-discovery.js';
 import { createModelResidencyActivities } from './model-residency-activities.js';
 import {
   engineQueueName, heartbeatWorker, modelQueueName, registerWorker, setWorkerStatus, type LoadedModelState, type WorkerIdentity,
-} from './worker-registry.js';
+} from '../store/worker-registry.js';
 
 export interface WorkerHandle {
   id: string;

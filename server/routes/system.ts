@@ -1,8 +1,8 @@
 /** /api/v1/system: readiness, queue statistics, configuration, stats, system logs. (GPUs and workers: the scheduling work.) */
 import { Router, type Request, type Response } from 'express';
 import { requireAdmin } from '../auth.js';
-import type { SystemLogRow } from '../db/schema.js';
-import type { SystemLogLevel } from '../db/system-logs.js';
+import type { SystemLogRow } from '../../store/schema.js';
+import type { SystemLogLevel } from '../../store/system-logs.js';
 import type { ServerDeps } from '../deps.js';
 import { sendData } from '../envelope.js';
 import { invalidParameter, unavailable } from '../errors.js';

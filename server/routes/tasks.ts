@@ -4,7 +4,7 @@ import { isTaskType, type Priority, type TaskType } from '../../common/task-type
 import { actorOfResponse } from '../auth.js';
 import type { ServerDeps } from '../deps.js';
 import { sendData } from '../envelope.js';
-import type { TaskEventRow } from '../db/schema.js';
+import type { TaskEventRow } from '../../store/schema.js';
 import { AppError, invalidParameter } from '../errors.js';
 import { taskEventToApi, taskResultToApi, taskToApi, webhookDeliveryToApi } from '../mappers.js';
 import { pageOf, paginated } from '../pagination.js';

@@ -1,7 +1,7 @@
 /** Alert rules (CRUD) and alert history; the rules are evaluated by the alerting work of another issue. */
 import { and, count, desc, eq } from 'drizzle-orm';
-import { alertRules, alerts, type AlertRow, type AlertRuleRow } from '../db/schema.js';
-import type { Db } from '../db/client.js';
+import { alertRules, alerts, type AlertRow, type AlertRuleRow } from '../../store/schema.js';
+import type { Db } from '../../store/client.js';
 import { alertNotFound, conflict } from '../errors.js';
 
 /** The Python service's built-in rules (CONTRACT §8), seeded once. */

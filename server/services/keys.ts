@@ -3,8 +3,8 @@ import { and, desc, eq, isNull } from 'drizzle-orm';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { join } from 'node:path';
 import { repoRoot } from '../../common/config.js';
-import type { Db } from '../db/client.js';
-import { apiKeys, type ApiKeyRow } from '../db/schema.js';
+import type { Db } from '../../store/client.js';
+import { apiKeys, type ApiKeyRow } from '../../store/schema.js';
 import { keyNotFound } from '../errors.js';
 
 export type Role = 'admin' | 'user';

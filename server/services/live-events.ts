@@ -4,9 +4,9 @@
  */
 import { eq } from 'drizzle-orm';
 import type { Logger } from '../../common/logger.js';
-import type { Database } from '../db/client.js';
-import { taskEvents, type TaskEventRow } from '../db/schema.js';
-import { TASK_EVENTS_CHANNEL } from '../db/task-events.js';
+import type { Database } from '../../store/client.js';
+import { taskEvents, type TaskEventRow } from '../../store/schema.js';
+import { TASK_EVENTS_CHANNEL } from '../../store/task-events.js';
 
 export type EventListener = (event: TaskEventRow) => void;
 

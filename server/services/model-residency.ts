@@ -5,9 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ModelResidencyInput } from '../../workflows/model-residency-workflow.js';
-import { placeModel } from '../../workers/scheduler.js';
-import { modelQueueName, type LoadedModelState } from '../../workers/worker-registry.js';
-import type { WorkerRow } from '../db/schema.js';
+import { placeModel } from '../../store/scheduler.js';
+import { modelQueueName, type LoadedModelState } from '../../store/worker-registry.js';
+import type { WorkerRow } from '../../store/schema.js';
 import type { ServerDeps } from '../deps.js';
 import { noWorkerForGpu, unavailable, workerNotFound, workerUnavailable } from '../errors.js';
 import type { Actor } from './keys.js';

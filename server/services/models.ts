@@ -1,5 +1,5 @@
 /** Model catalogue, as the engine's registry reports it (cached: the registry is static for a process). */
-import type { LoadedModelState } from '../../workers/worker-registry.js';
+import type { LoadedModelState } from '../../store/worker-registry.js';
 import type { ServerDeps } from '../deps.js';
 import { modelNotFound, unavailable } from '../errors.js';
 import { listWorkers } from './workers.js';

@@ -5,9 +5,9 @@
  */
 import { and, asc, count, desc, eq, gt, gte, inArray, lt, lte, max, min, sql, type SQL } from 'drizzle-orm';
 import type { Logger } from '../../common/logger.js';
-import type { Database, Db } from '../db/client.js';
-import { systemLogs, type SystemLogRow } from '../db/schema.js';
-import { levelsFrom, SYSTEM_LOG_LEVELS, SYSTEM_LOGS_CHANNEL, type SystemLogLevel } from '../db/system-logs.js';
+import type { Database, Db } from '../../store/client.js';
+import { systemLogs, type SystemLogRow } from '../../store/schema.js';
+import { levelsFrom, SYSTEM_LOG_LEVELS, SYSTEM_LOGS_CHANNEL, type SystemLogLevel } from '../../store/system-logs.js';
 import type { ServerDeps } from '../deps.js';
 
 /** Which entries a listing or a stream wants; `level` is a minimum. */

@@ -1,7 +1,7 @@
 /** Queue statistics, configuration and readiness for /api/v1/system. */
 import { count, gte, sql } from 'drizzle-orm';
 import { PRIORITIES } from '../../common/task-types.js';
-import { tasks } from '../db/schema.js';
+import { tasks } from '../../store/schema.js';
 import type { ServerDeps } from '../deps.js';
 import { listModels } from './models.js';
 

@@ -5,13 +5,13 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { TERMINAL_STATUSES, type Priority, type TaskType } from '../../common/task-types.js';
 import { cancelSignal, pauseSignal, resumeSignal, type TaskWorkflowInput } from '../../workflows/task-workflow.js';
-import { PRIORITY_KEYS } from '../../workers/scheduler.js';
-import { taskAssignments, taskEvents, taskRuns, tasks, workers, type StructureRow, type TaskEventRow, type TaskRow } from '../db/schema.js';
+import { PRIORITY_KEYS } from '../../store/scheduler.js';
+import { taskAssignments, taskEvents, taskRuns, tasks, workers, type StructureRow, type TaskEventRow, type TaskRow } from '../../store/schema.js';
 import type { ServerDeps } from '../deps.js';
 import {
   AppError, conflict, fileNotFound, invalidParameter, invalidTaskState, quotaExceeded, resultNotReady, taskNotFound, unavailable, unsupportedElements,
 } from '../errors.js';
-import { appendTaskEvent } from '../db/task-events.js';
+import { appendTaskEvent } from '../../store/task-events.js';
 import { FINAL_EVENT_TYPES } from './live-events.js';
 import type { Actor } from './keys.js';
 import { getModel } from './models.js';

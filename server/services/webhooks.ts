@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { TERMINAL_STATUSES } from '../../common/task-types.js';
 import { ALL_WEBHOOK_EVENTS, DEFAULT_WEBHOOK_EVENTS, refuseCallbackUrl, WEBHOOK_EVENTS } from '../../common/webhook-policy.js';
 import type { WebhookWorkflowInput } from '../../workflows/webhook-workflow.js';
-import { taskEvents, tasks, webhookDeliveries, type TaskEventRow, type WebhookDeliveryRow } from '../db/schema.js';
+import { taskEvents, tasks, webhookDeliveries, type TaskEventRow, type WebhookDeliveryRow } from '../../store/schema.js';
 import type { ServerDeps } from '../deps.js';
 import { invalidParameter, invalidTaskState, nothingToResend, unavailable } from '../errors.js';
 import type { Actor } from './keys.js';

@@ -1,7 +1,7 @@
 /** Workers and GPUs as the API shows them, remote drain, and usage accounting. */
 import { asc, eq, sql } from 'drizzle-orm';
-import { logStaleWorkers, markStaleWorkersOffline, setWorkerStatus } from '../../workers/worker-registry.js';
-import { taskRuns, workers, type WorkerRow } from '../db/schema.js';
+import { logStaleWorkers, markStaleWorkersOffline, setWorkerStatus } from '../../store/worker-registry.js';
+import { taskRuns, workers, type WorkerRow } from '../../store/schema.js';
 import type { ServerDeps } from '../deps.js';
 import { invalidParameter, workerNotFound } from '../errors.js';
 import type { Actor } from './keys.js';

@@ -17,13 +17,13 @@ import { createLogger } from '../../common/logger.js';
 import { createApp } from '../../server/app.js';
 import type { ServerDeps } from '../../server/deps.js';
 import { attachLiveSocket } from '../../server/live-socket.js';
-import { SystemLog } from '../../server/db/system-logs.js';
+import { SystemLog } from '../../store/system-logs.js';
 import { LiveEvents } from '../../server/services/live-events.js';
 import { startSystemLogRetention } from '../../server/services/system-logs.js';
 import { startWebhookDispatch } from '../../server/services/webhooks.js';
-import { ensureDatabaseExists, migrateDatabase, openDatabase, type Database } from '../../server/db/client.js';
+import { ensureDatabaseExists, migrateDatabase, openDatabase, type Database } from '../../store/client.js';
 import { createKey } from '../../server/services/keys.js';
-import { EngineSupervisor } from '../../workers/engine-supervisor.js';
+import { EngineSupervisor } from '../../engine-host/engine-supervisor.js';
 import { startWorker, type WorkerHandle } from '../../workers/worker.js';
 import { postgresAnswers, startEmbeddedPostgres, startTemporalDev, waitFor, type Service } from '../../scripts/services.js';
 

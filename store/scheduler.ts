@@ -5,8 +5,8 @@
  * (model memory per atom × atoms against the worker's budget), capped by the worker's job slots.
  */
 import { and, eq, sql } from 'drizzle-orm';
-import type { Db } from '../server/db/client.js';
-import { structures, taskAssignments, tasks, workers } from '../server/db/schema.js';
+import type { Db } from './client.js';
+import { structures, taskAssignments, tasks, workers } from './schema.js';
 import { markStaleWorkersOffline } from './worker-registry.js';
 
 /** CRITICAL=1 … LOW=4: the order of the line, and the Temporal priority key. */

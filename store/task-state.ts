@@ -1,8 +1,8 @@
 /** Task state writes made by workers: status transitions, progress, events, results. */
 import { and, eq, inArray, sql } from 'drizzle-orm';
-import type { Db } from '../server/db/client.js';
-import { taskRuns, tasks, type TaskRow } from '../server/db/schema.js';
-import { appendTaskEvent } from '../server/db/task-events.js';
+import type { Db } from './client.js';
+import { taskRuns, tasks, type TaskRow } from './schema.js';
+import { appendTaskEvent } from './task-events.js';
 import { TERMINAL_STATUSES } from '../common/task-types.js';
 
 /** Appends one event to a task's stream. */

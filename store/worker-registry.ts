@@ -3,9 +3,9 @@
  * offline on a clean stop. Workers that stop heartbeating are marked offline by whoever looks next (scheduler, API).
  */
 import { eq, sql } from 'drizzle-orm';
-import type { Db } from '../server/db/client.js';
-import type { SystemLog } from '../server/db/system-logs.js';
-import { workers, type WorkerRow } from '../server/db/schema.js';
+import type { Db } from './client.js';
+import type { SystemLog } from './system-logs.js';
+import { workers, type WorkerRow } from './schema.js';
 
 export interface WorkerIdentity {
   id: string;

@@ -14,7 +14,7 @@
  * queued in one statement. Nothing here throws into the caller: a failed insert is reported on stderr and dropped.
  */
 import { sql } from 'drizzle-orm';
-import type { Logger } from '../../common/logger.js';
+import type { Logger } from '../common/logger.js';
 import type { Db } from './client.js';
 import { systemLogs } from './schema.js';
 

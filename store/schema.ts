@@ -55,6 +55,16 @@ export const tasks = pgTable('tasks', {
   ownerId: uuid('owner_id'),
   // The task this one retries (POST /tasks/{id}/retry).
   retryOf: uuid('retry_of'),
+  // The campaign that owns it (null for a plain task) and its place in the campaign's grid (model|structure|step).
+  campaignId: uuid('campaign_id'),
+  campaignKey: text('campaign_key'),
+  // Chaining: the task whose output file this one starts from; the task waits in PENDING until that one completed.
+  inputTaskId: uuid('input_task_id'),
+  inputFile: text('input_file'),
+  // Result cache: hash of (structure content, model + weights, task type, effective parameters, engine version);
+  // see common/result-cache-key.ts. `reusedFrom` names the completed task whose result this one copied.
+  cacheKey: text('cache_key'),
+  reusedFrom: uuid('reused_from'),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   queuedAt: timestamp('queued_at', { withTimezone: true }),
   startedAt: timestamp('started_at', { withTimezone: true }),
@@ -65,7 +75,47 @@ export const tasks = pgTable('tasks', {
   index('tasks_created_at_idx').on(t.createdAt),
   uniqueIndex('tasks_idempotency_key_idx').on(t.idempotencyKey),
   index('tasks_owner_idx').on(t.ownerId, t.createdAt),
+  index('tasks_campaign_idx').on(t.campaignId, t.status),
+  uniqueIndex('tasks_campaign_key_idx').on(t.campaignId, t.campaignKey),
+  index('tasks_input_task_idx').on(t.inputTaskId).where(sql`${t.inputTaskId} is not null`),
+  index('tasks_cache_key_idx').on(t.cacheKey, t.completedAt).where(sql`${t.cacheKey} is not null and ${t.status} = 'COMPLETED'`),
+  // Recent outcomes (alert metrics: failure rate, consecutive failures) without a scan of the table.
+  index('tasks_completed_at_idx').on(t.completedAt),
 ]);
+
+/**
+ * A benchmark campaign: models × structures × task steps, run by one durable workflow (workflowId `campaign-<id>`)
+ * that owns its tasks (tasks.campaign_id). `counts` is the last progress snapshot (tasks by status), refreshed by
+ * the workflow; `scores` the MOFSimBench scores computed when it finished (or on demand).
+ */
+export const campaigns = pgTable('campaigns', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  name: text('name').notNull(),
+  ownerId: uuid('owner_id'),
+  models: jsonb('models').$type<string[]>().notNull(),
+  /** The resolved structures: `{id, name}` of every structure the campaign runs on. */
+  structures: jsonb('structures').$type<{ id: string; name: string }[]>().notNull(),
+  /** The structure sets and ids as asked for (for display and re-runs). */
+  structureSpec: jsonb('structure_spec').$type<string[]>().notNull().default(sql`'[]'::jsonb`),
+  /** The task steps: `[{type, parameters}]`. */
+  taskSpec: jsonb('task_spec').$type<{ type: string; parameters?: Record<string, unknown> }[]>().notNull(),
+  options: jsonb('options').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
+  /** PENDING | RUNNING | PAUSED | COMPLETED | CANCELLED | FAILED */
+  status: text('status').notNull().default('PENDING'),
+  totalTasks: integer('total_tasks').notNull().default(0),
+  counts: jsonb('counts').$type<Record<string, number>>().notNull().default(sql`'{}'::jsonb`),
+  scores: jsonb('scores').$type<Record<string, unknown>>(),
+  errorMessage: text('error_message'),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  startedAt: timestamp('started_at', { withTimezone: true }),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  finishedAt: timestamp('finished_at', { withTimezone: true }),
+}, (t) => [
+  index('campaigns_owner_idx').on(t.ownerId, t.createdAt),
+  index('campaigns_status_idx').on(t.status),
+]);
+
+export type CampaignRow = typeof campaigns.$inferSelect;
 
 export const taskEvents = pgTable('task_events', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
@@ -97,7 +147,7 @@ export const apiKeys = pgTable('api_keys', {
   revokedAt: timestamp('revoked_at', { withTimezone: true }),
 }, (t) => [uniqueIndex('api_keys_hash_idx').on(t.keyHash), uniqueIndex('api_keys_prefix_idx').on(t.prefix)]);
 
-/** Alert rules ({metric, operator, threshold}); evaluation comes with another issue. */
+/** Alert rules ({metric, operator, threshold}), evaluated by the alert evaluator workflow (server/alerting/). */
 export const alertRules = pgTable('alert_rules', {
   id: text('id').primaryKey(),
   name: text('name').notNull(),
@@ -114,7 +164,7 @@ export const alertRules = pgTable('alert_rules', {
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
 
-/** Fired alerts. */
+/** Fired alerts: one row per firing, resolved when the condition no longer holds (or by hand). */
 export const alerts = pgTable('alerts', {
   id: uuid('id').primaryKey().defaultRandom(),
   ruleId: text('rule_id').references(() => alertRules.id, { onDelete: 'set null' }),
@@ -126,11 +176,40 @@ export const alerts = pgTable('alerts', {
   resolvedAt: timestamp('resolved_at', { withTimezone: true }),
   resolvedBy: text('resolved_by'),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
-}, (t) => [index('alerts_resolved_created_idx').on(t.resolved, t.createdAt)]);
+}, (t) => [
+  index('alerts_resolved_created_idx').on(t.resolved, t.createdAt),
+  // Deduplication lives in the store: a rule has at most one unresolved alert, whoever evaluates it.
+  uniqueIndex('alerts_one_active_per_rule_idx').on(t.ruleId).where(sql`not ${t.resolved}`),
+]);
+
+/**
+ * An alert's transitions (firing, resolved): the outbox of its notifications. Written in the same transaction as
+ * the transition; the evaluator starts one signed webhook delivery per row whose rule notifies a webhook
+ * (`dispatched_at`), and the delivery records its outcome here.
+ */
+export const alertEvents = pgTable('alert_events', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  alertId: uuid('alert_id').notNull().references(() => alerts.id, { onDelete: 'cascade' }),
+  ruleId: text('rule_id'),
+  /** firing | resolved */
+  type: text('type').notNull(),
+  /** Whether the rule's channels named `webhook` when the transition happened. */
+  webhook: boolean('webhook').notNull().default(false),
+  dispatchedAt: timestamp('dispatched_at', { withTimezone: true }),
+  deliveredAt: timestamp('delivered_at', { withTimezone: true }),
+  attempts: integer('attempts').notNull().default(0),
+  lastStatusCode: integer('last_status_code'),
+  lastError: text('last_error'),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+}, (t) => [
+  index('alert_events_alert_idx').on(t.alertId, t.id),
+  index('alert_events_undispatched_idx').on(t.id).where(sql`${t.webhook} and ${t.dispatchedAt} is null`),
+]);
 
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
 export type AlertRuleRow = typeof alertRules.$inferSelect;
 export type AlertRow = typeof alerts.$inferSelect;
+export type AlertEventRow = typeof alertEvents.$inferSelect;
 export type StructureRow = typeof structures.$inferSelect;
 export type TaskRow = typeof tasks.$inferSelect;
 export type TaskEventRow = typeof taskEvents.$inferSelect;
@@ -202,7 +281,11 @@ export const webhookDeliveries = pgTable('webhook_deliveries', {
   error: text('error'),
   durationMs: integer('duration_ms'),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
-}, (t) => [index('webhook_deliveries_task_idx').on(t.taskId, t.id)]);
+}, (t) => [
+  index('webhook_deliveries_task_idx').on(t.taskId, t.id),
+  // Recent deliveries (the webhook backlog alert metric) without a scan of the whole log.
+  index('webhook_deliveries_created_at_idx').on(t.createdAt),
+]);
 
 export type WebhookDeliveryRow = typeof webhookDeliveries.$inferSelect;
 
@@ -211,7 +294,7 @@ export type WebhookDeliveryRow = typeof webhookDeliveries.$inferSelect;
 /**
  * Notable operational events of every process (API, workers, scheduler): what an operator reads to learn why a
  * worker went away, who created a key, which request failed. Not a copy of the JSON process logs (those stay on
- * stderr); see server/db/system-logs.ts for what is written and why.
+ * stderr); see store/system-logs.ts for what is written and why.
  */
 export const systemLogs = pgTable('system_logs', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),

@@ -1,6 +1,6 @@
 /** Keeps one engine process alive for a worker: starts it, restarts it after a crash, stops it on shutdown. */
 import type { Logger } from '../common/logger.js';
-import type { SystemLog } from '../server/db/system-logs.js';
+import type { SystemLog } from '../store/system-logs.js';
 import { EngineClient, type EngineOptions } from './engine-client.js';
 
 export class EngineSupervisor {

@@ -3,7 +3,7 @@ import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import { join } from 'node:path';
 import postgres from 'postgres';
-import { repoRoot } from '../../common/config.js';
+import { repoRoot } from '../common/config.js';
 import * as schema from './schema.js';
 
 export type Db = PostgresJsDatabase<typeof schema>;
@@ -26,7 +26,7 @@ export async function migrateDatabase(url: string): Promise<void> {
   try {
     // Serialise concurrent starters (API and workers may start together).
     await sql`select pg_advisory_lock(727274)`;
-    await migrate(drizzle(sql), { migrationsFolder: join(repoRoot, 'server', 'db', 'migrations') });
+    await migrate(drizzle(sql), { migrationsFolder: join(repoRoot, 'store', 'migrations') });
     await sql`select pg_advisory_unlock(727274)`;
   } finally {
     await sql.end({ timeout: 5 });
