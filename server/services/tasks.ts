@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { TERMINAL_STATUSES, type Priority, type TaskType } from '../../common/task-types.js';
 import { cancelSignal, pauseSignal, resumeSignal, type TaskWorkflowInput } from '../../workflows/task-workflow.js';
 import { PRIORITY_KEYS } from '../../store/scheduler.js';
+import { countFinished, countSubmitted } from '../../metrics/task-metrics.js';
 import { taskAssignments, taskEvents, taskRuns, tasks, workers, type StructureRow, type TaskEventRow, type TaskRow } from '../../store/schema.js';
 import type { ServerDeps } from '../deps.js';
 import {
@@ -103,6 +104,7 @@ export async function submitTask(
     return prior!;
   }
   const task = inserted[0];
+  countSubmitted(task);
   const priority = { priorityKey: PRIORITY_KEYS[task.priority] ?? 3, fairnessKey: task.ownerId ?? ANONYMOUS_OWNER };
   const input: TaskWorkflowInput = {
     taskId: task.id,
@@ -122,6 +124,7 @@ export async function submitTask(
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
       await db.update(tasks).set({ status: 'FAILED', errorType: 'ORCHESTRATOR_UNAVAILABLE', errorMessage: String(err) }).where(eq(tasks.id, task.id));
+      countFinished(task, 'FAILED', 'ORCHESTRATOR_UNAVAILABLE');
       throw unavailable('ORCHESTRATOR_UNAVAILABLE', `could not queue the task: ${(err as Error).message}`);
     }
   }
@@ -316,7 +319,10 @@ export async function cancelTask(deps: ServerDeps, id: string, actor?: Actor): P
   const [row] = await deps.database.db.update(tasks)
     .set({ status: 'CANCELLED', errorType: 'CANCELLED', errorMessage: 'cancelled by request', completedAt: new Date() })
     .where(and(eq(tasks.id, id), inArray(tasks.status, states))).returning();
-  if (row) await appendTaskEvent(deps.database.db, id, 'cancelled');
+  if (row) {
+    countFinished(row, 'CANCELLED', 'CANCELLED');
+    await appendTaskEvent(deps.database.db, id, 'cancelled');
+  }
   return getTask(deps, id);
 }
 
