@@ -56,7 +56,11 @@ def _structure_block(blocks):
     """The last block with atoms (as ase.io.read's default index -1 picks the last one with structure data)."""
     chosen = None
     for block in blocks:
-        if block.has_structure():
+        try:
+            has = block.has_structure()
+        except (AttributeError, TypeError):  # a label with no element symbol: read() reports it
+            has = True
+        if has:
             chosen = block
     return chosen
 

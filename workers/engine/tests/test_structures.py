@@ -298,3 +298,24 @@ def test_every_shipped_structure_reads_as_ase_reads_it():
             ref = ase.io.read(str(f))
         assert atoms.get_chemical_symbols() == ref.get_chemical_symbols(), f.name
         assert np.array_equal(atoms.positions, ref.positions) and np.array_equal(atoms.cell.array, ref.cell.array)
+
+
+def test_parse_pool_answers_like_parse_and_survives_a_timeout(tmp_path):
+    from mofsim_engine.errors import EngineError
+    from mofsim_engine.parse_pool import ParsePool
+
+    pool = ParsePool(timeout_s=60)
+    try:
+        assert pool.parse(str(CALF), "calf.cif", 10_000) == structures.parse(str(CALF), "calf.cif")
+        with pytest.raises(EngineError) as ei:
+            pool.parse(write(tmp_path, "co.cif", cif_with(rows=("C1 C 0 0 0", "O1 O 0 0 0"))), "co.cif", 10_000)
+        assert ei.value.code == "OVERLAPPING_ATOMS" and ei.value.field == "file"
+        assert ei.value.details["pairs"][0]["symbols"] == ["C", "O"] and not ei.value.retryable
+        pool.small.timeout_s = 0.001  # nothing parses this fast: the child is killed and replaced
+        with pytest.raises(EngineError) as ei:
+            pool.parse(str(CALF), "calf.cif", 10_000)
+        assert ei.value.code == "PARSE_TIMEOUT" and not ei.value.retryable and pool.small.proc is None
+        pool.small.timeout_s = 60
+        assert pool.parse(str(CALF), "calf.cif", 10_000)["n_atoms"] == 44
+    finally:
+        pool.kill()
