@@ -7,7 +7,7 @@ import tseslint from 'typescript-eslint';
 const nodeBuiltins = builtinModules.filter((m) => !m.startsWith('_')).flatMap((m) => [m, `node:${m}`]);
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.venv/**', '.mofsim/**', 'data/**', 'workers/engine/**', 'sdk/dist/**', 'sdk/src/generated/**', 'openapi/schema.d.ts', '**/*.js', '**/*.mjs'] },
+  { ignores: ['node_modules/**', '.venv/**', '.mofsim/**', 'data/**', 'workers/engine/**', 'sdk/dist/**', 'sdk/src/generated/**', 'openapi/schema.d.ts', 'drizzle.config.ts', '**/*.js', '**/*.mjs'] },
   {
     files: ['**/*.ts'],
     extends: [js.configs.recommended, ...tseslint.configs.recommended],

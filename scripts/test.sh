@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `npm test`: the engine's pytest suite, the type check, lint, then the TypeScript tests against a real stack
+# `npm test`: the engine's pytest suite, the type check, then the TypeScript tests against a real stack
 # (PostgreSQL on 127.0.0.1:5432 or embedded-postgres, a Temporal dev server, the Python engine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,5 @@ echo "== engine tests (pytest)"
 echo "== SDK build (CommonJS + .d.ts) and type check"
 npm run build -w @mofsim/sdk --silent
 npx tsc --noEmit
-echo "== lint (ESLint + typescript-eslint, ruff)"
-npm run lint --silent
 echo "== control-plane tests (node --test)"
 node --import tsx --test --test-concurrency=1 tests/*.test.ts

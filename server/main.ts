@@ -59,7 +59,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     stopFleetSample();
     server.close();
     systemLog.info('lifecycle', 'api stopping', { extra: { signal: sig, pid: process.pid } });
-    Promise.allSettled([engine.stop(), alerting.then((stop) => stop()), systemLog.flush()])
+    void Promise.allSettled([engine.stop(), alerting.then((stop) => stop()), systemLog.flush()])
       .then(() => Promise.allSettled([database.close(), connection.close()]))
       .then(() => process.exit(0));
   });

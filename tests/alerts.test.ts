@@ -41,7 +41,7 @@ const admin = () => ({ key: stack.adminKey });
 const json = (method: string, body: unknown): RequestInit => ({ method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
 // Evaluations completed so far, from the evaluator's history (a new run after continue-as-new counts on).
-let runsSeen = new Map<string, number>();
+const runsSeen = new Map<string, number>();
 async function evaluations(): Promise<number> {
   const handle = stack.temporalClient.workflow.getHandle(ALERT_EVALUATOR_WORKFLOW_ID);
   const { runId } = await handle.describe();

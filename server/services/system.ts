@@ -1,5 +1,5 @@
 /** Queue statistics, configuration and readiness for /api/v1/system. */
-import { count, gte, inArray, sql } from 'drizzle-orm';
+import { count, gte, inArray } from 'drizzle-orm';
 import { PRIORITIES } from '../../common/task-types.js';
 import { tasks } from '../../store/schema.js';
 import { LIVE_STATUSES } from '../../store/task-status.js';

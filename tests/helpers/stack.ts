@@ -78,7 +78,6 @@ async function freePort(): Promise<number> {
  */
 export async function startTestStack(opts: { workers?: number; env?: Record<string, string>; alerting?: boolean } = {}): Promise<TestStack> {
   const services: Service[] = [];
-  const base = loadConfig({ ...process.env, ...opts.env });
   let adminUrl = process.env.MOFSIM_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
   const stateDir = mkdtempSync(join(tmpdir(), 'mofsim-test-'));
   if (!(await postgresAnswers(adminUrl))) {

@@ -21,6 +21,7 @@ export class Page<T> implements AsyncIterable<T> {
   }
   /** Every item from this page on. */
   async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the iterator walks from this page on
     let page: Page<T> = this;
     for (;;) {
       for (const item of page.items) yield item;
