@@ -14,7 +14,7 @@ import { listWebhookDeliveries, resendWebhook } from '../services/webhooks.js';
 import { FINAL_EVENT_TYPES } from '../services/live-events.js';
 import {
   cancelTask, getFinishedTask, getQueuePosition, getTask, listTaskEvents, listTaskLogs, replayTaskEvents, listTasks, pauseTask, resumeTask,
-  retryTask, setTaskPriority, submitTask, taskFilePath, type TaskCreate,
+  requestFingerprint, retryTask, setTaskPriority, submitTask, taskFilePath, type TaskCreate,
 } from '../services/tasks.js';
 
 const SUBMIT_ROUTES: TaskType[] = [
@@ -27,7 +27,7 @@ export function tasksRouter(deps: ServerDeps): Router {
   const r = Router();
   const submitRoute = (taskType: TaskType) => async (req: Request, res: Response) => {
     const key = req.get('Idempotency-Key') ?? undefined;
-    const task = await submitTask(deps, taskType, req.body, key, actorOfResponse(res));
+    const task = await submitTask(deps, taskType, req.body, key, actorOfResponse(res), undefined, requestFingerprint(req.originalUrl.split('?')[0]!, req.body));
     sendData(res, taskToApi(task), 202, 'task submitted');
   };
   for (const taskType of SUBMIT_ROUTES) r.post(`/${taskType}`, submitRoute(taskType));
@@ -48,7 +48,8 @@ export function tasksRouter(deps: ServerDeps): Router {
     const { task_type: taskType, ...body } = req.body as TaskCreate & { task_type: string };
     if (!isTaskType(taskType)) throw invalidParameter(`unknown task_type ${taskType}`, 'task_type');
     checkParameters(taskType, body.parameters);
-    const task = await submitTask(deps, taskType, body, req.get('Idempotency-Key') ?? undefined, actorOfResponse(res));
+    const task = await submitTask(deps, taskType, body, req.get('Idempotency-Key') ?? undefined, actorOfResponse(res), undefined,
+      requestFingerprint(req.originalUrl.split('?')[0]!, req.body));
     sendData(res, taskToApi(task), 202, 'task submitted');
   });
 
@@ -104,7 +105,9 @@ export function tasksRouter(deps: ServerDeps): Router {
     sendData(res, taskToApi(await setTaskPriority(deps, req.params.task_id, priority, actorOfResponse(res))), 200, 'priority changed');
   });
   r.get('/:task_id/events', async (req, res) => {
-    const after = Number(req.get('Last-Event-ID') ?? req.query.after_id ?? 0) || 0;
+    const header = req.get('Last-Event-ID');
+    if (header !== undefined && !/^\d{1,15}$/.test(header.trim())) throw invalidParameter(`Last-Event-ID must be an event id (got ${JSON.stringify(header.slice(0, 40))})`, 'Last-Event-ID');
+    const after = Number(header ?? req.query.after_id ?? 0) || 0;
     const actor = actorOfResponse(res);
     if (req.accepts(['application/json', 'text/event-stream']) === 'text/event-stream') {
       await getTask(deps, req.params.task_id, actor);
