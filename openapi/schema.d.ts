@@ -1339,6 +1339,8 @@ export interface components {
             priority?: components["schemas"]["Priority"];
             /** @description seconds the task may run before it is stopped with status TIMEOUT (default 86400) */
             timeout?: number;
+            /** @description (default true) false keeps a running job from being preempted (checkpointed and requeued) to make room for higher-priority work */
+            preemptible?: boolean;
             callback?: {
                 /** Format: uri */
                 url: string;
@@ -1750,6 +1752,11 @@ export interface components {
             default_rate_limit_per_minute?: number;
         };
         AlertCondition: {
+            /**
+             * @description A quantity the alert evaluator measures (an unknown one is a 400 UNKNOWN_METRIC): queue_length,
+             *     oldest_queued_age_s, active_workers, available_gpus, min_gpu_free_memory_gb, max_gpu_memory_used_percent,
+             *     max_gpu_temp, failure_rate_percent, consecutive_failures, webhook_backlog, disk_free_gb, disk_free_percent.
+             */
             metric: string;
             /** @enum {string} */
             operator: ">" | "<" | ">=" | "<=" | "==" | "!=";

@@ -3,6 +3,7 @@
  * (jobs) and one on its model queue (loads and unloads asked for through the API), with the engine process it
  * supervises (pinned to one GPU via CUDA_VISIBLE_DEVICES, or the CPU).
  */
+import { Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
@@ -12,6 +13,7 @@ import type { Logger } from '../common/logger.js';
 import { openDatabase } from '../store/client.js';
 import { SystemLog } from '../store/system-logs.js';
 import { createControlActivities } from './control-activities.js';
+import { createDispatcher, schedulerPolicy } from './dispatcher.js';
 import { createEngineActivities, type RunningJob } from './engine-activities.js';
 import { EngineSupervisor } from '../engine-host/engine-supervisor.js';
 import { discoverGpus } from './gpu-discovery.js';
@@ -86,13 +88,17 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
   const jobs = new Map<string, RunningJob>();
 
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const dispatcher = createDispatcher({
+    db: database.db, sql: database.sql, client: new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }), config,
+    policy: schedulerPolicy(config), systemLog, sweepSeconds: config.MOFSIM_SCHEDULER_SWEEP_S,
+  });
   const control = await Worker.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.MOFSIM_TASK_QUEUE,
     workflowsPath: require.resolve(join(repoRoot, 'workflows', 'index.ts')),
     activities: createControlActivities({
-      db: database.db, staleSeconds: config.MOFSIM_WORKER_STALE_S,
+      db: database.db, dispatcher,
       webhookAllowHosts: config.MOFSIM_WEBHOOK_ALLOW_HOSTS, webhookTimeoutMs: config.MOFSIM_WEBHOOK_TIMEOUT_S * 1000,
       systemLog,
     }),
@@ -120,6 +126,8 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
     maxConcurrentActivityTaskExecutions: 4,
   });
   await registerWorker(database.db, identity);
+  // A new worker is room: decide now (and from here on, on every change and sweep).
+  await dispatcher.start();
   systemLog.info('lifecycle', 'worker online', {
     extra: {
       hostname: host, pid: process.pid, device: identity.device, gpu_index: gpu, control_queue: config.MOFSIM_TASK_QUEUE, task_queue: taskQueue, max_jobs: identity.maxJobs,
@@ -131,6 +139,7 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
   let drainReason: string | undefined;
   const done = Promise.all([control.run(), engineWorker.run(), modelWorker.run()]).then(async () => {
     clearInterval(beat);
+    await dispatcher.stop();
     await engine.stop();
     await setWorkerStatus(database.db, workerId, 'offline').catch(() => {});
     systemLog.info('lifecycle', 'worker offline', { extra: { reason: drainReason ?? 'stopped' } });

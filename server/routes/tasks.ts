@@ -13,8 +13,8 @@ import { checkParameters } from '../parameter-schemas.js';
 import { listWebhookDeliveries, resendWebhook } from '../services/webhooks.js';
 import { FINAL_EVENT_TYPES } from '../services/live-events.js';
 import {
-  cancelTask, getFinishedTask, getQueuePosition, getTask, listTaskEvents, listTaskLogs, replayTaskEvents, listTasks, pauseTask, resumeTask,
-  requestFingerprint, retryTask, setTaskPriority, submitTask, taskFilePath, type TaskCreate,
+  cancelTask, getFinishedTask, getQueuePosition, getTask, insertBatch, listTaskEvents, listTaskLogs, newSubmitMemo, prepareTask, replayTaskEvents,
+  listTasks, pauseTask, requestFingerprint, resumeTask, retryTask, setTaskPriority, startBatchWorkflows, submitTask, taskFilePath, type PreparedTask, type TaskCreate,
 } from '../services/tasks.js';
 
 const SUBMIT_ROUTES: TaskType[] = [
@@ -58,9 +58,10 @@ export function tasksRouter(deps: ServerDeps): Router {
     const actor = actorOfResponse(res);
     const fallbackType = str(req.query.task_type);
     const items = (req.body as { tasks: (TaskCreate & { task_type?: string })[] }).tasks;
-    const taskIds: string[] = [];
-    const tasks: ReturnType<typeof taskToApi>[] = [];
     const errors: { index: number; error: string; code?: number; type?: string; data: unknown }[] = [];
+    // Every item is validated (per-item errors as for single submissions), then all valid ones commit together.
+    const memo = newSubmitMemo();
+    const prepared: PreparedTask[] = [];
     for (const [index, item] of items.entries()) {
       const { task_type: own, ...body } = item;
       const tt = own ?? fallbackType;
@@ -68,16 +69,18 @@ export function tasksRouter(deps: ServerDeps): Router {
         const canonical = tt === 'single-point' ? 'single-point-energy' : tt;
         if (!canonical || !isTaskType(canonical)) throw invalidParameter(`task_type is required (query or item) and must be a task type (got ${tt ?? 'none'})`, 'task_type');
         checkParameters(canonical, body.parameters);
-        const task = await submitTask(deps, canonical, body, undefined, actor);
-        taskIds.push(task.id);
-        tasks.push(taskToApi(task));
+        prepared.push(await prepareTask(deps, canonical, body, actor, { memo }));
+        memo.accepted += 1;
       } catch (err) {
         if (!(err instanceof AppError)) throw err;
         errors.push({ index, error: err.message, code: err.code, type: err.type, data: item });
       }
     }
-    sendData(res, { submitted: taskIds.length, failed: errors.length, task_ids: taskIds, tasks, errors }, 202,
-      `batch submitted: ${taskIds.length} succeeded, ${errors.length} failed`);
+    const rows = await insertBatch(deps, prepared);
+    sendData(res, { submitted: rows.length, failed: errors.length, task_ids: rows.map((t) => t.id), tasks: rows.map(taskToApi), errors }, 202,
+      `batch submitted: ${rows.length} succeeded, ${errors.length} failed`);
+    // After the answer: the committed rows are the outbox, so a crash here loses nothing (a worker's sweep starts them).
+    void startBatchWorkflows(deps, rows);
   });
 
   r.get('/:task_id', async (req, res) => {
