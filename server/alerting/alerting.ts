@@ -25,7 +25,12 @@ export async function startAlerting(deps: Pick<ServerDeps, 'config' | 'database'
   const log = deps.logger.child({ component: 'alerts' });
   try {
     // The API handles its own signals (it stops this worker on SIGTERM); the SDK must not install its own.
-    Runtime.install({ shutdownSignals: [], logger: new DefaultLogger('WARN') });
+    // Its warnings and errors go into our JSON log (the SDK's default prints multi-line records).
+    const t = deps.logger.child({ component: 'temporal' });
+    Runtime.install({
+      shutdownSignals: [],
+      logger: new DefaultLogger('WARN', (e) => (e.level === 'ERROR' ? t.error(e.message, { ...(e.meta ?? {}) }) : t.warn(e.message, { ...(e.meta ?? {}) }))),
+    });
   } catch {
     // Already installed in this process (a test harness, or workers in the same process).
   }
