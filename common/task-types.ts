@@ -6,6 +6,7 @@ export const TASK_TYPES = {
   'bulk-modulus': 'bulk_modulus',
   'heat-capacity': 'heat_capacity',
   'interaction-energy': 'interaction_energy',
+  speed: 'speed',
 } as const;
 
 export type TaskType = keyof typeof TASK_TYPES;

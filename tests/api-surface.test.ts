@@ -62,7 +62,7 @@ describe('contract: every documented operation is implemented and schema-valid',
     { method: 'get', path: '/api/v1/structures/{structure_id}/download', url: () => `/api/v1/structures/${calfId}/download` },
     { method: 'get', path: '/api/v1/structures/{structure_id}/validate', url: () => `/api/v1/structures/${calfId}/validate` },
     { method: 'get', path: '/api/v1/structures/{structure_id}/details', url: () => `/api/v1/structures/${calfId}/details` },
-    ...(['optimization', 'single-point-energy', 'stability', 'bulk-modulus', 'heat-capacity', 'interaction-energy', 'single-point'].map((t): Probe => ({
+    ...(['optimization', 'single-point-energy', 'stability', 'bulk-modulus', 'heat-capacity', 'interaction-energy', 'single-point', 'speed'].map((t): Probe => ({
       method: 'post', path: `/api/v1/tasks/${t}`, url: () => `/api/v1/tasks/${t}`,
       init: () => ({ ...json(t === 'interaction-energy' ? lj(calfId, { guest: 'CO2' }) : lj(calfId)), method: 'POST' }), expect: [202, 422],
     }))),

@@ -18,7 +18,7 @@ import {
 } from '../services/tasks.js';
 
 const SUBMIT_ROUTES: TaskType[] = [
-  'optimization', 'single-point-energy', 'stability', 'bulk-modulus', 'heat-capacity', 'interaction-energy',
+  'optimization', 'single-point-energy', 'stability', 'bulk-modulus', 'heat-capacity', 'interaction-energy', 'speed',
 ];
 
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);

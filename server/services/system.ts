@@ -54,7 +54,7 @@ export async function systemConfig(deps: ServerDeps) {
     max_atoms: c.MOFSIM_MAX_ATOMS,
     max_concurrent_tasks: c.MOFSIM_ENGINE_MAX_JOBS,
     supported_models: models.map((m) => m.id),
-    task_types: ['optimization', 'stability', 'bulk-modulus', 'heat-capacity', 'interaction-energy', 'single-point-energy'],
+    task_types: ['optimization', 'stability', 'bulk-modulus', 'heat-capacity', 'interaction-energy', 'single-point-energy', 'speed'],
     priorities: [...PRIORITIES],
     default_rate_limit_per_minute: c.MOFSIM_DEFAULT_RATE_LIMIT,
   };

@@ -246,6 +246,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tasks/speed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Model speed, ms per FIRE + FrechetCellFilter step (MOFSimBench §1.7; the benchmark's structure is the built-in MOF-5, 424 atoms) */
+        post: operations["submitSpeed"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tasks/{task_id}": {
         parameters: {
             query?: never;
@@ -1334,7 +1351,7 @@ export interface components {
         /** @enum {string} */
         TaskStatus: "PENDING" | "QUEUED" | "RUNNING" | "PAUSED" | "COMPLETED" | "FAILED" | "CANCELLED" | "TIMEOUT";
         /** @enum {string} */
-        TaskType: "optimization" | "stability" | "bulk-modulus" | "heat-capacity" | "interaction-energy" | "single-point-energy";
+        TaskType: "optimization" | "stability" | "bulk-modulus" | "heat-capacity" | "interaction-energy" | "single-point-energy" | "speed";
         TaskOptions: {
             priority?: components["schemas"]["Priority"];
             /** @description seconds the task may run before it is stopped with status TIMEOUT (default 86400) */
@@ -1416,6 +1433,13 @@ export interface components {
             point_steps?: number;
             /** @enum {string} */
             eos?: "birchmurnaghan" | "murnaghan" | "vinet" | "birch" | "sj" | "taylor" | "antonschmidt" | "p3";
+        };
+        /** @description Defaults are MOFSimBench §1.7: one warm-up step, then 1000 timed FIRE + FrechetCellFilter steps at fmax 0; time per step = timed wall clock / (optimizer steps − 1). */
+        SpeedParameters: {
+            /** @default 1000 */
+            steps?: number;
+            /** @default 1 */
+            warmup_steps?: number;
         };
         /** @description Defaults are MOFSimBench §1.4 (BFGS+Frechet relax, phonopy 1×1×1, 0.01 Å, mesh 100, 0–1000 K step 10). */
         HeatCapacityParameters: {
@@ -2501,6 +2525,30 @@ export interface operations {
             422: components["responses"]["Error"];
         };
     };
+    submitSpeed: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A client-chosen key; a retried POST with the same key returns the first task instead of a new one. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskCreate"] & {
+                    parameters?: components["schemas"]["SpeedParameters"];
+                };
+            };
+        };
+        responses: {
+            202: components["responses"]["TaskAccepted"];
+            400: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            422: components["responses"]["Error"];
+        };
+    };
     getTask: {
         parameters: {
             query?: never;
@@ -2731,7 +2779,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description type of items that carry no task_type */
-                task_type?: "optimization" | "stability" | "bulk-modulus" | "heat-capacity" | "interaction-energy" | "single-point-energy" | "single-point";
+                task_type?: "optimization" | "stability" | "bulk-modulus" | "heat-capacity" | "interaction-energy" | "single-point-energy" | "single-point" | "speed";
             };
             header?: never;
             path?: never;
