@@ -520,6 +520,7 @@ class _Run:
             "volume_trace": self.frames,
             "stages": [{k: s[k] for k in ("name", "kind", "steps") if k in s}
                        | ({"temperature_K": s["temperature_K"]} if "temperature_K" in s else {})
+                       | ({"pressure_bar": eff["pressure_bar"]} if s["kind"] == "npt" else {})
                        for s in self.stages],
             "steps_completed": self.global_step,
             "md_steps_completed": self.md_steps,
