@@ -20,6 +20,7 @@ import {
   AppError, conflict, fileNotFound, invalidParameter, invalidTaskState, quotaExceeded, resultNotReady, taskNotFound, unavailable, unsupportedElements,
 } from '../errors.js';
 import { appendTaskEvents } from '../../store/task-events.js';
+import { FINAL_EVENT_TYPES } from './live-events.js';
 import type { Actor } from './keys.js';
 import { getModel } from './models.js';
 import { checkCallback } from './webhooks.js';
@@ -288,12 +289,46 @@ export async function setTaskPriority(deps: ServerDeps, id: string, priority: Pr
   return row;
 }
 
-const LEVELS = ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'] as const;
-function levelOf(type: string): (typeof LEVELS)[number] {
+export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+const LEVELS = LOG_LEVELS;
+/** The log level of a task event type (the task log is its event stream). */
+export function levelOf(type: string): LogLevel {
   if (type === 'progress') return 'DEBUG';
   if (['failed', 'timeout'].includes(type)) return 'ERROR';
   if (['attempt_failed', 'resumed', 'cancelled'].includes(type)) return 'WARNING';
   return 'INFO';
+}
+
+/** One task event as a log entry (the Python service's LogEntry shape); `log_<event id>`. */
+export function taskLogEntry(e: TaskEventRow, task: Pick<TaskRow, 'id' | 'gpuId'>) {
+  const d = e.data as Record<string, unknown>;
+  const message = typeof d.message === 'string' ? `${e.type}: ${d.message}` : e.type;
+  return {
+    id: `log_${e.id}`, task_id: task.id, level: levelOf(e.type), logger: 'mofsim.task', message,
+    timestamp: e.createdAt.toISOString(), gpu_id: task.gpuId, extra: { event: e.type, ...d },
+  };
+}
+
+/**
+ * The event id after which the last `n` log entries at `minLevel` or above start (0: from the beginning), read
+ * backwards a page at a time so a long MD run's thousands of progress events are not all loaded.
+ */
+export async function logHistoryStart(deps: ServerDeps, id: string, n: number, minLevel: LogLevel = 'DEBUG'): Promise<number> {
+  const min = LEVELS.indexOf(minLevel);
+  let matched = 0;
+  for (let before: number | undefined; ;) {
+    const rows = await deps.database.db.select({ id: taskEvents.id, type: taskEvents.type }).from(taskEvents)
+      .where(and(eq(taskEvents.taskId, id), before === undefined ? undefined : sql`${taskEvents.id} < ${before}`))
+      .orderBy(desc(taskEvents.id)).limit(1000);
+    if (n === 0) return rows[0]?.id ?? 0;
+    for (const r of rows) {
+      if (LEVELS.indexOf(levelOf(r.type)) < min) continue;
+      if (++matched === n) return r.id - 1;
+    }
+    if (rows.length < 1000) return 0;
+    before = rows[rows.length - 1]!.id;
+  }
 }
 
 /** The task's log, derived from its event stream (the Python service's LogEntry shape); `level` is a minimum. */
@@ -307,18 +342,8 @@ export async function listTaskLogs(
     q.since ? gte(taskEvents.createdAt, new Date(q.since)) : undefined,
     q.until ? lte(taskEvents.createdAt, new Date(q.until)) : undefined,
   )).orderBy(asc(taskEvents.id));
-  const min = q.level ? LEVELS.indexOf(q.level as (typeof LEVELS)[number]) : 0;
-  const logs = rows
-    .map((e) => {
-      const level = levelOf(e.type);
-      const d = e.data as Record<string, unknown>;
-      const message = typeof d.message === 'string' ? `${e.type}: ${d.message}` : e.type;
-      return {
-        id: `log_${e.id}`, task_id: id, level, logger: 'mofsim.task', message,
-        timestamp: e.createdAt.toISOString(), gpu_id: task.gpuId, extra: { event: e.type, ...d },
-      };
-    })
-    .filter((l) => LEVELS.indexOf(l.level) >= min);
+  const min = q.level ? LEVELS.indexOf(q.level as LogLevel) : 0;
+  const logs = rows.map((e) => taskLogEntry(e, task)).filter((l) => LEVELS.indexOf(l.level) >= min);
   const page = logs.slice(q.offset, q.offset + q.limit);
   return { task_id: id, logs: page, count: page.length, total: logs.length, limit: q.limit, offset: q.offset };
 }
@@ -335,6 +360,13 @@ export async function listTaskEvents(deps: ServerDeps, id: string, afterId = 0, 
   await getTask(deps, id, actor);
   return deps.database.db.select().from(taskEvents)
     .where(and(eq(taskEvents.taskId, id), gt(taskEvents.id, afterId))).orderBy(asc(taskEvents.id)).limit(1000);
+}
+
+/** Whether the task has recorded its final event (completed, failed, cancelled, timeout). */
+export async function hasFinalEvent(deps: ServerDeps, id: string): Promise<boolean> {
+  const rows = await deps.database.db.select({ id: taskEvents.id }).from(taskEvents)
+    .where(and(eq(taskEvents.taskId, id), inArray(taskEvents.type, FINAL_EVENT_TYPES))).limit(1);
+  return rows.length > 0;
 }
 
 /** Every stored event after `afterId`, in id order, a page at a time (a long MD run keeps thousands). */
