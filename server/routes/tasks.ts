@@ -13,8 +13,9 @@ import { checkParameters } from '../parameter-schemas.js';
 import { listWebhookDeliveries, resendWebhook } from '../services/webhooks.js';
 import { FINAL_EVENT_TYPES } from '../services/live-events.js';
 import {
-  cancelTask, getFinishedTask, getQueuePosition, getTask, insertBatch, listTaskEvents, listTaskLogs, newSubmitMemo, prepareTask, replayTaskEvents,
-  listTasks, pauseTask, resumeTask, retryTask, setTaskPriority, startBatchWorkflows, submitTask, taskFilePath, type PreparedTask, type TaskCreate,
+  cancelTask, getFinishedTask, getQueuePosition, getTask, hasFinalEvent, insertBatch, listTaskEvents, listTaskLogs, logHistoryStart, LOG_LEVELS,
+  newSubmitMemo, prepareTask, replayTaskEvents, listTasks, pauseTask, requestFingerprint, resumeTask, retryTask, setTaskPriority, startBatchWorkflows, submitTask,
+  taskFilePath, taskLogEntry, type LogLevel, type PreparedTask, type TaskCreate,
 } from '../services/tasks.js';
 
 const SUBMIT_ROUTES: TaskType[] = [
@@ -27,7 +28,7 @@ export function tasksRouter(deps: ServerDeps): Router {
   const r = Router();
   const submitRoute = (taskType: TaskType) => async (req: Request, res: Response) => {
     const key = req.get('Idempotency-Key') ?? undefined;
-    const task = await submitTask(deps, taskType, req.body, key, actorOfResponse(res));
+    const task = await submitTask(deps, taskType, req.body, key, actorOfResponse(res), undefined, requestFingerprint(req.originalUrl.split('?')[0]!, req.body));
     sendData(res, taskToApi(task), 202, 'task submitted');
   };
   for (const taskType of SUBMIT_ROUTES) r.post(`/${taskType}`, submitRoute(taskType));
@@ -48,7 +49,8 @@ export function tasksRouter(deps: ServerDeps): Router {
     const { task_type: taskType, ...body } = req.body as TaskCreate & { task_type: string };
     if (!isTaskType(taskType)) throw invalidParameter(`unknown task_type ${taskType}`, 'task_type');
     checkParameters(taskType, body.parameters);
-    const task = await submitTask(deps, taskType, body, req.get('Idempotency-Key') ?? undefined, actorOfResponse(res));
+    const task = await submitTask(deps, taskType, body, req.get('Idempotency-Key') ?? undefined, actorOfResponse(res), undefined,
+      requestFingerprint(req.originalUrl.split('?')[0]!, req.body));
     sendData(res, taskToApi(task), 202, 'task submitted');
   });
 
@@ -98,6 +100,26 @@ export function tasksRouter(deps: ServerDeps): Router {
       level: str(q.level), since: str(q.since), until: str(q.until), limit: Number(q.limit ?? 100), offset: Number(q.offset ?? 0),
     }));
   });
+  // The reference service's log stream (what mofsim_client.stream_task_logs reads): `data: <LogEntry>` frames with
+  // the event id as `id:`, so a reconnect with Last-Event-ID resumes where it left off; it ends with the task.
+  r.get('/:task_id/logs/stream', async (req, res) => {
+    const task = await getTask(deps, req.params.task_id, actorOfResponse(res));
+    const level = (str(req.query.level) ?? 'DEBUG') as LogLevel;
+    const header = req.get('Last-Event-ID');
+    let after: number;
+    if (header !== undefined) {
+      after = Number(header);
+      if (!(Number.isSafeInteger(after) && after >= 0)) throw invalidParameter(`Last-Event-ID must be a non-negative integer (got ${header})`, 'Last-Event-ID');
+    } else {
+      const history = String(req.query.include_history ?? 'true') === 'false' ? 0 : Number(req.query.history_limit ?? 50);
+      after = await logHistoryStart(deps, task.id, history, level);
+    }
+    const min = LOG_LEVELS.indexOf(level);
+    await streamTaskEvents(deps, task.id, after, res, (e) => {
+      const entry = taskLogEntry(e, task);
+      return LOG_LEVELS.indexOf(entry.level) >= min ? `id: ${e.id}\ndata: ${JSON.stringify(entry)}\n\n` : null;
+    });
+  });
   r.post('/:task_id/retry', async (req, res) => {
     const task = await retryTask(deps, req.params.task_id, actorOfResponse(res));
     sendData(res, { new_task_id: task.id, original_task_id: req.params.task_id, task: taskToApi(task) }, 202, 'task resubmitted');
@@ -107,11 +129,14 @@ export function tasksRouter(deps: ServerDeps): Router {
     sendData(res, taskToApi(await setTaskPriority(deps, req.params.task_id, priority, actorOfResponse(res))), 200, 'priority changed');
   });
   r.get('/:task_id/events', async (req, res) => {
-    const after = Number(req.get('Last-Event-ID') ?? req.query.after_id ?? 0) || 0;
+    const header = req.get('Last-Event-ID');
+    if (header !== undefined && !/^\d{1,15}$/.test(header.trim())) throw invalidParameter(`Last-Event-ID must be an event id (got ${JSON.stringify(header.slice(0, 40))})`, 'Last-Event-ID');
+    const after = Number(header ?? req.query.after_id ?? 0) || 0;
     const actor = actorOfResponse(res);
     if (req.accepts(['application/json', 'text/event-stream']) === 'text/event-stream') {
       await getTask(deps, req.params.task_id, actor);
-      await streamTaskEvents(deps, req.params.task_id, after, req, res);
+      await streamTaskEvents(deps, req.params.task_id, after, res,
+        (e) => `id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(taskEventToApi(e))}\n\n`);
       return;
     }
     const events = await listTaskEvents(deps, req.params.task_id, after, actor);
@@ -150,9 +175,11 @@ export function tasksRouter(deps: ServerDeps): Router {
   return r;
 }
 
-// Server-sent events: stored events after `after` first, then live ones; the stream ends after the final event.
-async function streamTaskEvents(deps: ServerDeps, taskId: string, after: number, _req: Request, res: Response): Promise<void> {
-  await getTask(deps, taskId);
+/**
+ * Server-sent events: stored events after `after` first, then live ones; `frame` writes one (null: skip it). The
+ * stream ends after the final event, also when that event came before `after` (the task had already ended).
+ */
+async function streamTaskEvents(deps: ServerDeps, taskId: string, after: number, res: Response, frame: (e: TaskEventRow) => string | null): Promise<void> {
   res.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
   res.flushHeaders();
   const seen = new Set<number>();
@@ -163,7 +190,8 @@ async function streamTaskEvents(deps: ServerDeps, taskId: string, after: number,
   const write = (e: TaskEventRow) => {
     if (ended || seen.has(e.id)) return;
     seen.add(e.id);
-    res.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(taskEventToApi(e))}\n\n`);
+    const text = frame(e);
+    if (text) res.write(text);
     if (FINAL_EVENT_TYPES.includes(e.type)) end();
   };
   const off = await deps.liveEvents.subscribe(taskId, (e) => (replaying ? buffered.push(e) : write(e)));
@@ -174,4 +202,5 @@ async function streamTaskEvents(deps: ServerDeps, taskId: string, after: number,
   for await (const e of replayTaskEvents(deps, taskId, after)) write(e);
   replaying = false;
   for (const e of buffered.sort((a, b) => a.id - b.id)) write(e);
+  if (!ended && await hasFinalEvent(deps, taskId)) end();
 }

@@ -80,6 +80,7 @@ class Engine:
             "load": (self.op_load, True),
             "unload": (self.op_unload, True),
             "run": (self.op_run, True),
+            "validate": (self.op_validate, True),
         }
 
     # --- start-up -------------------------------------------------------------------------------------------
@@ -192,6 +193,15 @@ class Engine:
         filename = req.get("filename") or Path(path).name
         return self.parse_pool.parse(path, filename, max_atoms=int(req.get("max_atoms") or self.max_atoms))
 
+    def op_validate(self, req: dict) -> dict:
+        """The effective parameters of a task, or the InvalidParameter a run would raise (checked at submission)."""
+        from .tasks import get_task
+
+        params_in = req.get("params") or {}
+        if not isinstance(params_in, dict):
+            raise InvalidParameter("params", "params must be an object")
+        return {"params": get_task(_require_str(req, "task_type")).validate(params_in)}
+
     def op_models(self, req: dict) -> dict:
         from .models import list_models
 
@@ -239,6 +249,7 @@ class Engine:
 
     def _run_job(self, job: Job, req: dict) -> dict:
         from . import provenance, structures
+        from .client_fields import add_client_fields
         from .models import get_adapter
         from .tasks import get_task
         from .tasks.context import JobContext
@@ -296,6 +307,7 @@ class Engine:
         finally:
             calc.release()
         result.setdefault("status", "ok")
+        add_client_fields(task_type, result)
         result["provenance"] = provenance.build(adapter, device=self.device, dtype=self.dtype, parameters=params)
         result["timing_s"] = {"model_load": round(load_s, 3), "task": round(task_s, 3),
                               "total": round(time.perf_counter() - t0, 3)}
