@@ -38,6 +38,8 @@ const schema = z.object({
   MOFSIM_ACTIVITY_HEARTBEAT_TIMEOUT_S: z.coerce.number().positive().default(30),
   /** Seconds a queued task waits before asking the scheduler for a slot again. */
   MOFSIM_SCHEDULER_POLL_S: z.coerce.number().positive().default(2),
+  /** The most tasks (models × structures × steps) one campaign may hold. */
+  MOFSIM_CAMPAIGN_MAX_TASKS: int(20000),
   /** Seconds a draining worker waits for its jobs to hand back before it kills its engine. */
   MOFSIM_DRAIN_TIMEOUT_S: z.coerce.number().positive().default(30),
   /** The nvidia-smi binary (tests point it at a recorded fake). */

@@ -3,6 +3,7 @@ import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from './client.js';
 import { taskRuns, tasks, type TaskRow } from './schema.js';
 import { appendTaskEvent } from './task-events.js';
+import { recordCacheKey } from './result-cache.js';
 import { TERMINAL_STATUSES } from '../common/task-types.js';
 
 /** Appends one event to a task's stream. */
@@ -43,6 +44,7 @@ export async function finish(
     completedAt: sql`now()`,
     durationSeconds: sql`extract(epoch from (now() - coalesce(${tasks.startedAt}, ${tasks.createdAt})))`,
   }).where(and(eq(tasks.id, taskId), sql`${tasks.status} not in ('COMPLETED','FAILED','CANCELLED','TIMEOUT')`)).returning({ id: tasks.id });
+  if (rows.length && f.status === 'COMPLETED') await recordCacheKey(db, taskId);
   if (rows.length) await addEvent(db, taskId, f.status.toLowerCase(), f.errorType ? { error_type: f.errorType, message: f.errorMessage } : {});
   return rows.length > 0;
 }

@@ -11,7 +11,10 @@ import { repoRoot, type Config } from '../common/config.js';
 import type { Logger } from '../common/logger.js';
 import { openDatabase } from '../store/client.js';
 import { SystemLog } from '../store/system-logs.js';
+import { createCampaignActivities } from './campaign-activities.js';
 import { createControlActivities } from './control-activities.js';
+import { TASK_TYPES, isTaskType } from '../common/task-types.js';
+import type { ResolvedRun } from '../store/result-cache.js';
 import { createEngineActivities, type RunningJob } from './engine-activities.js';
 import { EngineSupervisor } from '../engine-host/engine-supervisor.js';
 import { discoverGpus } from './gpu-discovery.js';
@@ -87,11 +90,24 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.MOFSIM_TASK_QUEUE,
     workflowsPath: require.resolve(join(repoRoot, 'workflows', 'index.ts')),
-    activities: createControlActivities({
-      db: database.db, staleSeconds: config.MOFSIM_WORKER_STALE_S,
-      webhookAllowHosts: config.MOFSIM_WEBHOOK_ALLOW_HOSTS, webhookTimeoutMs: config.MOFSIM_WEBHOOK_TIMEOUT_S * 1000,
-      systemLog,
-    }),
+    activities: {
+      ...createControlActivities({
+        db: database.db, staleSeconds: config.MOFSIM_WORKER_STALE_S,
+        webhookAllowHosts: config.MOFSIM_WEBHOOK_ALLOW_HOSTS, webhookTimeoutMs: config.MOFSIM_WEBHOOK_TIMEOUT_S * 1000,
+        systemLog,
+      }),
+      ...createCampaignActivities({
+        db: database.db,
+        dataDir: config.MOFSIM_DATA_DIR,
+        taskStart: {
+          controlQueue: config.MOFSIM_TASK_QUEUE, defaultTimeoutSeconds: config.MOFSIM_DEFAULT_TASK_TIMEOUT_S,
+          heartbeatTimeoutSeconds: config.MOFSIM_ACTIVITY_HEARTBEAT_TIMEOUT_S, schedulerPollSeconds: config.MOFSIM_SCHEDULER_POLL_S,
+        },
+        resolve: async (taskType, model, params) => (await engine.get()).request<ResolvedRun>('resolve', {
+          task_type: isTaskType(taskType) ? TASK_TYPES[taskType] : taskType, model, params,
+        }),
+      }),
+    },
   });
   const engineWorker = await Worker.create({
     connection,

@@ -5,8 +5,9 @@
  */
 import {
   ActivityCancellationType, ActivityFailure, ApplicationFailure, CancellationScope, condition, defineQuery, defineSignal,
-  isCancellation, proxyActivities, setHandler, TimeoutFailure, workflowInfo,
+  getExternalWorkflowHandle, isCancellation, proxyActivities, setHandler, TimeoutFailure, workflowInfo,
 } from '@temporalio/workflow';
+import { campaignTaskEndedSignal, campaignWorkflowId } from './campaign-ids.js';
 import { isRetryableType } from '../common/retry-policy.js';
 import type { EngineActivities } from '../workers/engine-activities.js';
 import type { ControlActivities } from '../workers/control-activities.js';
@@ -24,6 +25,8 @@ export interface TaskWorkflowInput {
   heartbeatTimeoutSeconds?: number;
   /** Seconds between scheduler asks while waiting for a slot. @default 2 */
   schedulerPollSeconds?: number;
+  /** The campaign that owns the task: told when the task ends, so it moves on without polling. */
+  campaignId?: string;
 }
 
 export interface TaskWorkflowState {
@@ -88,6 +91,10 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<string> {
       st.state = 'done';
       if (status === 'COMPLETED') await control.releaseWorker({ taskId });
       else await control.finishTask({ taskId, status, errorType, errorMessage });
+      // A campaign that has ended (or continues as new right now) catches up from the database on its next look.
+      if (input.campaignId) {
+        await getExternalWorkflowHandle(campaignWorkflowId(input.campaignId)).signal(campaignTaskEndedSignal).catch(() => undefined);
+      }
       return status;
     });
 

@@ -3,8 +3,11 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { and, asc, avg, count, desc, eq, gt, gte, inArray, lte, notInArray, sql, type SQL } from 'drizzle-orm';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { TERMINAL_STATUSES, type Priority, type TaskType } from '../../common/task-types.js';
-import { cancelSignal, pauseSignal, resumeSignal, type TaskWorkflowInput } from '../../workflows/task-workflow.js';
+import { isTaskType, TASK_TYPES, TERMINAL_STATUSES, type Priority, type TaskType } from '../../common/task-types.js';
+import { cacheKeyFor, findCached, reuseResult, type ResolvedRun, type ResolveRun } from '../../store/result-cache.js';
+import { taskWorkflowStart, type TaskStartConfig } from '../../store/task-start.js';
+import { structureFromTaskOutput, taskOutputPath } from '../../store/task-output-structure.js';
+import { cancelSignal, pauseSignal, resumeSignal } from '../../workflows/task-workflow.js';
 import { PRIORITY_KEYS } from '../../store/scheduler.js';
 import { taskAssignments, taskEvents, taskRuns, tasks, workers, type StructureRow, type TaskEventRow, type TaskRow } from '../../store/schema.js';
 import type { ServerDeps } from '../deps.js';
@@ -19,12 +22,46 @@ import { getStructure, resolveBuiltin } from './structures.js';
 
 export interface TaskCreate {
   model: string;
-  structure: { source: 'upload' | 'builtin'; file_id?: string; name?: string };
+  structure: { source: 'upload' | 'builtin' | 'task'; file_id?: string; name?: string; task_id?: string; file?: string };
   parameters?: Record<string, unknown>;
-  options?: { priority?: Priority; timeout?: number; callback?: { url: string; events?: string[]; secret?: string } };
+  options?: { priority?: Priority; timeout?: number; callback?: { url: string; events?: string[]; secret?: string }; reuse?: boolean };
+}
+
+/** How the API starts task workflows (the same settings a campaign's workers use). */
+export function taskStartConfig(deps: ServerDeps): TaskStartConfig {
+  return {
+    controlQueue: deps.config.MOFSIM_TASK_QUEUE, defaultTimeoutSeconds: deps.config.MOFSIM_DEFAULT_TASK_TIMEOUT_S,
+    heartbeatTimeoutSeconds: deps.config.MOFSIM_ACTIVITY_HEARTBEAT_TIMEOUT_S, schedulerPollSeconds: deps.config.MOFSIM_SCHEDULER_POLL_S,
+  };
+}
+
+/** The engine's `resolve` op through the API's own engine (cache keys). */
+export function engineResolve(deps: ServerDeps): ResolveRun {
+  return async (taskType, model, params) => (await deps.engine.get()).request<ResolvedRun>('resolve', {
+    task_type: isTaskType(taskType) ? TASK_TYPES[taskType] : taskType, model, params,
+  });
+}
+
+/** Chaining: the output `file` of the caller's completed task, registered as a structure to start from. */
+async function structureOfTask(deps: ServerDeps, ref: TaskCreate['structure'], actor?: Actor): Promise<StructureRow> {
+  if (!ref.task_id) throw invalidParameter('structure.task_id is required when structure.source is "task"', 'structure.task_id');
+  const source = await getTask(deps, ref.task_id, actor).catch((err) => {
+    if (err instanceof AppError && err.type === 'TASK_NOT_FOUND') throw new AppError(404, 40402, 'TASK_NOT_FOUND', err.message, 'structure.task_id');
+    throw err;
+  });
+  if (source.status !== 'COMPLETED') {
+    throw conflict(40901, 'RESULT_NOT_READY', `task ${source.id} is ${source.status}; a task can start only from a completed task's output`, 'structure.task_id');
+  }
+  const file = ref.file ?? 'optimized_structure';
+  const path = taskOutputPath(deps.config.MOFSIM_DATA_DIR, source, file);
+  if (!path || !existsSync(path)) {
+    throw new AppError(404, 40404, 'FILE_NOT_FOUND', `task ${source.id} has no output ${file} (outputs: ${Object.keys(source.outputFiles ?? {}).join(', ') || 'none'})`, 'structure.file');
+  }
+  return structureFromTaskOutput(deps.database.db, deps.config.MOFSIM_DATA_DIR, source, path, actor?.keyId ?? null);
 }
 
 async function resolveStructure(deps: ServerDeps, ref: TaskCreate['structure'], actor?: Actor): Promise<StructureRow> {
+  if (ref.source === 'task') return structureOfTask(deps, ref, actor);
   if (ref.source === 'builtin') {
     if (!ref.name) throw invalidParameter('structure.name is required when structure.source is "builtin"', 'structure.name');
     return resolveBuiltin(deps, ref.name);
@@ -95,6 +132,7 @@ export async function submitTask(
     idempotencyKey: idempotencyKey ?? null,
     ownerId: actor?.keyId ?? null,
     retryOf: retryOf ?? null,
+    ...(body.structure.source === 'task' ? { inputTaskId: body.structure.task_id, inputFile: body.structure.file ?? 'optimized_structure' } : {}),
   }).onConflictDoNothing().returning();
   if (!inserted[0]) {
     // A concurrent request with the same idempotency key won.
@@ -102,22 +140,14 @@ export async function submitTask(
     return prior!;
   }
   const task = inserted[0];
-  const priority = { priorityKey: PRIORITY_KEYS[task.priority] ?? 3, fairnessKey: task.ownerId ?? ANONYMOUS_OWNER };
-  const input: TaskWorkflowInput = {
-    taskId: task.id,
-    timeoutSeconds: options.timeout ?? deps.config.MOFSIM_DEFAULT_TASK_TIMEOUT_S,
-    controlQueue: deps.config.MOFSIM_TASK_QUEUE,
-    ...priority,
-    heartbeatTimeoutSeconds: deps.config.MOFSIM_ACTIVITY_HEARTBEAT_TIMEOUT_S,
-    schedulerPollSeconds: deps.config.MOFSIM_SCHEDULER_POLL_S,
-  };
+  if (options.reuse) {
+    // The result cache: an identical earlier computation stands for this one (no workflow, no engine time).
+    const key = await cacheKeyFor(db, engineResolve(deps), task).catch(() => null);
+    const cached = key ? await findCached(db, key, task.id) : undefined;
+    if (key && cached && (await reuseResult(db, deps.config.MOFSIM_DATA_DIR, task.id, cached, key))) return getTask(deps, task.id);
+  }
   try {
-    await deps.temporal.workflow.start('taskWorkflow', {
-      taskQueue: deps.config.MOFSIM_TASK_QUEUE,
-      workflowId: task.id,
-      args: [input],
-      priority,
-    });
+    await deps.temporal.workflow.start('taskWorkflow', taskWorkflowStart(task, taskStartConfig(deps)));
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
       await db.update(tasks).set({ status: 'FAILED', errorType: 'ORCHESTRATOR_UNAVAILABLE', errorMessage: String(err) }).where(eq(tasks.id, task.id));
@@ -262,8 +292,7 @@ export async function taskFilePath(deps: ServerDeps, id: string, filename: strin
 
 // issue 4: lifecycle control, queue position.
 
-/** Owner used as the fairness key until authentication gives tasks an owner. */
-export const ANONYMOUS_OWNER = 'anonymous';
+export { ANONYMOUS_OWNER } from '../../store/task-start.js';
 
 const TERMINAL = ['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT'];
 

