@@ -74,6 +74,11 @@ const schema = z.object({
   MOFSIM_SYSTEM_LOG_RETENTION_DAYS: z.coerce.number().positive().default(90),
   /** Seconds of silence after which a server-sent-event stream sends a comment line (keeps proxies from closing it). */
   MOFSIM_SSE_HEARTBEAT_S: z.coerce.number().positive().default(15),
+  /** Seconds between the API's samples of the database-derived metrics (queue, workers, webhook backlog, disk). */
+  MOFSIM_METRICS_SAMPLE_S: z.coerce.number().positive().default(5),
+  /** Port of a worker process's `/metrics` (0: any free port, logged at start). */
+  MOFSIM_WORKER_METRICS_PORT: int(9464),
+  MOFSIM_WORKER_METRICS_HOST: z.string().default('0.0.0.0'),
   /** Trust X-Forwarded-For (behind a reverse proxy): `true`, a hop count, or unset. */
   MOFSIM_TRUST_PROXY: z.string().optional(),
 });

@@ -1,10 +1,9 @@
 /**
- * Which callback URLs the server will POST to, and how deliveries are signed. Private, loopback and link-local
- * targets are refused (they would let a caller reach internal services) unless their host is allow-listed.
+ * Which callback URLs the server will POST to, and how deliveries are signed. Only public addresses receive
+ * deliveries unless their host is allow-listed (common/address-policy.ts: they would let a caller reach internal services).
  */
 import { createHmac } from 'node:crypto';
-import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
+import { vetUrl } from './address-policy.js';
 
 /** Task event types → webhook event names. */
 export const WEBHOOK_EVENTS: Record<string, string> = {
@@ -14,34 +13,10 @@ export const WEBHOOK_EVENTS: Record<string, string> = {
 export const DEFAULT_WEBHOOK_EVENTS = ['task.started', 'task.completed', 'task.failed', 'task.cancelled'];
 export const ALL_WEBHOOK_EVENTS = ['task.started', 'task.progress', 'task.completed', 'task.failed', 'task.cancelled'];
 
-function isPrivateAddress(ip: string): boolean {
-  if (ip.startsWith('::ffff:')) return isPrivateAddress(ip.slice(7));
-  if (isIP(ip) === 4) {
-    const [a, b] = ip.split('.').map(Number) as [number, number];
-    return a === 10 || a === 127 || a === 0 || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31)
-      || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127) || a >= 224;
-  }
-  const v = ip.toLowerCase();
-  return v === '::1' || v === '::' || v.startsWith('fc') || v.startsWith('fd') || v.startsWith('fe80');
-}
-
-/** Returns why `url` may not receive webhooks, or null when it may. Resolves host names (every address must be public). */
+/** Returns why `url` may not receive webhooks, or null when it may (the one address policy: common/address-policy.ts). */
 export async function refuseCallbackUrl(url: string, allowHosts: readonly string[]): Promise<string | null> {
-  let u: URL;
-  try { u = new URL(url); } catch { return 'callback url is not a valid URL'; }
-  if (u.protocol !== 'https:' && u.protocol !== 'http:') return `callback url must be http(s) (got ${u.protocol})`;
-  if (u.username || u.password) return 'callback url must not carry credentials';
-  const host = u.hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  if (allowHosts.includes(host)) return null;
-  if (host === 'localhost' || host.endsWith('.localhost')) return `callback host ${host} is loopback`;
-  let addresses: string[];
-  try {
-    addresses = isIP(host) ? [host] : (await lookup(host, { all: true })).map((a) => a.address);
-  } catch {
-    return `callback host ${host} does not resolve`;
-  }
-  const bad = addresses.find(isPrivateAddress);
-  return bad ? `callback host ${host} is a private or loopback address (${bad})` : null;
+  const vetted = await vetUrl(url, allowHosts);
+  return 'refused' in vetted ? `callback ${vetted.refused}` : null;
 }
 
 /** The signature header value: `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`. */

@@ -15,6 +15,11 @@ export class EngineSupervisor {
     private readonly systemLog?: SystemLog,
   ) {}
 
+  /** Engine processes restarted after an unexpected exit, since this supervisor started. */
+  get restartCount(): number {
+    return this.restarts;
+  }
+
   /** The running engine; starts (or restarts) one when needed. */
   get(): Promise<EngineClient> {
     if (!this.current) this.current = this.launch();

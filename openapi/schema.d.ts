@@ -80,6 +80,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /**
+         * @description The uploaded file as it was sent, as an attachment under its original name (UTF-8 names in an RFC 5987
+         *     `filename*`), with a Content-Type from its extension. Owner or admin only; others get 404. Byte ranges work.
+         */
         get: operations["downloadStructure"];
         put?: never;
         post?: never;
@@ -281,6 +285,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /**
+         * @description One of the task's output files (the names in its result's `files`), as an attachment with a Content-Type
+         *     from its extension (chemical/x-cif for .cif). Byte ranges work (`Range: bytes=0-1023` → 206), for large
+         *     trajectories. Owner or admin only; others get 404.
+         */
         get: operations["downloadTaskFile"];
         put?: never;
         post?: never;
@@ -1542,15 +1551,80 @@ export interface components {
             t_max_K?: number;
             t_step_K?: number;
         };
-        /** @description The structure is the complex; the framework and guest are uploaded structures or derived (tags / indices / ASE molecule). */
+        /** @description Two protocols. **Complex** (MOFSimBench §1.5, the default whenever the structure holds its guest): the structure is the complex; the framework and guest are uploaded structures (`framework_file_id`, `guest_file_id`) or derived from it (tags ≠ 0 or `guest_indices` mark the guest, `guest` names its isolated geometry); E_int = E(complex) − E(framework) − E(guest), three single points. **Placement** (the Python service's executor): the structure is a bare framework and a guest is named (`guest`, `guest_atoms` or `guest_file_id`); the guest's centre of mass is put on candidate sites (`placement`), sites closer than `min_distance_A` to the framework through periodic images are skipped, the guest is relaxed with the framework frozen (BFGS, `guest_fmax`, `guest_max_steps`), and the lowest E_int is reported with its site. Reference names `gas_molecule`, `positions`, `n_grid_points`, `n_random_points`, `specified_positions`, `min_distance`, `optimize_gas`, `opt_fmax`, `opt_steps` and `custom_gas_atoms` are accepted as aliases. */
         InteractionEnergyParameters: {
             /** Format: uuid */
             framework_file_id?: string;
             /** Format: uuid */
             guest_file_id?: string;
-            /** @enum {string} */
-            guest?: "CO2" | "H2O";
+            /**
+             * @description ASE's built-in (G2) geometry of the gas, isolated and non-periodic, as the benchmark's CO2.xyz/H2O.xyz.
+             * @enum {string}
+             */
+            guest?: "H2" | "CO2" | "CH4" | "N2" | "H2O" | "CO" | "NH3";
             guest_indices?: number[];
+            /**
+             * @description Cubic cell (Å) given to an isolated guest; with pbc off it does not change its energy.
+             * @default 30
+             */
+            guest_box_A: number;
+            /**
+             * @description Complex protocol: also return the complex's forces.
+             * @default true
+             */
+            include_forces: boolean;
+            /** @description Placement: a custom guest geometry (Å), instead of `guest`. */
+            guest_atoms?: {
+                symbols: string[];
+                positions: number[][];
+            };
+            /**
+             * @description Placement: how candidate sites are chosen.
+             * @default grid
+             * @enum {string}
+             */
+            placement: "grid" | "random" | "specified";
+            /**
+             * @description Placement `grid`: cell-centre fractional points per cell vector (at most 1000 sites in all).
+             * @default [
+             *       3,
+             *       3,
+             *       3
+             *     ]
+             */
+            n_grid_points: number[];
+            /**
+             * @description Placement `random`: uniform fractional points.
+             * @default 20
+             */
+            n_random_points: number;
+            /**
+             * @description Placement `random`: the generator's seed (the sites are reproducible).
+             * @default 0
+             */
+            seed: number;
+            /** @description Placement `specified`: Cartesian sites (Å) for the guest's centre of mass. */
+            sites_A?: number[][];
+            /**
+             * @description Placement: a site is skipped when a guest atom is closer than this to a framework atom (periodic images included).
+             * @default 2
+             */
+            min_distance_A: number;
+            /**
+             * @description Placement: relax the guest (framework frozen) on each site; false = one single point per site.
+             * @default true
+             */
+            relax_guest: boolean;
+            /**
+             * @description Placement: BFGS force criterion for the guest (eV/Å).
+             * @default 0.05
+             */
+            guest_fmax: number;
+            /**
+             * @description Placement: BFGS step budget per site.
+             * @default 100
+             */
+            guest_max_steps: number;
         };
         Task: {
             /** Format: uuid */
@@ -1595,9 +1669,19 @@ export interface components {
              *     max_force_eV_A, stress_GPa, provenance.
              */
             result: Record<string, never>;
+            /** @description output file label (optimized_structure, trajectory, phonopy_yaml, …) → download URL */
             output_files?: {
                 [key: string]: string;
             };
+            /**
+             * @description The task's output files by name and download URL. Results never carry server paths: an engine's
+             *     `<label>_path` becomes an entry here (and in output_files) instead.
+             */
+            files?: {
+                label: string;
+                name: string;
+                url: string;
+            }[];
             metrics?: {
                 duration_seconds?: number | null;
             };
@@ -2393,7 +2477,17 @@ export interface operations {
                     "application/octet-stream": string;
                 };
             };
+            /** @description the requested byte range (a Range header such as bytes=0-1023), with Content-Range */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
             404: components["responses"]["Error"];
+            416: components["responses"]["Error"];
         };
     };
     validateStructure: {
@@ -2670,7 +2764,17 @@ export interface operations {
                     "application/octet-stream": string;
                 };
             };
+            /** @description the requested byte range (a Range header such as bytes=0-1023), with Content-Range */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
             404: components["responses"]["Error"];
+            416: components["responses"]["Error"];
         };
     };
     getTaskEvents: {

@@ -101,10 +101,16 @@ function supervise(name: string, script: string, extraEnv: Record<string, string
 
 supervise('api', 'server/main.ts');
 const gpus = await discoverGpus(config.MOFSIM_NVIDIA_SMI);
+// One metrics port per worker process: MOFSIM_WORKER_METRICS_PORT, +1, +2, … (grafana/prometheus.yml lists them).
+const metricsPort = (i: number) => String(config.MOFSIM_WORKER_METRICS_PORT === 0 ? 0 : config.MOFSIM_WORKER_METRICS_PORT + i);
 if (gpus.length) {
-  for (const g of gpus) supervise(`worker-gpu${g.index}`, 'workers/main.ts', { MOFSIM_GPU_INDEX: String(g.index), MOFSIM_WORKER_ID: `${hostname()}-gpu${g.index}` });
+  gpus.forEach((g, i) => supervise(`worker-gpu${g.index}`, 'workers/main.ts', {
+    MOFSIM_GPU_INDEX: String(g.index), MOFSIM_WORKER_ID: `${hostname()}-gpu${g.index}`, MOFSIM_WORKER_METRICS_PORT: metricsPort(i),
+  }));
 } else {
-  for (let i = 0; i < config.MOFSIM_CPU_WORKERS; i++) supervise(`worker-cpu${i}`, 'workers/main.ts', { MOFSIM_WORKER_ID: `cpu-${i}-${process.pid}` });
+  for (let i = 0; i < config.MOFSIM_CPU_WORKERS; i++) {
+    supervise(`worker-cpu${i}`, 'workers/main.ts', { MOFSIM_WORKER_ID: `cpu-${i}-${process.pid}`, MOFSIM_WORKER_METRICS_PORT: metricsPort(i) });
+  }
 }
 log.info('stack up', { api: `http://localhost:${config.PORT}`, workers: gpus.length || config.MOFSIM_CPU_WORKERS, gpus: gpus.length });
 

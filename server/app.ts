@@ -19,6 +19,8 @@ import { modelsRouter } from './routes/models.js';
 import { structuresRouter } from './routes/structures.js';
 import { tasksRouter } from './routes/tasks.js';
 import { usageRouter, workersRouter } from './routes/workers.js';
+import { httpMetrics } from '../metrics/http-metrics.js';
+import { contentType, metricsText } from '../metrics/exposition.js';
 
 export const apiSpecPath = join(repoRoot, 'openapi', 'mofsim.yaml');
 
@@ -44,6 +46,12 @@ export function createApp(deps: ServerDeps) {
   if (trust) app.set('trust proxy', /^\d+$/.test(trust) ? Number(trust) : trust === 'true' ? true : trust);
   app.set('etag', false);
   const log = deps.logger.child({ component: 'http' });
+  app.use(httpMetrics());
+  // Public, like /health (server/auth.ts lets it through): Prometheus scrapes without a key.
+  app.get('/metrics', async (_req: Request, res: Response) => {
+    res.setHeader('content-type', contentType);
+    res.send(await metricsText());
+  });
 
   app.use((req, res, next) => {
     const incoming = req.get('X-Request-ID');
@@ -71,6 +79,8 @@ export function createApp(deps: ServerDeps) {
     fileUploader: {
       storage: multer.memoryStorage(),
       limits: { fileSize: Math.round(deps.config.MOFSIM_MAX_UPLOAD_MB * 1024 * 1024), files: 1 },
+      // Browsers and fetch send UTF-8 file names without a charset parameter; busboy's default reads them as latin1.
+      defParamCharset: 'utf8',
     },
   }));
 

@@ -16,14 +16,19 @@ const PARAMETER_ALIASES: Record<string, Record<string, string>> = {
   },
   'bulk-modulus': { n_points: 'npoints', num_points: 'npoints', strain_range: 'eps' },
   'heat-capacity': { temperature_step: 't_step_K' },
-  'interaction-energy': { gas_molecule: 'guest', adsorbate: 'guest' },
+  'interaction-energy': {
+    gas_molecule: 'guest', adsorbate: 'guest', positions: 'placement', specified_positions: 'sites_A',
+    min_distance: 'min_distance_A', optimize_gas: 'relax_guest', opt_fmax: 'guest_fmax', opt_steps: 'guest_max_steps',
+    custom_gas_atoms: 'guest_atoms',
+  },
   'single-point-energy': { calculate_forces: 'compute_forces', calculate_stress: 'compute_stress' },
 };
 
 /**
  * Names the SDKs send that have no counterpart in the MOFSimBench protocols; dropped rather than refused so the
  * reference client works unmodified. heat-capacity `temperature`: the result covers t_min_K..t_max_K and reports
- * Cv at 300 K anyway. interaction-energy `grid_spacing`: the guest placement comes from the structure.
+ * Cv at 300 K anyway. interaction-energy `grid_spacing` (the docs' name; the executor it describes
+ * places the guest on `n_grid_points`, which the aliases carry).
  * bulk-modulus `fitting_method`: see `eos`.
  */
 const DROPPED: Record<string, string[]> = {

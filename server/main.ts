@@ -12,6 +12,7 @@ import { LiveEvents } from './services/live-events.js';
 import { VERSION } from './services/system.js';
 import { startSystemLogRetention } from './services/system-logs.js';
 import { startWebhookDispatch } from './services/webhooks.js';
+import { startFleetSample } from '../metrics/fleet-sample.js';
 
 const config = loadConfig();
 const logger = createLogger('api', config.MOFSIM_LOG_LEVEL);
@@ -32,6 +33,9 @@ await liveEvents.start();
 const deps = { config, database, engine, temporal, logger, startedAt: new Date(), liveEvents, systemLog };
 const stopWebhookSweep = startWebhookDispatch(deps);
 const stopRetention = startSystemLogRetention(deps);
+const stopFleetSample = startFleetSample({
+  database, dataDir: config.MOFSIM_DATA_DIR, staleSeconds: config.MOFSIM_WORKER_STALE_S, intervalSeconds: config.MOFSIM_METRICS_SAMPLE_S, logger,
+});
 const app = createApp(deps);
 const server = app.listen(config.PORT, config.HOST, () => {
   systemLog.info('lifecycle', 'api started', { extra: { version: VERSION, port: config.PORT, pid: process.pid, git_sha: config.MOFSIM_GIT_SHA ?? null } });
@@ -41,6 +45,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
     stopWebhookSweep();
     stopRetention();
+    stopFleetSample();
     server.close();
     systemLog.info('lifecycle', 'api stopping', { extra: { signal: sig, pid: process.pid } });
     Promise.allSettled([engine.stop(), systemLog.flush()])

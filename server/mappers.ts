@@ -114,10 +114,15 @@ export function campaignToApi(c: CampaignRow) {
   };
 }
 
+/** A result without the server paths older engines put in it (`…_path`: output files are served by name). */
+function withoutServerPaths(result: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(result).filter(([k]) => !k.endsWith('_path')));
+}
+
 export function taskResultToApi(t: TaskRow) {
-  const files = Object.fromEntries(
-    Object.entries(t.outputFiles ?? {}).map(([k, name]) => [k, `/api/v1/tasks/${t.id}/files/${name}`]),
-  );
+  const list = Object.entries(t.outputFiles ?? {})
+    .map(([label, name]) => ({ label, name, url: `/api/v1/tasks/${t.id}/files/${encodeURIComponent(name)}` }));
+  const files = Object.fromEntries(list.map((f) => [f.label, f.url]));
   return {
     task_id: t.id,
     task_type: t.taskType,
@@ -127,8 +132,9 @@ export function taskResultToApi(t: TaskRow) {
     created_at: t.createdAt.toISOString(),
     started_at: iso(t.startedAt),
     completed_at: iso(t.completedAt),
-    result: t.result ?? {},
+    result: withoutServerPaths(t.result ?? {}),
     output_files: files,
+    files: list,
     metrics: { duration_seconds: t.durationSeconds },
     error: t.errorType ? { type: t.errorType, detail: t.errorMessage ?? '' } : null,
   };

@@ -10,6 +10,7 @@ import { resultCacheKey, resultCacheKeyOf } from '../common/result-cache-key.js'
 import type { Db } from './client.js';
 import { structures, tasks, type TaskRow } from './schema.js';
 import { appendTaskEvent } from './task-events.js';
+import { countFinished } from '../metrics/task-metrics.js';
 
 /** What the engine's `resolve` op answers: the provenance a run would record. */
 export interface ResolvedRun { model: string; weights_sha256: string | null; parameters: Record<string, unknown>; engine_version: string }
@@ -59,6 +60,7 @@ export async function reuseResult(db: Db, dataDir: string, taskId: string, sourc
     completedAt: sql`now()`, durationSeconds: 0,
   }).where(and(eq(tasks.id, taskId), sql`${tasks.status} in ('PENDING','QUEUED')`)).returning({ id: tasks.id });
   if (!rows.length) return false;
+  countFinished(source, 'COMPLETED');
   await appendTaskEvent(db, taskId, 'completed', { reused_from: origin });
   return true;
 }

@@ -1,5 +1,6 @@
 /** Postgres tables (drizzle). Postgres is the system of record; Temporal holds execution state only. */
 import { sql } from 'drizzle-orm';
+import { PRIORITY_RANK, DEFAULT_PRIORITY_RANK } from './task-status.js';
 import {
   bigserial, boolean, doublePrecision, index, integer, jsonb, pgTable, real, text, timestamp, unique, uniqueIndex, uuid,
 } from 'drizzle-orm/pg-core';
@@ -70,8 +71,26 @@ export const tasks = pgTable('tasks', {
   startedAt: timestamp('started_at', { withTimezone: true }),
   completedAt: timestamp('completed_at', { withTimezone: true }),
   durationSeconds: doublePrecision('duration_seconds'),
+  // The order of the line, derived from `priority` (one definition: PRIORITY_RANK).
+  priorityRank: integer('priority_rank').notNull().generatedAlwaysAs(sql.raw(`case priority ${Object.entries(PRIORITY_RANK)
+    .map(([p, r]) => `when '${p}' then ${r}`).join(' ')} else ${DEFAULT_PRIORITY_RANK} end`)),
+  // Whose share of the devices this task draws on (fair share between owners within a priority level).
+  fairKey: text('fair_key').notNull().generatedAlwaysAs(sql`coalesce(owner_id::text, 'anonymous')`),
+  // Set while the task's workflow waits in line for a slot: the number of its current request (a grant names it, so
+  // a late grant for an earlier request is recognised); null when it is not waiting.
+  waitSeq: integer('wait_seq'),
+  // The worker of the failed attempt: chosen again only when nothing else has room.
+  avoidWorkerId: text('avoid_worker_id'),
+  // How many smaller tasks have started ahead of this one while it fitted nowhere (the backfill bound).
+  bypassed: integer('bypassed').notNull().default(0),
+  // Committed but its workflow not started yet (batch submission's outbox; started after the answer or by a sweep).
+  workflowPending: boolean('workflow_pending').notNull().default(false),
 }, (t) => [
   index('tasks_status_idx').on(t.status),
+  // The line: waiting tasks by priority then age, and the same per owner (fair share); only waiting rows are indexed.
+  index('tasks_line_idx').on(t.priorityRank, t.createdAt, t.id).where(sql`wait_seq is not null`),
+  index('tasks_fair_line_idx').on(t.priorityRank, t.fairKey, t.createdAt, t.id).where(sql`wait_seq is not null`),
+  index('tasks_workflow_pending_idx').on(t.createdAt).where(sql`workflow_pending`),
   index('tasks_created_at_idx').on(t.createdAt),
   uniqueIndex('tasks_idempotency_key_idx').on(t.idempotencyKey),
   index('tasks_owner_idx').on(t.ownerId, t.createdAt),
@@ -79,6 +98,8 @@ export const tasks = pgTable('tasks', {
   uniqueIndex('tasks_campaign_key_idx').on(t.campaignId, t.campaignKey),
   index('tasks_input_task_idx').on(t.inputTaskId).where(sql`${t.inputTaskId} is not null`),
   index('tasks_cache_key_idx').on(t.cacheKey, t.completedAt).where(sql`${t.cacheKey} is not null and ${t.status} = 'COMPLETED'`),
+  // Recent outcomes (alert metrics: failure rate, consecutive failures) without a scan of the table.
+  index('tasks_completed_at_idx').on(t.completedAt),
 ]);
 
 /**
@@ -145,7 +166,7 @@ export const apiKeys = pgTable('api_keys', {
   revokedAt: timestamp('revoked_at', { withTimezone: true }),
 }, (t) => [uniqueIndex('api_keys_hash_idx').on(t.keyHash), uniqueIndex('api_keys_prefix_idx').on(t.prefix)]);
 
-/** Alert rules ({metric, operator, threshold}); evaluation comes with another issue. */
+/** Alert rules ({metric, operator, threshold}), evaluated by the alert evaluator workflow (server/alerting/). */
 export const alertRules = pgTable('alert_rules', {
   id: text('id').primaryKey(),
   name: text('name').notNull(),
@@ -162,7 +183,7 @@ export const alertRules = pgTable('alert_rules', {
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
 
-/** Fired alerts. */
+/** Fired alerts: one row per firing, resolved when the condition no longer holds (or by hand). */
 export const alerts = pgTable('alerts', {
   id: uuid('id').primaryKey().defaultRandom(),
   ruleId: text('rule_id').references(() => alertRules.id, { onDelete: 'set null' }),
@@ -174,11 +195,40 @@ export const alerts = pgTable('alerts', {
   resolvedAt: timestamp('resolved_at', { withTimezone: true }),
   resolvedBy: text('resolved_by'),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
-}, (t) => [index('alerts_resolved_created_idx').on(t.resolved, t.createdAt)]);
+}, (t) => [
+  index('alerts_resolved_created_idx').on(t.resolved, t.createdAt),
+  // Deduplication lives in the store: a rule has at most one unresolved alert, whoever evaluates it.
+  uniqueIndex('alerts_one_active_per_rule_idx').on(t.ruleId).where(sql`not ${t.resolved}`),
+]);
+
+/**
+ * An alert's transitions (firing, resolved): the outbox of its notifications. Written in the same transaction as
+ * the transition; the evaluator starts one signed webhook delivery per row whose rule notifies a webhook
+ * (`dispatched_at`), and the delivery records its outcome here.
+ */
+export const alertEvents = pgTable('alert_events', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  alertId: uuid('alert_id').notNull().references(() => alerts.id, { onDelete: 'cascade' }),
+  ruleId: text('rule_id'),
+  /** firing | resolved */
+  type: text('type').notNull(),
+  /** Whether the rule's channels named `webhook` when the transition happened. */
+  webhook: boolean('webhook').notNull().default(false),
+  dispatchedAt: timestamp('dispatched_at', { withTimezone: true }),
+  deliveredAt: timestamp('delivered_at', { withTimezone: true }),
+  attempts: integer('attempts').notNull().default(0),
+  lastStatusCode: integer('last_status_code'),
+  lastError: text('last_error'),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+}, (t) => [
+  index('alert_events_alert_idx').on(t.alertId, t.id),
+  index('alert_events_undispatched_idx').on(t.id).where(sql`${t.webhook} and ${t.dispatchedAt} is null`),
+]);
 
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
 export type AlertRuleRow = typeof alertRules.$inferSelect;
 export type AlertRow = typeof alerts.$inferSelect;
+export type AlertEventRow = typeof alertEvents.$inferSelect;
 export type StructureRow = typeof structures.$inferSelect;
 export type TaskRow = typeof tasks.$inferSelect;
 export type TaskEventRow = typeof taskEvents.$inferSelect;
@@ -216,7 +266,14 @@ export const taskAssignments = pgTable('task_assignments', {
   assignedAt: timestamp('assigned_at', { withTimezone: true }).notNull().defaultNow(),
   /** Set when the scheduler asked this job to make room for a CRITICAL task (cleared with the row). */
   preemptedAt: timestamp('preempted_at', { withTimezone: true }),
-}, (t) => [index('task_assignments_worker_idx').on(t.workerId)]);
+  /** The task's request this grant answers (tasks.wait_seq when it was granted). */
+  seq: integer('seq').notNull().default(0),
+  /** When the task's workflow was told (null: the decider may have died before telling it; a sweep re-sends). */
+  signalledAt: timestamp('signalled_at', { withTimezone: true }),
+}, (t) => [
+  index('task_assignments_worker_idx').on(t.workerId),
+  index('task_assignments_unsignalled_idx').on(t.assignedAt).where(sql`signalled_at is null`),
+]);
 
 /** One engine attempt of a task on one worker: the basis of usage accounting (device-seconds) and ETAs. */
 export const taskRuns = pgTable('task_runs', {
@@ -231,7 +288,12 @@ export const taskRuns = pgTable('task_runs', {
   startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
   endedAt: timestamp('ended_at', { withTimezone: true }),
   seconds: doublePrecision('seconds'),
-}, (t) => [index('task_runs_task_idx').on(t.taskId)]);
+}, (t) => [
+  index('task_runs_task_idx').on(t.taskId),
+  // Recent usage per owner (fair share): runs that started in the window, and those still running.
+  index('task_runs_started_idx').on(t.startedAt),
+  index('task_runs_open_idx').on(t.startedAt).where(sql`ended_at is null`),
+]);
 
 export type WorkerRow = typeof workers.$inferSelect;
 
@@ -250,7 +312,11 @@ export const webhookDeliveries = pgTable('webhook_deliveries', {
   error: text('error'),
   durationMs: integer('duration_ms'),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
-}, (t) => [index('webhook_deliveries_task_idx').on(t.taskId, t.id)]);
+}, (t) => [
+  index('webhook_deliveries_task_idx').on(t.taskId, t.id),
+  // Recent deliveries (the webhook backlog alert metric) without a scan of the whole log.
+  index('webhook_deliveries_created_at_idx').on(t.createdAt),
+]);
 
 export type WebhookDeliveryRow = typeof webhookDeliveries.$inferSelect;
 

@@ -5,6 +5,7 @@ import { taskRuns, tasks, type TaskRow } from './schema.js';
 import { appendTaskEvent } from './task-events.js';
 import { recordCacheKey } from './result-cache.js';
 import { TERMINAL_STATUSES } from '../common/task-types.js';
+import { countFinished } from '../metrics/task-metrics.js';
 
 /** Appends one event to a task's stream. */
 export async function addEvent(db: Db, taskId: string, type: string, data: Record<string, unknown> = {}): Promise<void> {
@@ -43,7 +44,8 @@ export async function finish(
     progress: f.status === 'COMPLETED' ? 100 : sql`${tasks.progress}`,
     completedAt: sql`now()`,
     durationSeconds: sql`extract(epoch from (now() - coalesce(${tasks.startedAt}, ${tasks.createdAt})))`,
-  }).where(and(eq(tasks.id, taskId), sql`${tasks.status} not in ('COMPLETED','FAILED','CANCELLED','TIMEOUT')`)).returning({ id: tasks.id });
+  }).where(and(eq(tasks.id, taskId), sql`${tasks.status} not in ('COMPLETED','FAILED','CANCELLED','TIMEOUT')`)).returning({ id: tasks.id, taskType: tasks.taskType, model: tasks.model });
+  if (rows[0]) countFinished(rows[0], f.status, f.errorType);
   if (rows.length && f.status === 'COMPLETED') await recordCacheKey(db, taskId);
   if (rows.length) await addEvent(db, taskId, f.status.toLowerCase(), f.errorType ? { error_type: f.errorType, message: f.errorMessage } : {});
   return rows.length > 0;

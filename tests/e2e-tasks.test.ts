@@ -110,4 +110,45 @@ describe('end to end', () => {
     assert.equal(res.data.result.steps, 40);
     assert.equal(res.data.result.resumed_from_step, resumed.data.from_step);
   });
+  it('places a named gas on a bare framework, as the Python client submits it, and serves the best complex', async () => {
+    // mofsim_client.submit_interaction_energy(model, "calf.cif", gas_molecule="CO2"): the structure is the bare
+    // framework and the parameters name only the gas (the reference executor's defaults: 3×3×3 grid, relaxed guest).
+    const { status, body } = await submit(stack.baseUrl, 'interaction-energy', {
+      model: 'lj_test', structure: { source: 'upload', file_id: fileId }, parameters: { gas_molecule: 'CO2' },
+      options: { priority: 'NORMAL' },
+    });
+    assert.equal(status, 202, JSON.stringify(body));
+    // the reference executor's names for a specified site list
+    const sites = await submit(stack.baseUrl, 'interaction-energy', {
+      model: 'lj_test', structure: { source: 'builtin', name: 'calf' },
+      parameters: { gas_molecule: 'N2', positions: 'specified', specified_positions: [[0, 0, 0], [5, 5, 5]], opt_steps: 5, min_distance: 1.0 },
+    });
+    assert.equal(sites.status, 202, JSON.stringify(sites.body));
+    const done = await waitForTask(stack.baseUrl, body.data.task_id);
+    assert.equal(done.status, 'COMPLETED', JSON.stringify(done));
+    const r = (await api(stack.baseUrl, `/api/v1/tasks/${body.data.task_id}/result`)).body.data;
+    const res = r.result;
+    assert.equal(res.mode, 'placement');
+    assert.equal(res.adsorbate, 'CO2');
+    assert.equal(res.n_sites, 27);
+    assert.equal(res.n_framework_atoms, 44);
+    assert.ok(Number.isFinite(res.interaction_energy_eV), JSON.stringify(res).slice(0, 500));
+    assert.ok(Math.abs(res.interaction_energy_eV - (res.complex_energy_eV - res.framework_energy_eV - res.guest_energy_eV)) < 1e-9);
+    assert.ok(res.sites.length >= 1 && res.sites.length <= 10);
+    assert.equal(res.sites[0].interaction_energy_eV, res.interaction_energy_eV, 'the best site comes first');
+    const complexUrl = r.output_files?.complex_structure;
+    assert.ok(complexUrl, JSON.stringify(r.output_files));
+    const cif = await fetch(stack.baseUrl + (complexUrl.startsWith('http') ? new URL(complexUrl).pathname : complexUrl), {
+      headers: { authorization: `Bearer ${stack.userKey}` },
+    });
+    assert.equal(cif.status, 200);
+    assert.match(await cif.text(), /_cell_length_a/);
+
+    const spec = await waitForTask(stack.baseUrl, sites.body.data.task_id);
+    assert.equal(spec.status, 'COMPLETED', JSON.stringify(spec));
+    const sr = (await api(stack.baseUrl, `/api/v1/tasks/${sites.body.data.task_id}/result`)).body.data.result;
+    assert.equal(sr.placement, 'specified');
+    assert.equal(sr.n_sites, 2);
+    assert.ok(sr.sites.every((x: { steps: number }) => x.steps <= 5));
+  });
 });

@@ -294,7 +294,7 @@ describe('SDK methods against the real server', () => {
     // The resource forms the flat methods forward to: the server checks each type's parameters.
     await assert.rejects(client.heatCapacity.submit({ model: 'lj_test', structure: structureId, t_step_K: 0 }),
       (e: any) => e instanceof sdk.ValidationError && e.field === 'parameters.t_step_K');
-    await assert.rejects(client.interactionEnergy.submit({ model: 'lj_test', structure: structureId, guest: 'N2' as 'CO2' }),
+    await assert.rejects(client.interactionEnergy.submit({ model: 'lj_test', structure: structureId, guest: 'Xe2' as 'CO2' }),
       (e: any) => e instanceof sdk.ValidationError && e.field === 'parameters.guest');
   });
 

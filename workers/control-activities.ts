@@ -10,6 +10,7 @@ import { preemptSignal } from '../workflows/task-workflow.js';
 import { claimOrPreempt, releaseWorker, type Assignment } from '../store/scheduler.js';
 import { addEvent, finish } from '../store/task-state.js';
 import { logStaleWorkers } from '../store/worker-registry.js';
+import { countDeliveryGaveUp } from '../metrics/webhook-metrics.js';
 import { deliverWebhook } from './webhook-delivery.js';
 
 export interface ControlDeps {
@@ -77,6 +78,7 @@ export function createControlActivities(deps: ControlDeps) {
       // The origin only: a callback's path or query may carry a token.
       let origin: string | null = null;
       try { origin = url ? new URL(url).origin : null; } catch { /* not a URL */ }
+      countDeliveryGaveUp();
       webhooks?.error('webhooks', 'webhook delivery given up', {
         taskId: input.taskId, extra: { event_id: input.eventId, attempts: Number(attempts?.n ?? 0), origin, error: input.error.slice(0, 500) },
       });

@@ -11,6 +11,8 @@ import type { Logger } from '../common/logger.js';
 import type { Db } from '../store/client.js';
 import type { SystemLog } from '../store/system-logs.js';
 import { structures, tasks } from '../store/schema.js';
+import type { EngineMetrics } from '../metrics/engine-metrics.js';
+import { observeQueueWait, observeRun } from '../metrics/task-metrics.js';
 import { EngineError, type EngineEvent } from '../engine-host/engine-client.js';
 import type { EngineSupervisor } from '../engine-host/engine-supervisor.js';
 import { addEvent, endRun, finish, markRunning, saveCheckpoint, setProgress, startRun } from '../store/task-state.js';
@@ -31,6 +33,8 @@ export interface EngineActivityDeps {
   progressIntervalMs?: number;
   /** Where out-of-memory jobs and hand-backs are recorded (`system_logs`). */
   systemLog?: SystemLog;
+  /** This worker's engine metrics (out-of-memory failures are counted there). */
+  engineMetrics?: EngineMetrics;
 }
 
 /** A job running in this worker's engine. */
@@ -68,6 +72,8 @@ export function createEngineActivities(deps: EngineActivityDeps) {
       const [structure] = await deps.db.select().from(structures).where(eq(structures.id, task.structureId));
       if (!structure || !existsSync(structure.filePath)) throw fail('STRUCTURE_FILE_MISSING', `structure file of task ${taskId} is missing`);
       if (!(await markRunning(deps.db, taskId, deps.workerId, deps.gpuIndex ?? null))) return { status: task.status };
+      // The wait for a slot, once per task: a retry's or a resumed hand-back's second wait is not queueing time.
+      if (!task.startedAt) observeQueueWait(task, (Date.now() - (task.queuedAt ?? task.createdAt).getTime()) / 1000);
 
       const workDir = join(deps.dataDir, 'tasks', taskId);
       await mkdir(workDir, { recursive: true });
@@ -116,6 +122,7 @@ export function createEngineActivities(deps: EngineActivityDeps) {
         });
       };
       const run = await startRun(deps.db, deps, task);
+      const runStarted = Date.now();
       // Heartbeat on a timer too: model loading and the first step emit no events, and cancellation reaches an
       // activity only through a heartbeat's answer.
       const beat = setInterval(() => ctx.heartbeat(checkpoint), 1000);
@@ -167,6 +174,7 @@ export function createEngineActivities(deps: EngineActivityDeps) {
             ...(err.checkpoint ? { checkpoint_step: err.checkpoint.step } : {}),
           });
           if (err.code === 'OUT_OF_MEMORY') {
+            deps.engineMetrics?.outOfMemory(task.model);
             deps.systemLog?.warning('engine', 'job ran out of memory; it will be retried', {
               taskId, extra: { model: task.model, structure: structure.name, n_atoms: structure.nAtoms, attempt, device: deps.device, message: err.message.slice(0, 500) },
             });
@@ -189,6 +197,7 @@ export function createEngineActivities(deps: EngineActivityDeps) {
         clearInterval(beat);
         ctx.cancellationSignal.removeEventListener('abort', onCancel);
         deps.jobs.delete(taskId);
+        observeRun(task, outcome, (Date.now() - runStarted) / 1000);
         await endRun(deps.db, run, outcome).catch((err) => log.warn('usage write failed', { error: String(err) }));
       }
     },
@@ -230,12 +239,16 @@ async function resolveParameterFiles(db: Db, parameters: Record<string, unknown>
   return out;
 }
 
-// The engine reports absolute paths inside the task's work dir; the API serves them by file name.
+// The engine reports absolute paths inside the task's work dir; the API serves them by file name and never shows
+// a server path: every `<label>_path` key leaves the result and becomes an output file `<label>` (two keep the names
+// clients already know).
+const OUTPUT_LABELS: Record<string, string> = { final_structure_path: 'optimized_structure', trajectory_path: 'trajectory' };
 function collectOutputFiles(result: Record<string, unknown>): Record<string, string> {
   const files: Record<string, string> = {};
-  const names: Record<string, string> = { final_structure_path: 'optimized_structure', trajectory_path: 'trajectory' };
-  for (const [key, label] of Object.entries(names)) {
-    if (typeof result[key] === 'string') files[label] = basename(result[key] as string);
+  for (const [key, value] of Object.entries(result)) {
+    if (!key.endsWith('_path')) continue;
+    delete result[key];
+    if (typeof value === 'string') files[OUTPUT_LABELS[key] ?? key.slice(0, -'_path'.length)] = basename(value);
   }
   return files;
 }

@@ -2,7 +2,9 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { eq } from 'drizzle-orm';
-import { refuseCallbackUrl, signWebhook, WEBHOOK_EVENTS } from '../common/webhook-policy.js';
+import { pinnedPost, vetUrl } from '../common/address-policy.js';
+import { countDeliveryAttempt } from '../metrics/webhook-metrics.js';
+import { signWebhook, WEBHOOK_EVENTS } from '../common/webhook-policy.js';
 import type { Db } from '../store/client.js';
 import { taskEvents, tasks, webhookDeliveries } from '../store/schema.js';
 
@@ -29,10 +31,12 @@ export async function deliverWebhook(deps: WebhookDeps, input: { taskId: string;
   const log = (row: { statusCode?: number; ok: boolean; error?: string; durationMs?: number }) =>
     deps.db.insert(webhookDeliveries).values({ taskId: task.id, eventId: event.id, event: name, url: callback.url, idempotencyKey, attempt, ...row });
 
-  // Checked again at delivery: DNS may have changed since submission.
-  const refused = await refuseCallbackUrl(callback.url, deps.allowHosts);
-  if (refused) {
+  // Checked again at delivery (DNS may have changed since submission), and the POST goes to the address checked now.
+  const target = await vetUrl(callback.url, deps.allowHosts);
+  if ('refused' in target) {
+    const refused = `callback ${target.refused}`;
     await log({ ok: false, error: refused });
+    countDeliveryAttempt('refused');
     throw ApplicationFailure.nonRetryable(refused, 'WEBHOOK_URL_REFUSED');
   }
   const body = JSON.stringify({
@@ -55,15 +59,16 @@ export async function deliverWebhook(deps: WebhookDeps, input: { taskId: string;
   if (callback.secret) headers['x-mofsim-signature'] = signWebhook(callback.secret, timestamp, body);
   const t0 = Date.now();
   try {
-    const res = await fetch(callback.url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(deps.timeoutMs) });
-    await res.arrayBuffer().catch(() => undefined);
-    const ok = res.status >= 200 && res.status < 300;
-    await log({ statusCode: res.status, ok, durationMs: Date.now() - t0 });
-    if (!ok) throw ApplicationFailure.retryable(`receiver answered ${res.status}`, 'WEBHOOK_REJECTED');
-    return { status: res.status };
+    const status = await pinnedPost(target, headers, body, deps.timeoutMs);
+    const ok = status >= 200 && status < 300;
+    await log({ statusCode: status, ok, durationMs: Date.now() - t0 });
+    countDeliveryAttempt(ok ? 'delivered' : 'rejected');
+    if (!ok) throw ApplicationFailure.retryable(`receiver answered ${status}`, 'WEBHOOK_REJECTED');
+    return { status };
   } catch (err) {
     if (err instanceof ApplicationFailure) throw err;
     await log({ ok: false, error: String((err as Error).message ?? err), durationMs: Date.now() - t0 });
+    countDeliveryAttempt('unreachable');
     throw ApplicationFailure.retryable(`delivery failed: ${(err as Error).message}`, 'WEBHOOK_UNREACHABLE');
   }
 }

@@ -18,6 +18,8 @@ import type { ResolvedRun } from '../store/result-cache.js';
 import { createEngineActivities, type RunningJob } from './engine-activities.js';
 import { EngineSupervisor } from '../engine-host/engine-supervisor.js';
 import { discoverGpus } from './gpu-discovery.js';
+import { EngineMetrics, type EngineModelStatus } from '../metrics/engine-metrics.js';
+import { recordGpu } from '../metrics/gpu-metrics.js';
 import { createModelResidencyActivities } from './model-residency-activities.js';
 import {
   engineQueueName, heartbeatWorker, modelQueueName, registerWorker, setWorkerStatus, type LoadedModelState, type WorkerIdentity,
@@ -61,6 +63,8 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
       ...(config.MOFSIM_GIT_SHA ? { MOFSIM_GIT_SHA: config.MOFSIM_GIT_SHA } : {}),
     },
   }, log, systemLog);
+  const engineMetrics = new EngineMetrics(workerId);
+  let restartsCounted = 0;
   // Warm the engine now so the first task does not pay the start-up; its model list sizes admission.
   const modelMemory: Record<string, number> = {};
   try {
@@ -115,7 +119,7 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
     taskQueue,
     activities: createEngineActivities({
       db: database.db, engine, dataDir: config.MOFSIM_DATA_DIR, workerId, logger: log,
-      device: gpu === null ? identity.device : `${identity.device}:${gpu}`, gpuIndex: gpu, jobs, systemLog,
+      device: gpu === null ? identity.device : `${identity.device}:${gpu}`, gpuIndex: gpu, jobs, systemLog, engineMetrics,
     }),
     maxConcurrentActivityTaskExecutions: config.MOFSIM_ENGINE_MAX_JOBS,
     // Checkpoint references travel in heartbeats: send them promptly rather than the default ~1 min throttle.
@@ -181,7 +185,7 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
     const e = await engine.peek();
     const status = e?.alive
       ? await Promise.race([
-        e.request<{ loaded_models: LoadedModelState[]; device: string }>('status'),
+        e.request<{ loaded_models: (LoadedModelState & EngineModelStatus)[]; device: string }>('status'),
         new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000)),
       ]).catch(() => undefined)
       : undefined;
@@ -190,7 +194,10 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
         id: m.id, loaded_at: m.loaded_at, last_used: m.last_used, use_count: m.use_count, in_use: m.in_use, memory_MB: m.memory_MB,
       }));
     } else if (!e?.alive) modelCache = [];
+    engineMetrics.update(status, !!e?.alive);
+    for (; restartsCounted < engine.restartCount; restartsCounted++) engineMetrics.restarted();
     const g = gpu === null ? undefined : (await discoverGpus(config.MOFSIM_NVIDIA_SMI)).find((x) => x.index === gpu);
+    if (g) recordGpu(host, g);
     const telemetry: Record<string, unknown> = {
       engine_pid: e?.alive ? e.pid : null,
       engine_device: status?.device ?? null,
@@ -230,8 +237,17 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
 }
 
 let runtimeInstalled = false;
-// The Temporal runtime logs through ours (JSON, our level) instead of printing multi-line INFO records.
-function installRuntimeLogger(log: Logger, level: Config['MOFSIM_LOG_LEVEL']): void {
+/**
+ * Installs the process's Temporal runtime (possible once per process: the first call wins, later ones — e.g. each
+ * `startWorker` — do nothing). It logs through ours (JSON, our level) instead of printing multi-line INFO records;
+ * with `prometheusAddress` (host:port) it also serves the SDK's own worker metrics there, which the worker's
+ * metrics port appends to its answer.
+ */
+export function installTemporalRuntime(log: Logger, level: Config['MOFSIM_LOG_LEVEL'], opts: { prometheusAddress?: string } = {}): void {
+  installRuntimeLogger(log, level, opts.prometheusAddress);
+}
+
+function installRuntimeLogger(log: Logger, level: Config['MOFSIM_LOG_LEVEL'], prometheusAddress?: string): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   const temporalLevel = ({ debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR' } as const)[level] as LogLevel;
@@ -240,6 +256,7 @@ function installRuntimeLogger(log: Logger, level: Config['MOFSIM_LOG_LEVEL']): v
     Runtime.install({
       // Signals are ours: SIGTERM drains (hands jobs back) instead of the SDK's own shutdown.
       shutdownSignals: [],
+      ...(prometheusAddress ? { telemetryOptions: { metrics: { prometheus: { bindAddress: prometheusAddress, countersTotalSuffix: true, useSecondsForDurations: true } } } } : {}),
       logger: new DefaultLogger(temporalLevel, (e) => {
         const fields = { ...(e.meta ?? {}) } as Record<string, unknown>;
         if (e.level === 'ERROR') t.error(e.message, fields);

@@ -2,6 +2,7 @@
 import { Router, type Request, type Response } from 'express';
 import { actorOfResponse } from '../auth.js';
 import type { ServerDeps } from '../deps.js';
+import { sendDownload } from '../downloads.js';
 import { sendData } from '../envelope.js';
 import { badRequest } from '../errors.js';
 import { structureDetailsToApi, structureToApi, structureValidationToApi } from '../mappers.js';
@@ -54,7 +55,7 @@ export function structuresRouter(deps: ServerDeps): Router {
   });
   r.get('/:structure_id/download', async (req, res) => {
     const row = await getStructure(deps, req.params.structure_id, 'structure_id', actorOfResponse(res));
-    res.download(row.filePath, row.originalName);
+    await sendDownload(res, row.filePath, row.originalName, `file of structure ${row.id}`);
   });
   return r;
 }

@@ -3,6 +3,7 @@ import { Router, type Request, type Response } from 'express';
 import { isTaskType, type Priority, type TaskType } from '../../common/task-types.js';
 import { actorOfResponse } from '../auth.js';
 import type { ServerDeps } from '../deps.js';
+import { sendDownload } from '../downloads.js';
 import { sendData } from '../envelope.js';
 import type { TaskEventRow } from '../../store/schema.js';
 import { AppError, invalidParameter } from '../errors.js';
@@ -140,7 +141,8 @@ export function tasksRouter(deps: ServerDeps): Router {
     sendData(res, await getQueuePosition(deps, req.params.task_id, actorOfResponse(res)));
   });
   r.get('/:task_id/files/:filename', async (req, res) => {
-    res.download(await taskFilePath(deps, req.params.task_id, req.params.filename, actorOfResponse(res)));
+    const path = await taskFilePath(deps, req.params.task_id, req.params.filename, actorOfResponse(res));
+    await sendDownload(res, path, req.params.filename, `${req.params.filename} of task ${req.params.task_id}`);
   });
   return r;
 }

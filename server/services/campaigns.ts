@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { isTaskType, type TaskType } from '../../common/task-types.js';
 import { campaigns, tasks, type CampaignRow, type StructureRow, type TaskRow } from '../../store/schema.js';
 import { appendTaskEvent } from '../../store/task-events.js';
+import { countSubmitted } from '../../metrics/task-metrics.js';
 import {
   campaignCancelSignal, campaignPauseSignal, campaignResumeSignal, campaignWakeSignal, campaignWorkflowId,
 } from '../../workflows/campaign-ids.js';
@@ -137,6 +138,7 @@ export async function createCampaign(deps: ServerDeps, body: CampaignCreate, act
     });
     for (let i = 0; i < rows.length; i += 500) await tx.insert(tasks).values(rows.slice(i, i + 500));
   });
+  for (const r of rows) countSubmitted({ taskType: r.taskType, model: r.model, priority: r.priority ?? 'NORMAL' });
   try {
     await startCampaignWorkflow(deps, campaignId);
   } catch (err) {

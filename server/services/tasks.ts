@@ -9,6 +9,7 @@ import { taskWorkflowStart, type TaskStartConfig } from '../../store/task-start.
 import { structureFromTaskOutput, taskOutputPath } from '../../store/task-output-structure.js';
 import { cancelSignal, pauseSignal, resumeSignal } from '../../workflows/task-workflow.js';
 import { PRIORITY_KEYS } from '../../store/scheduler.js';
+import { countFinished, countSubmitted } from '../../metrics/task-metrics.js';
 import { taskAssignments, taskEvents, taskRuns, tasks, workers, type StructureRow, type TaskEventRow, type TaskRow } from '../../store/schema.js';
 import type { ServerDeps } from '../deps.js';
 import {
@@ -140,6 +141,7 @@ export async function submitTask(
     return prior!;
   }
   const task = inserted[0];
+  countSubmitted(task);
   if (options.reuse) {
     // The result cache: an identical earlier computation stands for this one (no workflow, no engine time).
     const key = await cacheKeyFor(db, engineResolve(deps), task).catch(() => null);
@@ -151,6 +153,7 @@ export async function submitTask(
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
       await db.update(tasks).set({ status: 'FAILED', errorType: 'ORCHESTRATOR_UNAVAILABLE', errorMessage: String(err) }).where(eq(tasks.id, task.id));
+      countFinished(task, 'FAILED', 'ORCHESTRATOR_UNAVAILABLE');
       throw unavailable('ORCHESTRATOR_UNAVAILABLE', `could not queue the task: ${(err as Error).message}`);
     }
   }
@@ -313,7 +316,10 @@ export async function cancelTask(deps: ServerDeps, id: string, actor?: Actor): P
   const [row] = await deps.database.db.update(tasks)
     .set({ status: 'CANCELLED', errorType: 'CANCELLED', errorMessage: 'cancelled by request', completedAt: new Date() })
     .where(and(eq(tasks.id, id), inArray(tasks.status, states))).returning();
-  if (row) await appendTaskEvent(deps.database.db, id, 'cancelled');
+  if (row) {
+    countFinished(row, 'CANCELLED', 'CANCELLED');
+    await appendTaskEvent(deps.database.db, id, 'cancelled');
+  }
   return getTask(deps, id);
 }
 

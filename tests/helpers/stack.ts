@@ -21,6 +21,7 @@ import { SystemLog } from '../../store/system-logs.js';
 import { LiveEvents } from '../../server/services/live-events.js';
 import { startSystemLogRetention } from '../../server/services/system-logs.js';
 import { startWebhookDispatch } from '../../server/services/webhooks.js';
+import { startFleetSample } from '../../metrics/fleet-sample.js';
 import { ensureDatabaseExists, migrateDatabase, openDatabase, type Database } from '../../store/client.js';
 import { createKey } from '../../server/services/keys.js';
 import { EngineSupervisor } from '../../engine-host/engine-supervisor.js';
@@ -100,7 +101,8 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
   const configEnv: Record<string, string> = {
     DATABASE_URL: databaseUrl,
     TEMPORAL_ADDRESS: temporal.url,
-    MOFSIM_DATA_DIR: join(stateDir, 'data'),
+    // The default layout's dot-folder (.mofsim/data), which Express's file sending refuses unless told otherwise.
+    MOFSIM_DATA_DIR: join(stateDir, '.mofsim', 'data'),
     MOFSIM_TASK_QUEUE: `mofsim.control.${suffix}`,
     MOFSIM_QUEUE_PREFIX: `mofsim.${suffix}`,
     // Fast failure detection and scheduling for tests (the defaults suit production).
@@ -109,6 +111,9 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
     MOFSIM_WORKER_STALE_S: '10',
     MOFSIM_ACTIVITY_HEARTBEAT_TIMEOUT_S: '10',
     MOFSIM_SCHEDULER_POLL_S: '0.5',
+    // Child workers serve /metrics on any free port (a test that scrapes one passes its own).
+    MOFSIM_WORKER_METRICS_PORT: '0',
+    MOFSIM_METRICS_SAMPLE_S: '1',
     ...opts.env,
     MOFSIM_LOG_LEVEL: process.env.MOFSIM_LOG_LEVEL ?? 'warn',
   };
@@ -126,6 +131,9 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
   const deps = { config, database, engine, temporal: client, logger, startedAt: new Date(), liveEvents, systemLog };
   const stopWebhookSweep = startWebhookDispatch(deps);
   const stopRetention = startSystemLogRetention(deps);
+  const stopFleetSample = startFleetSample({
+    database, dataDir: config.MOFSIM_DATA_DIR, staleSeconds: config.MOFSIM_WORKER_STALE_S, intervalSeconds: config.MOFSIM_METRICS_SAMPLE_S, logger,
+  });
   const app = createApp(deps);
   const server: Server = await new Promise((resolve) => { const s = app.listen(0, '127.0.0.1', () => resolve(s)); });
   const wss = attachLiveSocket(server, deps);
@@ -192,6 +200,7 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
       defaultKeys.delete(baseUrl);
       stopWebhookSweep();
       stopRetention();
+      stopFleetSample();
       for (const a of extraApis) await a.stop();
       for (const c of children) if (c.process.exitCode === null && c.process.signalCode === null) c.process.kill('SIGKILL');
       await Promise.allSettled(workers.map((w) => w.shutdown()));

@@ -30,13 +30,23 @@ def toy_complex():
 
 
 def test_defaults():
-    assert interaction_energy.validate({}) == {"framework_path": None, "guest_path": None, "guest": None,
-                                               "guest_indices": None, "guest_box_A": 30.0, "include_forces": True}
+    eff = interaction_energy.validate({})
+    assert eff == {"framework_path": None, "guest_path": None, "guest": None, "guest_indices": None,
+                   "guest_box_A": 30.0, "include_forces": True, "guest_atoms": None,
+                   # placement on a bare framework: the Python service's executor defaults (CONTRACT.md §2.5)
+                   "placement": "grid", "n_grid_points": [3, 3, 3], "n_random_points": 20, "seed": 0,
+                   "sites_A": None, "min_distance_A": 2.0, "relax_guest": True, "guest_fmax": 0.05,
+                   "guest_max_steps": 100}
+    # the effective parameters are stored and validated again when the job runs: a fixed point
+    assert interaction_energy.validate(eff) == eff
+    placed = interaction_energy.validate({"guest_atoms": {"symbols": ["Ar"], "positions": [[0, 0, 0]]},
+                                          "placement": "specified", "sites_A": [[1, 2, 3]]})
+    assert interaction_energy.validate(placed) == placed
 
 
 @pytest.mark.parametrize("params,field,text", [
-    ({"guest": "N2"}, "guest", "one of CO2, H2O (got 'N2')"),
-    ({"guest": "CO2", "guest_path": "/x.xyz"}, "guest", "not both"),
+    ({"guest": "Xe2"}, "guest", "one of H2, CO2, CH4, N2, H2O, CO, NH3 (got 'Xe2')"),
+    ({"guest": "CO2", "guest_path": "/x.xyz"}, "guest_path", "give one of"),
     ({"framework_path": "rel.xyz"}, "framework_path", "absolute"),
     ({"guest_indices": []}, "guest_indices", "at least one"),
     ({"guest_indices": [1, 1]}, "guest_indices", "repeat"),
@@ -96,9 +106,10 @@ def test_run_errors(make_ctx, tmp_path):
     ctx = make_ctx(EMT())
     plain = toy_complex()
     plain.set_tags(0)
-    with pytest.raises(InvalidParameter) as ei:
-        interaction_energy.run(plain, {"guest": "CO2"}, ctx)
+    with pytest.raises(InvalidParameter) as ei:  # no guest anywhere: neither in the structure nor named
+        interaction_energy.run(plain, {}, ctx)
     assert ei.value.field == "framework_path"
+
     with pytest.raises(InvalidParameter) as ei:
         interaction_energy.run(toy_complex(), {"guest_indices": [7]}, ctx)
     assert "out of range" in ei.value.message

@@ -2,6 +2,10 @@
 
 E_int = E(complex) − E(framework) − E(isolated guest), three single points, no relaxation, no MD.
 
+A structure with no guest in it (no tags, no `guest_indices`, no `framework_path`) but a guest named (`guest`,
+`guest_atoms` or `guest_path`) is a bare framework: the guest is then placed on candidate sites and relaxed there
+(`guest_placement.py`, the Python service's executor), and the best site is reported.
+
 The structure of the job is the complex. The framework is, in order of preference:
 - `framework_path`: an uploaded configuration (absolute path, resolved by the caller);
 - the complex minus its guest atoms, given by `guest_indices` or, when absent, by tags (atoms tagged ≠ 0 are the
@@ -25,11 +29,13 @@ import numpy as np
 from ase import Atoms
 
 from ..errors import InvalidParameter
+from . import guest_placement
 from .context import JobContext
 from .md_checkpoint import Params
 
-GUEST_MOLECULES = ("CO2", "H2O")
-ALLOWED = ("framework_path", "guest_path", "guest", "guest_indices", "guest_box_A", "include_forces")
+GUEST_MOLECULES = guest_placement.GAS_MOLECULES
+ALLOWED = ("framework_path", "guest_path", "guest", "guest_indices", "guest_box_A", "include_forces",
+           *guest_placement.ALLOWED)
 
 
 def validate(params: dict | None) -> dict:
@@ -41,7 +47,13 @@ def validate(params: dict | None) -> dict:
         "guest_indices": None,
         "guest_box_A": p.float("guest_box_A", 30.0, minimum=0.0, exclusive_minimum=True, maximum=1000.0),
         "include_forces": True,
+        "guest_atoms": p.raw["guest_atoms"] if p.has("guest_atoms") else None,
+        # Used only when the structure is a bare framework (known at run time); stored with the defaults applied
+        # so that a screening's sites are reproducible from the task's effective parameters.
+        **guest_placement.validate(p),
     }
+    if eff["guest_atoms"] is not None:
+        guest_placement.custom_guest(eff["guest_atoms"])
     if p.has("guest_indices"):
         idx = p.int_list("guest_indices", [], minimum=0)
         if not idx:
@@ -54,8 +66,9 @@ def validate(params: dict | None) -> dict:
         if not isinstance(v, bool):
             raise InvalidParameter("include_forces", f"include_forces must be true or false (got {v!r})")
         eff["include_forces"] = v
-    if eff["guest_path"] is not None and eff["guest"] is not None:
-        raise InvalidParameter("guest", "give either guest or guest_path, not both")
+    named = [k for k in ("guest", "guest_path", "guest_atoms") if eff[k] is not None]
+    if len(named) > 1:
+        raise InvalidParameter(named[1], f"give one of guest, guest_path and guest_atoms (got {', '.join(named)})")
     return eff
 
 
@@ -109,6 +122,48 @@ def guest_mask(atoms: Atoms, eff: dict) -> np.ndarray | None:
     return None
 
 
+def builtin_molecule(name: str) -> Atoms:
+    """ASE's G2 geometry of a gas, as the benchmark's CO2.xyz/H2O.xyz come from `ase.build.molecule`."""
+    from ase.build import molecule
+
+    return molecule(name)
+
+
+def _screen_framework(framework: Atoms, eff: dict, ctx: JobContext) -> dict:
+    """The structure is the framework alone: E_framework, E_guest, then the guest screened over sites."""
+    if eff["guest_path"] is not None:
+        guest, guest_source = _read(eff["guest_path"], "guest_path"), "guest_path"
+    elif eff["guest_atoms"] is not None:
+        guest, guest_source = guest_placement.custom_guest(eff["guest_atoms"]), "guest_atoms"
+    else:
+        guest, guest_source = builtin_molecule(eff["guest"]), "ase.build.molecule"
+    adsorbate = eff["guest"] or guest.get_chemical_formula(mode="hill")
+    isolated = isolated_molecule(guest, eff["guest_box_A"])
+    ctx.check_cancelled()
+    e_framework, _ = _energy(framework, ctx)
+    ctx.progress(force=True, stage="framework", step=1, max_steps=2, energy_eV=_finite(e_framework), progress=5.0)
+    ctx.check_cancelled()
+    e_guest, _ = _energy(isolated, ctx)
+    ctx.progress(force=True, stage="guest", step=2, max_steps=2, energy_eV=_finite(e_guest), progress=10.0)
+    base = {
+        "mode": "placement",
+        "adsorbate": adsorbate,
+        "framework_energy_eV": _finite(e_framework),
+        "guest_energy_eV": _finite(e_guest),
+        "n_atoms": len(framework) + len(guest),
+        "n_framework_atoms": len(framework),
+        "n_guest_atoms": len(guest),
+        "framework_source": "structure",
+        "guest_source": guest_source,
+        "guest_pbc": [False] * 3,
+    }
+    if _finite(e_framework) is None or _finite(e_guest) is None:
+        return {**base, "status": "nan", "interaction_energy_eV": None,
+                "reason": "the framework or the isolated guest has a non-finite energy"}
+    screened = guest_placement.run(framework, guest, eff, ctx, e_framework=e_framework, e_guest=e_guest)
+    return {**base, **screened}
+
+
 def _energy(atoms: Atoms, ctx: JobContext, forces: bool = False):
     atoms.calc = ctx.calculator
     e = float(atoms.get_potential_energy())
@@ -129,6 +184,11 @@ def run(atoms: Atoms, params: dict, ctx: JobContext) -> dict:
     mask = guest_mask(atoms, eff)
     if mask is not None and (mask.all() or not mask.any()):
         raise InvalidParameter("guest_indices", "the guest must be some but not all atoms of the complex")
+    if mask is None and eff["framework_path"] is None and any(eff[k] is not None for k in ("guest", "guest_path", "guest_atoms")):
+        return _screen_framework(atoms, eff, ctx)
+    if eff["guest_atoms"] is not None:
+        raise InvalidParameter("guest_atoms", "guest_atoms places a guest on a bare framework; this structure already "
+                                              "holds its guest (tags, guest_indices or framework_path)")
 
     # framework
     if eff["framework_path"] is not None:
@@ -142,9 +202,7 @@ def run(atoms: Atoms, params: dict, ctx: JobContext) -> dict:
     if eff["guest_path"] is not None:
         guest, guest_source, adsorbate = _read(eff["guest_path"], "guest_path"), "guest_path", None
     elif eff["guest"] is not None:
-        from ase.build import molecule
-
-        guest = isolated_molecule(molecule(eff["guest"]), eff["guest_box_A"])
+        guest = isolated_molecule(builtin_molecule(eff["guest"]), eff["guest_box_A"])
         guest_source, adsorbate = "ase.build.molecule", eff["guest"]
     elif mask is not None:
         guest = isolated_molecule(atoms[mask], eff["guest_box_A"])
@@ -172,6 +230,7 @@ def run(atoms: Atoms, params: dict, ctx: JobContext) -> dict:
 
     e_int = e_complex - e_framework - e_guest
     result = {
+        "mode": "complex",
         "status": "ok" if math.isfinite(e_int) else "nan",
         "interaction_energy_eV": _finite(e_int),
         "complex_energy_eV": _finite(e_complex),

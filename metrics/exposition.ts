@@ -1,0 +1,19 @@
+/** The `/metrics` answer: this process's registry, plus any extra exposition text (the Temporal SDK's exporter). */
+import { registry } from './registry.js';
+
+/** Extra exposition sources of this process (e.g. the Temporal runtime's Prometheus endpoint on loopback). */
+const extras: (() => Promise<string>)[] = [];
+
+/** Adds a source whose text is appended to every scrape; one that fails or is slow is left out of that scrape. */
+export function addExpositionSource(fetchText: () => Promise<string>): void {
+  extras.push(fetchText);
+}
+
+/** The content type of the answer. */
+export const contentType = registry.contentType;
+
+/** The full exposition text. */
+export async function metricsText(): Promise<string> {
+  const parts = await Promise.all([registry.metrics(), ...extras.map((f) => f().catch(() => ''))]);
+  return parts.map((p) => (p.endsWith('\n') || p === '' ? p : `${p}\n`)).join('');
+}

@@ -1,0 +1,31 @@
+/** A fresh, migrated database on the local PostgreSQL for tests that need the store but not the whole stack. */
+import { randomBytes } from 'node:crypto';
+import postgres from 'postgres';
+import { ensureDatabaseExists, migrateDatabase, openDatabase, type Database } from '../../store/client.js';
+
+export interface TestDatabase {
+  url: string;
+  database: Database;
+  drop(): Promise<void>;
+}
+
+/** Creates `mofsim_test_<random>` (MOFSIM_TEST_DATABASE_URL names the server, default 127.0.0.1:5432) and migrates it. */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const adminUrl = process.env.MOFSIM_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const name = `mofsim_test_${randomBytes(4).toString('hex')}`;
+  const u = new URL(adminUrl);
+  u.pathname = `/${name}`;
+  const url = u.toString();
+  await ensureDatabaseExists(url);
+  await migrateDatabase(url);
+  const database = openDatabase(url, 4);
+  return {
+    url, database,
+    async drop() {
+      await database.close();
+      const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+      await admin.unsafe(`drop database if exists "${name}" with (force)`).catch(() => {});
+      await admin.end({ timeout: 5 });
+    },
+  };
+}
