@@ -8,6 +8,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { api, startTestStack, type TestStack } from './helpers/stack.js';
 import { until } from './helpers/until.js';
+import { eq } from 'drizzle-orm';
+import { scoreTasks } from '../scoring/campaign-scores.js';
+import { tasks as tasksTable } from '../store/schema.js';
 
 let stack: TestStack;
 before(async () => { stack = await startTestStack({ workers: 1 }); });
@@ -70,18 +73,34 @@ describe('campaigns', () => {
       assert.ok(new Date(b.started_at) >= new Date(opt.completed_at), 'the chained step started after the optimization ended');
     }
 
-    // Results as JSON and CSV: one row per task.
+    // Results as JSON and CSV: one row per task, and the scores vs DFT.
     const { body: res } = await api(stack.baseUrl, `/api/v1/campaigns/${c.campaign_id}/results`);
     assert.equal(res.data.rows.length, 6);
     const sp = res.data.rows.find((r: any) => r.task_type === 'single-point-energy');
     const { body: spResult } = await api(stack.baseUrl, `/api/v1/tasks/${sp.task_id}/result`);
     assert.equal(sp.metrics.energy_eV, spResult.data.result.energy_eV);
-    const csv = await fetch(`${stack.baseUrl}/api/v1/campaigns/${c.campaign_id}/results?format=csv`, { headers: { authorization: `Bearer ${stack.userKey}` } });
-    assert.equal(csv.status, 200);
-    assert.match(csv.headers.get('content-type') ?? '', /text\/csv/);
-    const lines = (await csv.text()).trim().split('\n');
+    const taskCsv = await fetch(`${stack.baseUrl}/api/v1/campaigns/${c.campaign_id}/results?format=csv&table=tasks`, { headers: { authorization: `Bearer ${stack.userKey}` } });
+    assert.equal(taskCsv.status, 200);
+    assert.match(taskCsv.headers.get('content-type') ?? '', /text\/csv/);
+    const lines = (await taskCsv.text()).trim().split('\n');
     assert.equal(lines.length, 7);
     assert.ok(lines[0].startsWith('task_id,model,structure,task_type,step,status'));
+
+    // The scores stored when it finished are the scorer's on the campaign's task rows, and the optimization rows are
+    // V_final / V_DFT − 1 against the DFT volumes (calf: 746.93 Å³, SAS_primitive: 1025.39 Å³, PROTOCOLS.md §7.2).
+    const rowsInDb = await stack.database.db.select().from(tasksTable).where(eq(tasksTable.campaignId, c.campaign_id));
+    assert.deepEqual(JSON.parse(JSON.stringify(done.scores.scores)), JSON.parse(JSON.stringify(scoreTasks(rowsInDb))));
+    const optScore = done.scores.scores.find((s: any) => s.protocol === 'optimization' && s.model === 'lj_test');
+    assert.ok(optScore, JSON.stringify(done.scores).slice(0, 500));
+    const dft: Record<string, number> = { calf: 746.93, SAS_primitive: 1025.39 };
+    for (const o of opts) {
+      const row = optScore.structures.find((r: any) => r.task_id === o.task_id);
+      const { body: r } = await api(stack.baseUrl, `/api/v1/tasks/${o.task_id}/result`);
+      const expected = (r.data.result.final_volume_A3 / dft[o.structure_name] - 1) * 100;
+      assert.ok(Math.abs(row.error_percent - expected) < 0.01, `${o.structure_name}: ${row.error_percent} vs ${expected}`);
+    }
+    const scoreCsv = await (await fetch(`${stack.baseUrl}/api/v1/campaigns/${c.campaign_id}/results?format=csv`, { headers: { authorization: `Bearer ${stack.userKey}` } })).text();
+    assert.ok(scoreCsv.startsWith('model,weights_sha256,protocol,structure,task_id,outcome,value,reference'), scoreCsv.slice(0, 200));
 
     // The identical campaign again: nothing runs, every task names the one it took its result from.
     const again = (await post('/api/v1/campaigns', { name: 'small again', ...SMALL })).body.data;

@@ -21,7 +21,7 @@ export interface CampaignDeps {
   /** The engine's `resolve` op (effective parameters, weights hash, engine version) for cache keys. */
   resolve: ResolveRun;
   /** Scores a finished campaign from its tasks (MOFSimBench metrics vs DFT); absent = no scores stored. */
-  scoreCampaign?: (db: Db, campaignId: string) => Promise<Record<string, unknown>>;
+  scoreCampaign?: (db: Db, campaignId: string) => Promise<object>;
 }
 
 export interface CampaignLook {
@@ -67,9 +67,9 @@ export function createCampaignActivities(deps: CampaignDeps) {
       return false;
     }
     const s = await structureFromTaskOutput(db, deps.dataDir, input, path, task.ownerId);
-    await db.update(tasks).set({ structureId: s.id, structureName: s.name }).where(eq(tasks.id, task.id));
+    // The task keeps the input's structure name: scores match structures to their DFT references by it.
+    await db.update(tasks).set({ structureId: s.id }).where(eq(tasks.id, task.id));
     task.structureId = s.id;
-    task.structureName = s.name;
     return true;
   }
 
@@ -174,7 +174,7 @@ export function createCampaignActivities(deps: CampaignDeps) {
       let scores: Record<string, unknown> | null = null;
       let errorMessage: string | null = null;
       if (deps.scoreCampaign) {
-        try { scores = await deps.scoreCampaign(db, input.campaignId); } catch (err) { errorMessage = `scoring failed: ${(err as Error).message}`; }
+        try { scores = (await deps.scoreCampaign(db, input.campaignId)) as Record<string, unknown>; } catch (err) { errorMessage = `scoring failed: ${(err as Error).message}`; }
       }
       await db.update(campaigns).set({ status: 'COMPLETED', counts, scores, errorMessage, finishedAt: new Date(), updatedAt: new Date() })
         .where(and(eq(campaigns.id, input.campaignId), notInArray(campaigns.status, ['CANCELLED'])));

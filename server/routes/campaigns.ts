@@ -1,6 +1,7 @@
 /** /api/v1/campaigns */
 import { Router } from 'express';
 import { stringify } from 'csv-stringify/sync';
+import { STRUCTURE_ROW_COLUMNS, structureRows } from '../../scoring/campaign-scores.js';
 import { actorOfResponse } from '../auth.js';
 import type { ServerDeps } from '../deps.js';
 import { sendData } from '../envelope.js';
@@ -35,13 +36,22 @@ export function campaignsRouter(deps: ServerDeps): Router {
   r.get('/:id/results', async (req, res) => {
     const out = await campaignResults(deps, req.params.id, actorOfResponse(res));
     if (req.query.format === 'csv') {
-      // One column per metric any task reported, after the fixed ones.
-      const metricKeys = [...new Set(out.rows.flatMap((row) => Object.keys(row.metrics)))].sort();
-      const fixed = ['task_id', 'model', 'structure', 'task_type', 'step', 'status', 'reused_from', 'error_type', 'duration_seconds'] as const;
-      const csv = stringify(out.rows.map((row) => [...fixed.map((k) => row[k]), ...metricKeys.map((k) => row.metrics[k])]), {
-        header: true, columns: [...fixed, ...metricKeys], cast: { boolean: (b) => String(b) },
-      });
-      res.type('text/csv').attachment(`campaign-${out.campaign.id}.csv`).send(csv);
+      let csv: string;
+      if (req.query.table === 'tasks') {
+        // One column per metric any task reported, after the fixed ones.
+        const metricKeys = [...new Set(out.rows.flatMap((row) => Object.keys(row.metrics)))].sort();
+        const fixed = ['task_id', 'model', 'structure', 'task_type', 'step', 'status', 'reused_from', 'error_type', 'duration_seconds'] as const;
+        csv = stringify(out.rows.map((row) => [...fixed.map((k) => row[k]), ...metricKeys.map((k) => row.metrics[k])]), {
+          header: true, columns: [...fixed, ...metricKeys], cast: { boolean: (b) => String(b) },
+        });
+      } else {
+        // The per-structure scores (model × protocol × structure vs DFT), flat.
+        const rows = structureRows(out.scores.scores);
+        csv = stringify(rows.map((r) => STRUCTURE_ROW_COLUMNS.map((k) => r[k])), {
+          header: true, columns: [...STRUCTURE_ROW_COLUMNS], cast: { boolean: (b) => String(b) },
+        });
+      }
+      res.type('text/csv').attachment(`campaign-${out.campaign.id}${req.query.table === 'tasks' ? '-tasks' : ''}.csv`).send(csv);
       return;
     }
     sendData(res, { campaign: campaignToApi(out.campaign), rows: out.rows, scores: out.scores });

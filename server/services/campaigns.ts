@@ -15,6 +15,7 @@ import {
   campaignCancelSignal, campaignPauseSignal, campaignResumeSignal, campaignWakeSignal, campaignWorkflowId,
 } from '../../workflows/campaign-ids.js';
 import type { CampaignWorkflowInput } from '../../workflows/campaign-workflow.js';
+import { scoreCampaign, type CampaignScores } from '../../scoring/campaign-scores.js';
 import type { ServerDeps } from '../deps.js';
 import { AppError, conflict, invalidParameter, unavailable } from '../errors.js';
 import { checkParameters } from '../parameter-schemas.js';
@@ -257,6 +258,8 @@ export async function campaignResults(deps: ServerDeps, id: string, actor: Actor
     task_id: t.id, model: t.model, structure: t.structureName, task_type: t.taskType, step: stepOf(t.campaignKey), status: t.status,
     reused_from: t.reusedFrom, error_type: t.errorType, duration_seconds: t.durationSeconds, metrics: metricsOf(t),
   }));
-  return { campaign: c, rows, scores: c.scores ?? null };
+  // A finished campaign's scores were stored when it finished; a running one is scored now, from what has ended.
+  const scores = (c.scores as CampaignScores | null) ?? (await scoreCampaign(deps.database.db, id));
+  return { campaign: c, rows, scores };
 }
 

@@ -424,7 +424,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The campaign's results, one row per task (and its scores once it finished); format=csv gives the rows as CSV */
+        /** The campaign's tasks (one row each) and its MOFSimBench scores vs DFT (stored when it finished, computed now while it runs); format=csv gives the scores or the task rows as CSV */
         get: operations["getCampaignResults"];
         put?: never;
         post?: never;
@@ -1648,6 +1648,21 @@ export interface components {
             attempts?: number;
             error_message?: string | null;
             error_type?: string | null;
+            /**
+             * Format: uuid
+             * @description the campaign that owns the task
+             */
+            campaign_id?: string | null;
+            /**
+             * Format: uuid
+             * @description the task whose result this one reused (result cache)
+             */
+            reused_from?: string | null;
+            /**
+             * Format: uuid
+             * @description the task whose output structure this one starts from
+             */
+            input_task_id?: string | null;
         };
         TaskResult: {
             /** Format: uuid */
@@ -1804,7 +1819,8 @@ export interface components {
         CampaignResults: {
             campaign?: components["schemas"]["Campaign"];
             rows?: components["schemas"]["CampaignResultRow"][];
-            scores?: Record<string, never> | null;
+            /** @description scoreCampaign: {campaign_id, computed_at, reference, scores: [{model, weights_sha256, protocol, aggregate, structures}]} */
+            scores?: Record<string, never>;
         };
         Pagination: {
             /** @description same as total_items (the reference Python SDK reads it) */
@@ -3042,6 +3058,8 @@ export interface operations {
         parameters: {
             query?: {
                 format?: "json" | "csv";
+                /** @description with format=csv: scores (one row per model × protocol × structure, vs DFT) or tasks (one row per task with its result's scalars) */
+                table?: "scores" | "tasks";
             };
             header?: never;
             path: {
