@@ -36,6 +36,8 @@ export class EngineError extends Error {
     readonly field?: string,
     /** On a CANCELLED answer to a cancel that asked for one: the checkpoint written at the step where the job stopped. */
     readonly checkpoint?: { path: string; step: number },
+    /** What the engine found, machine-readable (for structure errors: the atom pair and distance, the bad cell tag, …). */
+    readonly details?: Record<string, unknown>,
   ) {
     super(message);
     this.name = 'EngineError';
@@ -153,10 +155,13 @@ export class EngineClient extends EventEmitter {
       this.pending.delete(id);
       if (msg.ok) p.resolve(msg.data ?? {});
       else {
-        const e = (msg.error ?? {}) as { code?: string; message?: string; retryable?: boolean; field?: string; checkpoint?: { path?: unknown; step?: unknown } };
+        const e = (msg.error ?? {}) as {
+          code?: string; message?: string; retryable?: boolean; field?: string; checkpoint?: { path?: unknown; step?: unknown }; details?: unknown;
+        };
         const ck = e.checkpoint && typeof e.checkpoint.path === 'string' && Number.isFinite(Number(e.checkpoint.step))
           ? { path: e.checkpoint.path, step: Number(e.checkpoint.step) } : undefined;
-        p.reject(new EngineError(e.code ?? 'ENGINE_ERROR', e.message ?? 'engine error', e.retryable ?? true, e.field, ck));
+        const details = e.details && typeof e.details === 'object' && !Array.isArray(e.details) ? e.details as Record<string, unknown> : undefined;
+        p.reject(new EngineError(e.code ?? 'ENGINE_ERROR', e.message ?? 'engine error', e.retryable ?? true, e.field, ck, details));
       }
     }
   }

@@ -14,6 +14,7 @@ import { alertsRouter } from './routes/alerts.js';
 import { campaignsRouter } from './routes/campaigns.js';
 import { healthRouter } from './routes/health.js';
 import { keysRouter } from './routes/keys.js';
+import { leaderboardRouter } from './routes/leaderboard.js';
 import { systemRouter } from './routes/system.js';
 import { modelsRouter } from './routes/models.js';
 import { structuresRouter } from './routes/structures.js';
@@ -94,6 +95,7 @@ export function createApp(deps: ServerDeps) {
   app.use('/api/v1/usage', usageRouter(deps));
   app.use('/api/v1/alerts', alertsRouter(deps));
   app.use('/api/v1/keys', keysRouter(deps));
+  app.use('/api/v1/leaderboard', leaderboardRouter(deps));
 
   app.use((req: Request, res: Response) => sendError(res, 404, 40400, 'NOT_FOUND', `no route for ${req.method} ${req.path}`));
   // Express 5 forwards rejected async handlers here.
@@ -104,7 +106,7 @@ export function createApp(deps: ServerDeps) {
       if (err.status >= 500) {
         deps.systemLog.warning('http', `${err.status} ${err.type}: ${err.message}`, { requestId: res.locals.requestId, extra: { method: req.method, path: req.path } });
       }
-      return sendError(res, err.status, err.code, err.type, err.message, err.field);
+      return sendError(res, err.status, err.code, err.type, err.message, err.field, err.details);
     }
     const e = err as ValidatorError;
     if (e?.type === 'entity.parse.failed') return sendError(res, 400, 40000, 'INVALID_JSON', 'request body is not valid JSON', 'body');

@@ -13,10 +13,12 @@ export function sendData(res: Response, data: unknown, status = 200, message = '
 }
 
 /** Sends an error envelope. */
-export function sendError(res: Response, status: number, code: number, type: string, detail: string, field?: string): void {
+export function sendError(
+  res: Response, status: number, code: number, type: string, detail: string, field?: string, details?: Record<string, unknown>,
+): void {
   res.status(status).json({
     success: false, code, message: detail, data: null,
-    error: { type, detail, ...(field ? { field } : {}) },
+    error: { type, detail, ...(field ? { field } : {}), ...(details ? { details } : {}) },
     timestamp: new Date().toISOString(), request_id: requestId(res),
   });
 }

@@ -12,6 +12,8 @@ export class AppError extends Error {
     readonly field?: string,
     /** Seconds the client should wait (sent as Retry-After on 429/503). */
     readonly retryAfter?: number,
+    /** Machine-readable specifics sent as `error.details` (e.g. the overlapping atom pair and its distance). */
+    readonly details?: Record<string, unknown>,
   ) {
     super(message);
     this.name = 'AppError';
@@ -19,7 +21,8 @@ export class AppError extends Error {
 }
 
 export const badRequest = (type: string, message: string, field?: string) => new AppError(400, 40000, type, message, field);
-export const invalidStructure = (type: string, message: string, field = 'file') => new AppError(400, 40001, type, message, field);
+export const invalidStructure = (type: string, message: string, field = 'file', details?: Record<string, unknown>) =>
+  new AppError(400, 40001, type, message, field, undefined, details);
 export const invalidParameter = (message: string, field?: string, type = 'INVALID_PARAMETER') => new AppError(400, 40002, type, message, field);
 export const modelNotFound = (name: string) => new AppError(404, 40401, 'MODEL_NOT_FOUND', `model not found: ${name}`, 'model');
 export const taskNotFound = (id: string) => new AppError(404, 40402, 'TASK_NOT_FOUND', `task not found: ${id}`, 'task_id');

@@ -6,6 +6,7 @@ import { createLogger } from '../common/logger.js';
 import { EngineSupervisor } from '../engine-host/engine-supervisor.js';
 import { createApp } from './app.js';
 import { migrateDatabase, openDatabase } from '../store/client.js';
+import { ensureReferenceScores } from '../scoring/leaderboard.js';
 import { SystemLog } from '../store/system-logs.js';
 import { attachLiveSocket } from './live-socket.js';
 import { LiveEvents } from './services/live-events.js';
@@ -19,6 +20,8 @@ const logger = createLogger('api', config.MOFSIM_LOG_LEVEL);
 await migrateDatabase(config.DATABASE_URL);
 const database = openDatabase(config.DATABASE_URL);
 const systemLog = new SystemLog(database.db, 'api', logger);
+// The classical baselines' leaderboard rows, for Grafana before anyone asks the API.
+ensureReferenceScores(database.db).catch((err) => logger.warn('reference scores not stored', { err: String(err) }));
 const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
 const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
 const engine = new EngineSupervisor({

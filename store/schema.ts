@@ -360,3 +360,32 @@ export const rateLimitWindows = pgTable('rate_limit_windows', {
   windowStart: timestamp('window_start', { withTimezone: true }).notNull(),
   count: integer('count').notNull(),
 });
+
+/**
+ * MOFSimBench scores, one row per metric of a model × weights × protocol: written when a campaign is scored
+ * (`source` campaign, its `campaign_id`) and for the classical baselines shipped with the benchmark (`source`
+ * reference, no campaign). The `leaderboard` view (migration 0011) keeps the latest row of each model × weights ×
+ * protocol × metric; Grafana reads it through the read-only role `mofsim_grafana`.
+ */
+export const benchmarkScores = pgTable('benchmark_scores', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  campaignId: uuid('campaign_id'),
+  /** campaign | reference */
+  source: text('source').notNull(),
+  model: text('model').notNull(),
+  /** Display name (the baselines'; a model's id otherwise). */
+  label: text('label').notNull(),
+  /** From the results' provenance; '' for the classical baselines. */
+  weightsSha256: text('weights_sha256').notNull().default(''),
+  protocol: text('protocol').notNull(),
+  metric: text('metric').notNull(),
+  value: doublePrecision('value'),
+  /** Structures attempted (scored + failed) behind the value. */
+  nStructures: integer('n_structures').notNull(),
+  computedAt: timestamp('computed_at', { withTimezone: true }).notNull().defaultNow(),
+}, (t) => [
+  index('benchmark_scores_key_idx').on(t.model, t.weightsSha256, t.protocol, t.metric, t.computedAt),
+  index('benchmark_scores_campaign_idx').on(t.campaignId),
+]);
+
+export type BenchmarkScoreRow = typeof benchmarkScores.$inferSelect;

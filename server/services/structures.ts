@@ -31,9 +31,10 @@ interface ParsedStructure {
 async function parseWithEngine(deps: ServerDeps, path: string, fileName: string): Promise<ParsedStructure> {
   try {
     const engine = await deps.engine.get();
-    return await engine.request<ParsedStructure>('parse', { path, filename: fileName });
+    // The limit travels with the request so the engine refuses an oversized file from its header, before expanding it.
+    return await engine.request<ParsedStructure>('parse', { path, filename: fileName, max_atoms: deps.config.MOFSIM_MAX_ATOMS });
   } catch (err) {
-    if (err instanceof EngineError && !err.retryable) throw invalidStructure(err.code, err.message, err.field ?? 'file');
+    if (err instanceof EngineError && !err.retryable) throw invalidStructure(err.code, err.message, err.field ?? 'file', err.details);
     throw unavailable('ENGINE_UNAVAILABLE', `structure parser unavailable: ${(err as Error).message}`);
   }
 }

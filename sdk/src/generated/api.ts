@@ -1247,6 +1247,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/leaderboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description MOFSimBench scores across campaigns: the latest scoring of each model × weights SHA-256 × protocol, plus the classical UFF/UFF4MOF reference rows shipped with the benchmark (source `reference`). Every key may read it. */
+        get: operations["getLeaderboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tasks/{task_id}/webhooks": {
         parameters: {
             query?: never;
@@ -1317,6 +1334,10 @@ export interface components {
             detail: string;
             /** @description the offending input (JSON path or form field) */
             field?: string;
+            /** @description machine-readable specifics where there are some; for structure errors what the parser found, e.g. OVERLAPPING_ATOMS `{pairs: [{atoms: [i, j], symbols: [..], distance_A}], n_pairs, minimum_distance_A}`, INVALID_CELL `{tag, value}` (CIF) or `{line}` (POSCAR) or `{vector, length_A}`, COUNT_MISMATCH `{species, counts}` or `{declared, found}`, INVALID_COORDINATES `{site | atom, ...}` */
+            details?: {
+                [key: string]: unknown;
+            };
         };
         Health: {
             /** @enum {string} */
@@ -2150,6 +2171,27 @@ export interface components {
             running_tasks?: string[];
             /** Format: date-time */
             last_heartbeat?: string;
+        };
+        /** @enum {string} */
+        BenchmarkProtocol: "optimization" | "stability" | "stability_copper" | "stability_temperature_ramp" | "bulk_modulus" | "heat_capacity" | "speed";
+        LeaderboardEntry: {
+            model: string;
+            label: string;
+            /** @description from the results' provenance; null for the classical baselines */
+            weights_sha256: string | null;
+            protocol: components["schemas"]["BenchmarkProtocol"];
+            /** @enum {string} */
+            source: "campaign" | "reference";
+            /** Format: uuid */
+            campaign_id: string | null;
+            /** Format: date-time */
+            computed_at: string;
+            /** @description structures attempted (scored + failed) */
+            n_structures: number;
+            /** @description The protocol's metrics (README "Benchmark scores"), e.g. fraction_within_10_percent, mae_GPa, mape_percent, fraction_stable, time_per_step_ms, and its counts (n_scored, n_failed, n_excluded, n_not_converged, …). */
+            metrics: {
+                [key: string]: number | null;
+            };
         };
         Usage: {
             group_by?: string;
@@ -4519,6 +4561,36 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Envelope"] & {
                         data?: components["schemas"]["Usage"];
+                    };
+                };
+            };
+            400: components["responses"]["Error"];
+        };
+    };
+    getLeaderboard: {
+        parameters: {
+            query?: {
+                protocol?: components["schemas"]["BenchmarkProtocol"];
+                include_reference?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description leaderboard entries, grouped by protocol */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: {
+                            items: components["schemas"]["LeaderboardEntry"][];
+                            /** @description attribution of the DFT references and baselines */
+                            reference: string;
+                        };
                     };
                 };
             };

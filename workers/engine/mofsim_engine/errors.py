@@ -13,25 +13,30 @@ RETRYABLE_CODES = frozenset({"OUT_OF_MEMORY", "ENGINE_ERROR"})
 class EngineError(Exception):
     """An error with a protocol error code."""
 
-    def __init__(self, code: str, message: str, field: str | None = None, retryable: bool | None = None):
+    def __init__(self, code: str, message: str, field: str | None = None, retryable: bool | None = None,
+                 details: dict | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
         self.field = field
         self.retryable = code in RETRYABLE_CODES if retryable is None else retryable
+        self.details = details
 
     def to_dict(self) -> dict:
         d = {"code": self.code, "message": self.message, "retryable": self.retryable}
         if self.field is not None:
             d["field"] = self.field
+        if self.details:
+            d["details"] = self.details
         return d
 
 
 class StructureError(EngineError):
-    """The structure file cannot be used (PARSE_ERROR, NO_CELL, OVERLAPPING_ATOMS, ...)."""
+    """The structure file cannot be used (PARSE_ERROR, NO_CELL, OVERLAPPING_ATOMS, ...). `details` names what
+    was found (the atom pair and its distance, the bad cell parameter, the line), machine-readable."""
 
-    def __init__(self, code: str, message: str):
-        super().__init__(code, message, field="file")
+    def __init__(self, code: str, message: str, details: dict | None = None):
+        super().__init__(code, message, field="file", details=details)
 
 
 class InvalidParameter(EngineError):

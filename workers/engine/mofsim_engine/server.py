@@ -66,6 +66,7 @@ class Engine:
         self.max_atoms = max_atoms_from_env()
         self._cache = None
         self._cache_lock = threading.Lock()
+        self._parse_pool = None
         self.jobs: dict[str, Job] = {}
         self._jobs_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -176,12 +177,21 @@ class Engine:
         job.cancel_event.set()
         return {"cancelled": True}
 
-    def op_parse(self, req: dict) -> dict:
-        from . import structures
+    @property
+    def parse_pool(self):
+        """Child processes for `parse` (parse_pool.py), started on the first parse: engines that only run jobs
+        never start them."""
+        with self._cache_lock:
+            if self._parse_pool is None:
+                from .parse_pool import ParsePool
 
+                self._parse_pool = ParsePool()
+            return self._parse_pool
+
+    def op_parse(self, req: dict) -> dict:
         path = _require_str(req, "path")
         filename = req.get("filename") or Path(path).name
-        return structures.parse(path, filename, max_atoms=int(req.get("max_atoms") or self.max_atoms))
+        return self.parse_pool.parse(path, filename, max_atoms=int(req.get("max_atoms") or self.max_atoms))
 
     def op_models(self, req: dict) -> dict:
         from .models import list_models
@@ -315,6 +325,8 @@ class Engine:
             jobs = list(self.jobs.values())
         for job in jobs:
             job.cancel_event.set()
+        if self._parse_pool is not None:
+            self._parse_pool.kill()
         deadline = time.monotonic() + SHUTDOWN_GRACE_S
         for t in list(self._threads):
             t.join(timeout=max(0.0, deadline - time.monotonic()))
