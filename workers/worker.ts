@@ -12,7 +12,7 @@ import type { Logger } from '../common/logger.js';
 import { openDatabase } from '../store/client.js';
 import { SystemLog } from '../store/system-logs.js';
 import { createCampaignActivities } from './campaign-activities.js';
-import { scoreCampaign } from '../scoring/campaign-scores.js';
+import { recordCampaignScores } from '../scoring/leaderboard.js';
 import { createControlActivities } from './control-activities.js';
 import { TASK_TYPES, isTaskType } from '../common/task-types.js';
 import type { ResolvedRun } from '../store/result-cache.js';
@@ -108,7 +108,8 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
           controlQueue: config.MOFSIM_TASK_QUEUE, defaultTimeoutSeconds: config.MOFSIM_DEFAULT_TASK_TIMEOUT_S,
           heartbeatTimeoutSeconds: config.MOFSIM_ACTIVITY_HEARTBEAT_TIMEOUT_S, schedulerPollSeconds: config.MOFSIM_SCHEDULER_POLL_S,
         },
-        scoreCampaign,
+        // Scores the finished campaign and records them for the leaderboard.
+        scoreCampaign: recordCampaignScores,
         resolve: async (taskType, model, params) => (await engine.get()).request<ResolvedRun>('resolve', {
           task_type: isTaskType(taskType) ? TASK_TYPES[taskType] : taskType, model, params,
         }),
