@@ -6,9 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { MOFSimClient } from '@mofsim/sdk';
 import { api, startTestStack, type TestStack } from './helpers/stack.js';
 import { until } from './helpers/until.js';
-import { eq } from 'drizzle-orm';
+import { asc, eq } from 'drizzle-orm';
 import { scoreTasks } from '../scoring/campaign-scores.js';
 import { tasks as tasksTable } from '../store/schema.js';
 
@@ -88,8 +89,11 @@ describe('campaigns', () => {
 
     // The scores stored when it finished are the scorer's on the campaign's task rows, and the optimization rows are
     // V_final / V_DFT − 1 against the DFT volumes (calf: 746.93 Å³, SAS_primitive: 1025.39 Å³, PROTOCOLS.md §7.2).
-    const rowsInDb = await stack.database.db.select().from(tasksTable).where(eq(tasksTable.campaignId, c.campaign_id));
-    assert.deepEqual(JSON.parse(JSON.stringify(done.scores.scores)), JSON.parse(JSON.stringify(scoreTasks(rowsInDb))));
+    const rowsInDb = await stack.database.db.select().from(tasksTable).where(eq(tasksTable.campaignId, c.campaign_id))
+      .orderBy(asc(tasksTable.createdAt), asc(tasksTable.id));
+    const direct = JSON.parse(JSON.stringify(scoreTasks(rowsInDb)));
+    assert.deepEqual(JSON.parse(JSON.stringify(done.scores.scores)), direct,
+      `stored ${JSON.stringify(done.scores.scores)}\ndirect ${JSON.stringify(direct)}\nrows ${JSON.stringify(rowsInDb.map((t) => [t.id, t.taskType, t.structureName, t.status, t.result && Object.fromEntries(Object.entries(t.result).filter(([, v]) => typeof v !== 'object'))]))}`);
     const optScore = done.scores.scores.find((s: any) => s.protocol === 'optimization' && s.model === 'lj_test');
     assert.ok(optScore, JSON.stringify(done.scores).slice(0, 500));
     const dft: Record<string, number> = { calf: 746.93, SAS_primitive: 1025.39 };
@@ -116,6 +120,59 @@ describe('campaigns', () => {
       assert.equal(r.data.result.provenance.reused, true);
       assert.equal(r.data.result.provenance.reused_from, first.task_id);
     }
+  });
+
+  it('SDK: create, wait with progress, get, list, results, CSV, tasks, leaderboard; pause, resume, cancel (stopping running tasks) and retry', async () => {
+    // The first campaign on a built-in registers (parses) it: generous under a loaded CI machine.
+    const client = new MOFSimClient({ baseUrl: stack.baseUrl, apiKey: stack.userKey, timeout: 300 });
+    const progress: number[] = [];
+    const campaign = await client.campaigns.create({ name: 'sdk', models: ['lj_test'], structures: ['calf'], tasks: [{ type: 'single-point-energy', parameters: { compute_stress: false } }] });
+    await campaign.wait({ pollInterval: 0.5, timeout: 300, onProgress: (p) => progress.push(p) });
+    assert.equal(campaign.status, 'COMPLETED');
+    assert.equal(progress.at(-1), 100);
+    assert.equal((await client.campaigns.get(campaign.id)).counts.COMPLETED, 1);
+    assert.ok((await client.campaigns.list({ status: 'COMPLETED' })).items.some((c) => c.id === campaign.id));
+    assert.equal((await client.campaigns.results(campaign.id)).rows?.length, 1);
+    assert.equal((await campaign.results()).rows?.[0]?.status, 'COMPLETED');
+    assert.equal((await campaign.resultsCsv('tasks')).trim().split('\n').length, 2);
+    assert.match(await campaign.resultsCsv(), /^model,weights_sha256,protocol/);
+    assert.equal((await campaign.tasks()).items[0]!.status, 'COMPLETED');
+    const board = await client.campaigns.leaderboard({ includeReference: true });
+    assert.ok(Array.isArray(board.items));
+    assert.equal((await campaign.refresh()).status, 'COMPLETED');
+
+    // A campaign that runs a while: relaxations to an unreachable fmax.
+    const slowCampaign = await client.campaigns.create({
+      name: 'sdk long', models: ['lj_test'], structures: ['calf', 'SAS_primitive', 'LTA'],
+      tasks: [{ type: 'optimization', parameters: { fmax: 1e-9, max_steps: 200000, cell_filter: null } }], options: { reuse: false },
+    });
+    const statusOf = (want: string) => until(`campaign ${want}`, async () => ((await slowCampaign.refresh()).status === want ? slowCampaign : undefined), 120_000, 300);
+    const running = await until('a running task', async () => (await slowCampaign.tasks({ status: 'RUNNING' })).items[0], 180_000, 300);
+    await slowCampaign.pause();
+    await statusOf('PAUSED');
+    await until('the running task paused', async () => (await client.getTask(running.id)).status === 'PAUSED', 120_000, 300);
+    await slowCampaign.resume();
+    await statusOf('RUNNING');
+    await until('a task running again', async () => (await slowCampaign.tasks({ status: 'RUNNING' })).items[0], 180_000, 300);
+    const runningNow = (await slowCampaign.tasks({ status: 'RUNNING' })).items.map((t) => t.id);
+    await slowCampaign.cancel();
+    await statusOf('CANCELLED');
+    for (const id of runningNow) {
+      await until(`running task ${id} cancelled`, async () => (await client.getTask(id)).status === 'CANCELLED', 120_000, 300);
+    }
+    const afterCancel = await allTasks(slowCampaign.id);
+    assert.ok(afterCancel.every((t) => t.status === 'CANCELLED'), JSON.stringify(afterCancel.map((t) => t.status)));
+    // Retry puts the cancelled tasks back in line; the campaign runs again until cancelled once more.
+    await client.campaigns.retry(slowCampaign.id);
+    await statusOf('RUNNING');
+    await until('a retried task running', async () => (await slowCampaign.tasks({ status: 'RUNNING' })).items[0], 180_000, 300);
+    await client.campaigns.cancel(slowCampaign.id);
+    await statusOf('CANCELLED');
+    await slowCampaign.retry();
+    await client.campaigns.resume(slowCampaign.id).catch((e) => assert.equal(e.status, 409));
+    await client.campaigns.pause(slowCampaign.id).catch((e) => assert.equal(e.status, 409));
+    await client.campaigns.cancel(slowCampaign.id);
+    await until('every task ended', async () => (await allTasks(slowCampaign.id)).every((t) => ['CANCELLED', 'COMPLETED'].includes(t.status)), 120_000, 500);
   });
 
   it('refuses bad campaigns with the field at fault', async () => {

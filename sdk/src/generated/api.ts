@@ -1752,7 +1752,10 @@ export interface components {
         CampaignStatus: "PENDING" | "RUNNING" | "PAUSED" | "COMPLETED" | "CANCELLED" | "FAILED";
         CampaignStep: {
             type: components["schemas"]["TaskType"];
-            parameters?: Record<string, never>;
+            /** @description the step's task parameters (as for the task type's submit route) */
+            parameters?: {
+                [key: string]: unknown;
+            };
             /**
              * @description input: the structure as given (the MOFSimBench protocols: bulk modulus, heat capacity and stability relax it themselves); optimization: the final structure of the campaign's optimization step for the same model and structure (the step then waits for it)
              * @default input
