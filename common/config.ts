@@ -36,8 +36,15 @@ const schema = z.object({
   MOFSIM_WORKER_STALE_S: z.coerce.number().positive().default(15),
   /** Seconds without an engine-activity heartbeat before Temporal declares the attempt lost (dead worker). */
   MOFSIM_ACTIVITY_HEARTBEAT_TIMEOUT_S: z.coerce.number().positive().default(30),
-  /** Seconds a queued task waits before asking the scheduler for a slot again. */
+  /** Only for task workflows started before decisions became event-driven: seconds between their scheduler asks. */
   MOFSIM_SCHEDULER_POLL_S: z.coerce.number().positive().default(2),
+  /** Seconds between a worker's scheduler sweeps (lost signals, silent workers, unstarted batch workflows); decisions themselves are event-driven. */
+  MOFSIM_SCHEDULER_SWEEP_S: z.coerce.number().positive().default(5),
+  /** How many later tasks may start ahead of a head of line that fits nowhere (backfill), and how deep a backfill looks. */
+  MOFSIM_BACKFILL_MAX_BYPASS: z.coerce.number().int().nonnegative().default(16),
+  MOFSIM_BACKFILL_LOOKAHEAD: z.coerce.number().int().positive().default(64),
+  /** The window of recent device use that fair share between owners weighs, seconds. */
+  MOFSIM_FAIR_SHARE_WINDOW_S: z.coerce.number().positive().default(3600),
   /** The most tasks (models × structures × steps) one campaign may hold. */
   MOFSIM_CAMPAIGN_MAX_TASKS: int(20000),
   /** Seconds a draining worker waits for its jobs to hand back before it kills its engine. */
@@ -54,6 +61,13 @@ const schema = z.object({
   MOFSIM_WEBHOOK_RETRY_INITIAL_S: z.coerce.number().positive().default(5),
   /** Seconds one webhook POST may take. */
   MOFSIM_WEBHOOK_TIMEOUT_S: z.coerce.number().positive().default(10),
+  /** Seconds between evaluations of the alert rules (the alert evaluator workflow). */
+  MOFSIM_ALERT_INTERVAL_S: z.coerce.number().positive().default(30),
+  /** Where transitions of alert rules with a `webhook` channel are POSTed (signed with MOFSIM_ALERT_WEBHOOK_SECRET); unset = none. */
+  MOFSIM_ALERT_WEBHOOK_URL: z.string().url().optional(),
+  MOFSIM_ALERT_WEBHOOK_SECRET: z.string().min(1).optional(),
+  /** Window of the `failure_rate_percent` alert metric, seconds. */
+  MOFSIM_ALERT_FAILURE_WINDOW_S: int(900),
   /** CPU workers `npm start` runs on a machine without GPUs. */
   MOFSIM_CPU_WORKERS: int(1),
   /** Port of the embedded PostgreSQL that `npm start` runs when DATABASE_URL does not answer. */

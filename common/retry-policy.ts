@@ -11,3 +11,11 @@ export const NON_RETRYABLE_ERROR_TYPES = [
 export function isRetryableType(type: string): boolean {
   return !(NON_RETRYABLE_ERROR_TYPES as readonly string[]).includes(type);
 }
+
+/**
+ * The one decision whether a failed attempt is retried: a lost attempt (its worker stopped heartbeating) always is;
+ * otherwise the failure must not be marked non-retryable by whoever raised it, and its type must be worth retrying.
+ */
+export function isRetryableFailure(f: { type: string; nonRetryable?: boolean; lost?: boolean }): boolean {
+  return f.lost === true || (!f.nonRetryable && isRetryableType(f.type));
+}

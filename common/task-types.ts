@@ -6,6 +6,7 @@ export const TASK_TYPES = {
   'bulk-modulus': 'bulk_modulus',
   'heat-capacity': 'heat_capacity',
   'interaction-energy': 'interaction_energy',
+  speed: 'speed',
 } as const;
 
 export type TaskType = keyof typeof TASK_TYPES;
@@ -14,8 +15,8 @@ export type EngineTaskType = (typeof TASK_TYPES)[TaskType];
 export const PRIORITIES = ['CRITICAL', 'HIGH', 'NORMAL', 'LOW'] as const;
 export type Priority = (typeof PRIORITIES)[number];
 
-export const TERMINAL_STATUSES = ['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT'] as const;
-export type TaskStatus = 'PENDING' | 'QUEUED' | 'RUNNING' | 'PAUSED' | (typeof TERMINAL_STATUSES)[number];
+// Statuses and their sets live with the state machine (store/task-status.ts); re-exported for existing imports.
+export { TERMINAL_STATUSES, type TaskStatus } from '../store/task-status.js';
 
 export function isTaskType(v: string): v is TaskType {
   return Object.prototype.hasOwnProperty.call(TASK_TYPES, v);

@@ -5,13 +5,17 @@
 import { createHmac } from 'node:crypto';
 import { vetUrl } from './address-policy.js';
 
-/** Task event types → webhook event names. */
+/**
+ * Task event types → webhook event names (the reference service's seven). `queued` is written once, when the
+ * submission is accepted: that is the reference's `task.created`. A timeout is its own event, not a failure.
+ */
 export const WEBHOOK_EVENTS: Record<string, string> = {
-  started: 'task.started', progress: 'task.progress', completed: 'task.completed',
-  failed: 'task.failed', timeout: 'task.failed', cancelled: 'task.cancelled',
+  queued: 'task.created', started: 'task.started', progress: 'task.progress', completed: 'task.completed',
+  failed: 'task.failed', timeout: 'task.timeout', cancelled: 'task.cancelled',
 };
-export const DEFAULT_WEBHOOK_EVENTS = ['task.started', 'task.completed', 'task.failed', 'task.cancelled'];
-export const ALL_WEBHOOK_EVENTS = ['task.started', 'task.progress', 'task.completed', 'task.failed', 'task.cancelled'];
+/** Every final outcome plus the start; `task.created` and `task.progress` only when asked for. */
+export const DEFAULT_WEBHOOK_EVENTS = ['task.started', 'task.completed', 'task.failed', 'task.timeout', 'task.cancelled'];
+export const ALL_WEBHOOK_EVENTS = Object.values(WEBHOOK_EVENTS);
 
 /** Returns why `url` may not receive webhooks, or null when it may (the one address policy: common/address-policy.ts). */
 export async function refuseCallbackUrl(url: string, allowHosts: readonly string[]): Promise<string | null> {

@@ -93,7 +93,11 @@ export function compatibility(req: Request, _res: Response, next: NextFunction) 
       const type = typeof req.query.task_type === 'string' ? req.query.task_type : undefined;
       req.body = {
         ...req.body,
-        tasks: req.body.tasks.map((t: Params) => {
+        tasks: req.body.tasks.map((item: Params) => {
+          // The Python SDK documents batch items as {type, model, structure, parameters}: `type` is `task_type`.
+          const t = item && typeof item === 'object' && !Array.isArray(item) && typeof item.type === 'string' && item.task_type === undefined
+            ? (({ type: own, ...rest }) => ({ ...rest, task_type: own }))(item)
+            : item;
           const tt = (typeof t?.task_type === 'string' ? t.task_type : type) ?? '';
           return canonicalTaskBody(tt === 'single-point' ? 'single-point-energy' : tt, t);
         }),

@@ -5,10 +5,13 @@ export function requestId(res: Response): string {
   return String(res.locals.requestId ?? '');
 }
 
-/** Sends a success envelope; `code` repeats the HTTP status as the Python service does. */
-export function sendData(res: Response, data: unknown, status = 200, message = 'ok'): void {
+/**
+ * Sends a success envelope; `code` repeats the HTTP status as the Python service does. `top` adds fields beside
+ * the envelope's own (health repeats `status` there, where the reference Python client reads it).
+ */
+export function sendData(res: Response, data: unknown, status = 200, message = 'ok', top: Record<string, unknown> = {}): void {
   res.status(status).json({
-    success: true, code: status, message, data, error: null, timestamp: new Date().toISOString(), request_id: requestId(res),
+    ...top, success: true, code: status, message, data, error: null, timestamp: new Date().toISOString(), request_id: requestId(res),
   });
 }
 

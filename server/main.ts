@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { loadConfig, repoRoot } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
 import { EngineSupervisor } from '../engine-host/engine-supervisor.js';
+import { startAlerting } from './alerting/alerting.js';
 import { createApp } from './app.js';
 import { migrateDatabase, openDatabase } from '../store/client.js';
 import { ensureReferenceScores } from '../scoring/leaderboard.js';
@@ -44,6 +45,11 @@ const server = app.listen(config.PORT, config.HOST, () => {
   systemLog.info('lifecycle', 'api started', { extra: { version: VERSION, port: config.PORT, pid: process.pid, git_sha: config.MOFSIM_GIT_SHA ?? null } });
 });
 attachLiveSocket(server, deps);
+// In the background: bundling the alert worker's workflows takes seconds and must not delay the first request.
+const alerting = startAlerting(deps).catch((err) => {
+  logger.error('alerting failed to start', { error: String((err as Error)?.stack ?? err) });
+  return async () => {};
+});
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
     stopWebhookSweep();
@@ -51,7 +57,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     stopFleetSample();
     server.close();
     systemLog.info('lifecycle', 'api stopping', { extra: { signal: sig, pid: process.pid } });
-    Promise.allSettled([engine.stop(), systemLog.flush()])
+    Promise.allSettled([engine.stop(), alerting.then((stop) => stop()), systemLog.flush()])
       .then(() => Promise.allSettled([database.close(), connection.close()]))
       .then(() => process.exit(0));
   });

@@ -164,22 +164,44 @@ export function workerToApi(w: WorkerRow) {
   };
 }
 
+const numOrNull = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+/**
+ * One GPU (its worker's last telemetry). Beside our names, the reference service's (`gpu_id`, `memory_free_MB`,
+ * `current_task_id`) and the reference Python client's `GPUInfo` keys (`memory_total`/`memory_used`/`memory_free`
+ * in GB as its docs state, `utilization`, `temperature`, `is_available`, `current_task`).
+ */
 export function gpuToApi(w: WorkerRow) {
   const t = w.telemetry as Record<string, unknown>;
+  const total = numOrNull(t.memory_total_MB);
+  const used = numOrNull(t.memory_used_MB);
+  const free = total !== null && used !== null ? Math.max(0, total - used) : null;
+  const gb = (mb: number | null) => (mb === null ? null : Math.round((mb / 1024) * 1000) / 1000);
+  const running = w.runningTasks ?? [];
   return {
     worker_id: w.id,
     hostname: w.hostname,
     index: w.gpuIndex,
+    gpu_id: w.gpuIndex,
     status: w.status,
     name: t.gpu_name ?? null,
     uuid: t.gpu_uuid ?? null,
-    memory_total_MB: t.memory_total_MB ?? null,
-    memory_used_MB: t.memory_used_MB ?? null,
-    utilization_percent: t.utilization_percent ?? null,
-    temperature_C: t.temperature_C ?? null,
-    power_W: t.power_W ?? null,
+    memory_total_MB: total,
+    memory_used_MB: used,
+    memory_free_MB: free,
+    utilization_percent: numOrNull(t.utilization_percent),
+    temperature_C: numOrNull(t.temperature_C),
+    power_W: numOrNull(t.power_W),
     loaded_models: w.loadedModels,
-    running_tasks: w.runningTasks,
+    running_tasks: running,
+    current_task_id: running[0] ?? null,
+    memory_total: gb(total),
+    memory_used: gb(used),
+    memory_free: gb(free),
+    utilization: numOrNull(t.utilization_percent),
+    temperature: numOrNull(t.temperature_C),
+    is_available: w.status === 'online' && running.length === 0,
+    current_task: running[0] ?? null,
     last_heartbeat: w.lastHeartbeat.toISOString(),
   };
 }

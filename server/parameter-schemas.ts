@@ -16,6 +16,7 @@ const SCHEMA_OF: Record<TaskType, string> = {
   'bulk-modulus': 'BulkModulusParameters',
   'heat-capacity': 'HeatCapacityParameters',
   'interaction-energy': 'InteractionEnergyParameters',
+  speed: 'SpeedParameters',
 };
 
 let validators: Map<TaskType, ValidateFunction> | undefined;

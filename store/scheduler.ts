@@ -1,111 +1,315 @@
 /**
- * Picks the worker that runs a task's next attempt. Postgres is the scheduler's state: a task waits (QUEUED with
- * no assignment) until it is at the head of the line — by priority, then age — and some worker has room; then it is
- * assigned to the best worker: alive, not draining, the model warm, fewest jobs. Admission is by engine memory
- * (model memory per atom × atoms against the worker's budget), capped by the worker's job slots.
+ * The scheduler's decisions, with Postgres as their state. A task's workflow enters the line once
+ * (`enterLine`: `tasks.wait_seq` set) and then blocks until it is told its slot; nothing polls. A decision
+ * (`schedulePass`) runs whenever something changes — a task enters the line, a slot frees, a worker joins or leaves —
+ * and assigns everything that now fits, in this order:
+ *   1. priority level (CRITICAL > HIGH > NORMAL > LOW), strictly;
+ *   2. within a level, the owner with the smallest dominant share of recent use (device-seconds over the fair-share
+ *      window vs. the slots', engine memory held now vs. the budgets') — then the oldest task of that owner;
+ *   3. the best worker for it: online, not draining, admits its engine memory, not the worker of its failed attempt
+ *      unless nothing else has room, the model warm, fewest jobs.
+ * When the head of the line fits nowhere, later tasks that fit start (backfill), at most `backfillMaxBypass` times
+ * while that head waits; then the slots are kept for it. A CRITICAL head that fits nowhere preempts the
+ * lowest-priority (then youngest) running job whose slot admits it; a HIGH or NORMAL head with nothing fitting
+ * preempts a LOW job the same way. `options.preemptible: false` opts a task out of both. One preemption at a time.
+ *
+ * Every decision holds one transaction-scoped advisory lock, so two deciders never hand out the same slot, and a
+ * grant is the `task_assignments` row itself: committed before anyone is told, its `signalled_at` null until the
+ * workflow has been signalled (a sweep re-sends grants whose decider died in between). A decision reads only the
+ * workers, the running assignments and index ranges of the line (owner heads, a bounded look-ahead), so its cost does
+ * not grow with the number of tasks waiting.
  */
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNull, lt, ne, sql } from 'drizzle-orm';
 import type { Db } from './client.js';
-import { structures, taskAssignments, tasks, workers } from './schema.js';
+import { taskAssignments, tasks, workers } from './schema.js';
+import { PRIORITY_RANK, TASK_STATUS, WAITING_STATUSES } from './task-status.js';
 import { markStaleWorkersOffline } from './worker-registry.js';
 
-/** CRITICAL=1 … LOW=4: the order of the line, and the Temporal priority key. */
-export const PRIORITY_KEYS: Record<string, number> = { CRITICAL: 1, HIGH: 2, NORMAL: 3, LOW: 4 };
+/** @deprecated use PRIORITY_RANK from task-status.ts; kept for callers written against the old name. */
+export const PRIORITY_KEYS: Record<string, number> = PRIORITY_RANK;
 
-export const priorityRankSql = sql`case ${tasks.priority} when 'CRITICAL' then 1 when 'HIGH' then 2 when 'LOW' then 4 else 3 end`;
+/** NOTIFY channel that asks every scheduler to decide now (submit, pause/resume/cancel, reprioritise, drain). */
+export const SCHEDULE_CHANNEL = 'mofsim_schedule';
+
+const DECISION_LOCK = 727275;
 
 export interface Assignment {
   workerId: string;
   taskQueue: string;
 }
 
-/** What one scheduling call decided, and the silent workers it marked offline on the way. */
-export interface ClaimDecision {
-  assignment: Assignment | null;
-  /** A running job to preempt for this (CRITICAL) task, and its worker. */
-  preempt?: string;
-  preemptWorkerId?: string;
+/** A slot given to one request (`seq`) of one task. */
+export interface Grant extends Assignment {
+  taskId: string;
+  seq: number;
+}
+
+export interface SchedulerPolicy {
+  /** Heartbeat age after which a worker counts as offline, seconds. */
+  staleSeconds: number;
+  /** How many later tasks may start ahead of a head of line that fits nowhere. */
+  backfillMaxBypass: number;
+  /** How deep into the line a backfill looks. */
+  backfillLookahead: number;
+  /** The window of recent use that fair share weighs, seconds. */
+  fairShareWindowSeconds: number;
+}
+
+export const DEFAULT_POLICY: SchedulerPolicy = { staleSeconds: 15, backfillMaxBypass: 16, backfillLookahead: 64, fairShareWindowSeconds: 3600 };
+
+export interface Preemption {
+  taskId: string;
+  workerId: string;
+  /** The waiting task it makes room for. */
+  forTaskId: string;
+}
+
+export interface PassResult {
+  grants: Grant[];
+  preemptions: Preemption[];
   markedOffline: Awaited<ReturnType<typeof markStaleWorkersOffline>>;
 }
 
 // Used when a worker has not reported a model's memory: small enough never to block, large enough to count.
 const DEFAULT_MB_PER_ATOM = 1;
+// More grants than this in one pass means something is wrong; the next pass continues.
+const MAX_GRANTS_PER_PASS = 512;
 
-/**
- * Claims a slot for `taskId`, or returns null when it must wait (someone ahead in line, or no room anywhere).
- * `avoidWorkerId` (the worker of a failed attempt) is chosen only when nothing else has room.
- */
-export async function claimWorker(db: Db, taskId: string, opts: { staleSeconds: number; avoidWorkerId?: string }): Promise<Assignment | null> {
-  return (await claimOrPreempt(db, taskId, opts)).assignment;
+/** Asks every scheduler (in every worker process) to decide now; inside a transaction it is sent at commit. */
+export async function wakeSchedulers(db: Db): Promise<void> {
+  await db.execute(sql`select pg_notify(${SCHEDULE_CHANNEL}, '')`);
 }
 
 /**
- * As claimWorker; when a CRITICAL task fits nowhere, also names the running job to preempt: the lowest-priority
- * (then youngest) non-CRITICAL job whose slot, once freed, admits the task. One preemption at a time.
+ * Puts request `seq` of a task in line (idempotent: a retried call changes nothing). Returns the grant when this
+ * request already has one (the activity that asked is being retried), else null: the workflow waits for its signal.
  */
-export async function claimOrPreempt(db: Db, taskId: string, opts: { staleSeconds: number; avoidWorkerId?: string }): Promise<ClaimDecision> {
-  let markedOffline: ClaimDecision['markedOffline'] = [];
-  const decision = await db.transaction(async (tx): Promise<Omit<ClaimDecision, 'markedOffline'>> => {
-    // One scheduler decision at a time: the line and the loads must not change under us.
-    await tx.execute(sql`select pg_advisory_xact_lock(727275)`);
-    markedOffline = await markStaleWorkersOffline(tx as unknown as Db, opts.staleSeconds);
-    const [task] = await tx.select({
-      id: tasks.id, status: tasks.status, model: tasks.model, createdAt: tasks.createdAt, rank: priorityRankSql, nAtoms: structures.nAtoms,
-    }).from(tasks).leftJoin(structures, eq(structures.id, tasks.structureId)).where(eq(tasks.id, taskId));
-    if (!task) return { assignment: null };
-    const [existing] = await tx.select().from(taskAssignments).where(eq(taskAssignments.taskId, taskId));
-    if (existing) {
-      const [w] = await tx.select().from(workers).where(and(eq(workers.id, existing.workerId), eq(workers.status, 'online')));
-      if (w) return { assignment: { workerId: w.id, taskQueue: w.taskQueue } };
-      await tx.delete(taskAssignments).where(eq(taskAssignments.taskId, taskId));
-    }
-    const ahead = await tx.execute(sql`
-      select 1 from ${tasks} t where t.status = 'QUEUED' and t.id <> ${taskId}
-        and not exists (select 1 from ${taskAssignments} a where a.task_id = t.id)
-        and (case t.priority when 'CRITICAL' then 1 when 'HIGH' then 2 when 'LOW' then 4 else 3 end, t.created_at)
-            < (${task.rank}::int, ${task.createdAt.toISOString()}::timestamptz)
-      limit 1`);
-    if (ahead.length) return { assignment: null };
+export async function enterLine(db: Db, input: { taskId: string; seq: number; avoidWorkerId?: string | null }): Promise<Grant | null> {
+  const [granted] = await db.select({ workerId: taskAssignments.workerId, taskQueue: workers.taskQueue, status: workers.status })
+    .from(taskAssignments).innerJoin(workers, eq(workers.id, taskAssignments.workerId))
+    .where(and(eq(taskAssignments.taskId, input.taskId), eq(taskAssignments.seq, input.seq)));
+  if (granted?.status === 'online') return { taskId: input.taskId, seq: input.seq, workerId: granted.workerId, taskQueue: granted.taskQueue };
+  // A grant for an earlier request (or on a worker gone since) is stale: its slot goes back.
+  await db.delete(taskAssignments).where(eq(taskAssignments.taskId, input.taskId));
+  await db.update(tasks).set({ waitSeq: input.seq, avoidWorkerId: input.avoidWorkerId ?? null })
+    .where(and(eq(tasks.id, input.taskId), inArray(tasks.status, [...WAITING_STATUSES])));
+  return null;
+}
 
-    const nAtoms = task.nAtoms ?? 1;
-    const candidates = await tx.execute(sql`
-      select w.id, w.task_queue,
-             coalesce((w.model_memory_per_atom_mb ->> ${task.model})::float8, ${DEFAULT_MB_PER_ATOM}) * ${nAtoms} as need_mb,
-             w.memory_budget_mb, w.max_jobs,
-             (select count(*) from ${taskAssignments} a where a.worker_id = w.id)::int as jobs,
-             (select coalesce(sum(a.memory_mb), 0) from ${taskAssignments} a where a.worker_id = w.id)::float8 as used_mb,
-             (w.loaded_models ? ${task.model}) as warm
-      from ${workers} w where w.status = 'online'`);
-    const fits = (candidates as unknown as Array<{ id: string; task_queue: string; need_mb: number; memory_budget_mb: number; max_jobs: number; jobs: number; used_mb: number; warm: boolean }>)
-      // An idle worker always admits one job, however large: the engine reports OOM (retryable) if it truly cannot.
-      .filter((c) => c.jobs < c.max_jobs && (c.jobs === 0 || c.used_mb + c.need_mb <= c.memory_budget_mb))
-      .sort((a, b) => Number(a.id === opts.avoidWorkerId) - Number(b.id === opts.avoidWorkerId)
-        || Number(b.warm) - Number(a.warm) || a.jobs - b.jobs || a.used_mb - b.used_mb || a.id.localeCompare(b.id));
-    const best = fits[0];
-    if (best) {
-      await tx.insert(taskAssignments).values({ taskId, workerId: best.id, memoryMB: best.need_mb });
-      await tx.update(tasks).set({ workerId: best.id }).where(eq(tasks.id, taskId));
-      return { assignment: { workerId: best.id, taskQueue: best.task_queue } };
-    }
-    if (task.rank !== 1) return { assignment: null };
-
-    const inFlight = await tx.execute(sql`select 1 from ${taskAssignments} where preempted_at is not null limit 1`);
-    if (inFlight.length) return { assignment: null };
-    const running = await tx.execute(sql`
-      select a.task_id, a.worker_id, a.memory_mb
-      from ${taskAssignments} a join ${tasks} t on t.id = a.task_id
-      where t.status = 'RUNNING' and t.priority <> 'CRITICAL'
-      order by (case t.priority when 'HIGH' then 2 when 'LOW' then 4 else 3 end) desc, a.assigned_at desc`);
-    const byId = new Map((candidates as unknown as Array<{ id: string; need_mb: number; memory_budget_mb: number; max_jobs: number; jobs: number; used_mb: number }>).map((c) => [c.id, c]));
-    const victim = (running as unknown as Array<{ task_id: string; worker_id: string; memory_mb: number }>).find((r) => {
-      const w = byId.get(r.worker_id);
-      return w && w.jobs - 1 < w.max_jobs && (w.jobs === 1 || w.used_mb - r.memory_mb + w.need_mb <= w.memory_budget_mb);
-    });
-    if (!victim) return { assignment: null };
-    await tx.update(taskAssignments).set({ preemptedAt: new Date() }).where(eq(taskAssignments.taskId, victim.task_id));
-    return { assignment: null, preempt: victim.task_id, preemptWorkerId: victim.worker_id };
+/**
+ * Takes request `seq` out of the line (the task was paused, cancelled or timed out while waiting), and gives back a
+ * slot granted to it in the meantime. Under the decision lock, so no decision in flight grants it afterwards.
+ */
+export async function leaveLine(db: Db, input: { taskId: string; seq: number }): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(${DECISION_LOCK})`);
+    await tx.update(tasks).set({ waitSeq: null }).where(and(eq(tasks.id, input.taskId), eq(tasks.waitSeq, input.seq)));
+    const freed = await tx.delete(taskAssignments).where(and(eq(taskAssignments.taskId, input.taskId), eq(taskAssignments.seq, input.seq)))
+      .returning({ taskId: taskAssignments.taskId });
+    return freed.length > 0;
   });
-  return { ...decision, markedOffline };
+}
+
+/** Frees a task's slot (the attempt ended, or it was paused/cancelled). */
+export async function releaseWorker(db: Db, taskId: string): Promise<void> {
+  await db.delete(taskAssignments).where(eq(taskAssignments.taskId, taskId));
+}
+
+/** Records that grants reached their workflows. */
+export async function markSignalled(db: Db, grants: Grant[]): Promise<void> {
+  for (const g of grants) {
+    await db.update(taskAssignments).set({ signalledAt: sql`now()` })
+      .where(and(eq(taskAssignments.taskId, g.taskId), eq(taskAssignments.seq, g.seq)));
+  }
+}
+
+/** Grants committed at least `olderThanMs` ago whose workflow was never told (its decider died first). */
+export async function unsignalledGrants(db: Db, olderThanMs: number): Promise<Grant[]> {
+  return db.select({ taskId: taskAssignments.taskId, seq: taskAssignments.seq, workerId: taskAssignments.workerId, taskQueue: workers.taskQueue })
+    .from(taskAssignments).innerJoin(workers, eq(workers.id, taskAssignments.workerId))
+    .where(and(isNull(taskAssignments.signalledAt), lt(taskAssignments.assignedAt, new Date(Date.now() - olderThanMs)), ne(taskAssignments.seq, 0)))
+    .limit(500);
+}
+
+interface WorkerLoad {
+  id: string;
+  taskQueue: string;
+  maxJobs: number;
+  budgetMB: number;
+  perAtomMB: Record<string, number>;
+  loaded: string[];
+  jobs: number;
+  usedMB: number;
+}
+
+interface Candidate {
+  id: string;
+  model: string;
+  nAtoms: number;
+  rank: number;
+  fairKey: string;
+  createdAt: Date;
+  avoidWorkerId: string | null;
+  waitSeq: number;
+  bypassed: number;
+}
+
+const needMB = (w: WorkerLoad, c: Candidate) => (w.perAtomMB[c.model] ?? DEFAULT_MB_PER_ATOM) * c.nAtoms;
+// An idle worker always admits one job, however large: the engine reports OOM (retryable) if it truly cannot.
+const admits = (w: WorkerLoad, c: Candidate) => w.jobs < w.maxJobs && (w.jobs === 0 || w.usedMB + needMB(w, c) <= w.budgetMB);
+
+function bestWorker(all: WorkerLoad[], c: Candidate): WorkerLoad | undefined {
+  return all.filter((w) => admits(w, c)).sort((a, b) =>
+    Number(a.id === c.avoidWorkerId) - Number(b.id === c.avoidWorkerId)
+    || Number(b.loaded.includes(c.model)) - Number(a.loaded.includes(c.model))
+    || a.jobs - b.jobs || a.usedMB - b.usedMB || a.id.localeCompare(b.id))[0];
+}
+
+const candidateColumns = {
+  id: tasks.id, model: tasks.model, nAtoms: sql<number>`coalesce((select s.n_atoms from structures s where s.id = ${tasks.structureId}), 1)`.mapWith(Number),
+  rank: tasks.priorityRank, fairKey: tasks.fairKey, createdAt: tasks.createdAt, avoidWorkerId: tasks.avoidWorkerId,
+  waitSeq: sql<number>`${tasks.waitSeq}`.mapWith(Number), bypassed: tasks.bypassed,
+};
+
+/** Per owner: device-seconds used in the window, and engine memory its running jobs hold now. */
+class Shares {
+  private deviceSeconds?: Map<string, number>;
+  private memory?: Map<string, number>;
+  constructor(private tx: Db, private policy: SchedulerPolicy, private ws: WorkerLoad[]) {}
+  private async load() {
+    if (this.deviceSeconds) return;
+    const w = this.policy.fairShareWindowSeconds;
+    const used = await this.tx.execute<{ owner: string; s: number }>(sql`
+      select coalesce(owner, 'anonymous') as owner,
+             sum(extract(epoch from (coalesce(ended_at, now()) - greatest(started_at, now() - make_interval(secs => ${w})))))::float8 as s
+      from task_runs where started_at > now() - make_interval(secs => ${w}) or ended_at is null group by 1`);
+    this.deviceSeconds = new Map(used.map((r) => [r.owner, Number(r.s)]));
+    const held = await this.tx.execute<{ owner: string; mb: number }>(sql`
+      select t.fair_key as owner, sum(a.memory_mb)::float8 as mb from task_assignments a join tasks t on t.id = a.task_id group by 1`);
+    this.memory = new Map(held.map((r) => [r.owner, Number(r.mb)]));
+  }
+  async of(owner: string): Promise<number> {
+    await this.load();
+    const slots = Math.max(1, this.ws.reduce((a, w) => a + w.maxJobs, 0));
+    const budget = Math.max(1, this.ws.reduce((a, w) => a + w.budgetMB, 0));
+    return Math.max((this.deviceSeconds!.get(owner) ?? 0) / (this.policy.fairShareWindowSeconds * slots), (this.memory!.get(owner) ?? 0) / budget);
+  }
+  granted(owner: string, mb: number) {
+    if (this.memory) this.memory.set(owner, (this.memory.get(owner) ?? 0) + mb);
+  }
+}
+
+/** The next task by level, then fair share between the owners waiting at that level, then age. */
+async function fairHead(tx: Db, shares: Shares): Promise<Candidate | undefined> {
+  // Distinct (level, owner) pairs of the line by a skip scan of its index: cost by owners, not by tasks.
+  const pairs = await tx.execute<{ r: number; k: string }>(sql`
+    with recursive pairs(r, k) as (
+      (select priority_rank, fair_key from tasks where wait_seq is not null order by priority_rank, fair_key limit 1)
+      union all
+      select n.priority_rank, n.fair_key from pairs p, lateral (
+        select priority_rank, fair_key from tasks where wait_seq is not null and (priority_rank, fair_key) > (p.r, p.k)
+        order by priority_rank, fair_key limit 1) n
+    ) select r, k from pairs`);
+  if (!pairs.length) return undefined;
+  const top = Math.min(...pairs.map((p) => Number(p.r)));
+  const owners = pairs.filter((p) => Number(p.r) === top).map((p) => p.k);
+  const heads: Candidate[] = [];
+  for (const k of owners) {
+    const [c] = await tx.select(candidateColumns).from(tasks)
+      .where(and(sql`${tasks.waitSeq} is not null`, eq(tasks.priorityRank, top), eq(tasks.fairKey, k)))
+      .orderBy(tasks.priorityRank, tasks.fairKey, tasks.createdAt, tasks.id).limit(1);
+    if (c) heads.push(c);
+  }
+  if (heads.length <= 1) return heads[0];
+  const scored = await Promise.all(heads.map(async (c) => ({ c, share: await shares.of(c.fairKey) })));
+  scored.sort((a, b) => a.share - b.share || a.c.createdAt.getTime() - b.c.createdAt.getTime());
+  return scored[0]!.c;
+}
+
+async function grant(tx: Db, c: Candidate, w: WorkerLoad): Promise<Grant> {
+  const mb = needMB(w, c);
+  await tx.insert(taskAssignments).values({ taskId: c.id, workerId: w.id, memoryMB: mb, seq: c.waitSeq });
+  await tx.update(tasks).set({ waitSeq: null, workerId: w.id }).where(eq(tasks.id, c.id));
+  w.jobs += 1;
+  w.usedMB += mb;
+  return { taskId: c.id, seq: c.waitSeq, workerId: w.id, taskQueue: w.taskQueue };
+}
+
+/** The running job to stop so that `head` fits, if the policy allows one (see the module comment). */
+async function pickVictim(tx: Db, head: Candidate, ws: WorkerLoad[]): Promise<Preemption | undefined> {
+  if (head.rank > PRIORITY_RANK.NORMAL) return undefined;
+  const inFlight = await tx.execute(sql`select 1 from task_assignments where preempted_at is not null limit 1`);
+  if (inFlight.length) return undefined;
+  const running = await tx.execute<{ task_id: string; worker_id: string; memory_mb: number }>(sql`
+    select a.task_id, a.worker_id, a.memory_mb from task_assignments a join tasks t on t.id = a.task_id
+    where t.status = ${TASK_STATUS.RUNNING} and t.priority_rank > ${head.rank}
+      and (${head.rank} = ${PRIORITY_RANK.CRITICAL} or t.priority_rank = ${PRIORITY_RANK.LOW})
+      and coalesce(t.options ->> 'preemptible', 'true') <> 'false'
+    order by t.priority_rank desc, a.assigned_at desc`);
+  const byId = new Map(ws.map((w) => [w.id, w]));
+  const victim = running.find((r) => {
+    const w = byId.get(r.worker_id);
+    return w && w.jobs - 1 < w.maxJobs && (w.jobs === 1 || w.usedMB - Number(r.memory_mb) + needMB(w, head) <= w.budgetMB);
+  });
+  if (!victim) return undefined;
+  await tx.update(taskAssignments).set({ preemptedAt: new Date() }).where(eq(taskAssignments.taskId, victim.task_id));
+  return { taskId: victim.task_id, workerId: victim.worker_id, forTaskId: head.id };
+}
+
+/** One scheduling decision: grants every waiting task that now fits (and at most one preemption). */
+export async function schedulePass(db: Db, policy: SchedulerPolicy = DEFAULT_POLICY): Promise<PassResult> {
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(${DECISION_LOCK})`);
+    const markedOffline = await markStaleWorkersOffline(tx as unknown as Db, policy.staleSeconds);
+    const result: PassResult = { grants: [], preemptions: [], markedOffline };
+    const rows = await tx.execute<{
+      id: string; task_queue: string; max_jobs: number; memory_budget_mb: number; model_memory_per_atom_mb: Record<string, number>;
+      loaded_models: string[]; jobs: number; used_mb: number;
+    }>(sql`
+      select w.id, w.task_queue, w.max_jobs, w.memory_budget_mb, w.model_memory_per_atom_mb, w.loaded_models,
+             count(a.task_id)::int as jobs, coalesce(sum(a.memory_mb), 0)::float8 as used_mb
+      from workers w left join task_assignments a on a.worker_id = w.id where w.status = 'online' group by w.id`);
+    const ws: WorkerLoad[] = rows.map((r) => ({
+      id: r.id, taskQueue: r.task_queue, maxJobs: r.max_jobs, budgetMB: Number(r.memory_budget_mb), perAtomMB: r.model_memory_per_atom_mb ?? {},
+      loaded: r.loaded_models ?? [], jobs: Number(r.jobs), usedMB: Number(r.used_mb),
+    }));
+    if (!ws.length) return result;
+    const shares = new Shares(tx as unknown as Db, policy, ws);
+    while (result.grants.length < MAX_GRANTS_PER_PASS) {
+      const head = await fairHead(tx as unknown as Db, shares);
+      if (!head) break;
+      const w = bestWorker(ws, head);
+      if (w) {
+        shares.granted(head.fairKey, needMB(w, head));
+        result.grants.push(await grant(tx as unknown as Db, head, w));
+        continue;
+      }
+      // The head fits nowhere. CRITICAL makes room at once; otherwise smaller tasks that fit go first (bounded).
+      if (head.rank === PRIORITY_RANK.CRITICAL) {
+        const p = await pickVictim(tx as unknown as Db, head, ws);
+        if (p) result.preemptions.push(p);
+        break;
+      }
+      let filled: Grant | undefined;
+      if (head.bypassed < policy.backfillMaxBypass && ws.some((x) => x.jobs < x.maxJobs)) {
+        const ahead = await tx.select(candidateColumns).from(tasks).where(sql`${tasks.waitSeq} is not null and ${tasks.id} <> ${head.id}`)
+          .orderBy(tasks.priorityRank, tasks.createdAt, tasks.id).limit(policy.backfillLookahead);
+        for (const c of ahead) {
+          const fit = bestWorker(ws, c);
+          if (!fit) continue;
+          shares.granted(c.fairKey, needMB(fit, c));
+          filled = await grant(tx as unknown as Db, c, fit);
+          await tx.update(tasks).set({ bypassed: sql`${tasks.bypassed} + 1` }).where(eq(tasks.id, head.id));
+          break;
+        }
+      }
+      if (filled) { result.grants.push(filled); continue; }
+      const p = await pickVictim(tx as unknown as Db, head, ws);
+      if (p) result.preemptions.push(p);
+      break;
+    }
+    return result;
+  });
 }
 
 /**
@@ -131,7 +335,11 @@ export async function placeModel(db: Db, opts: { needMB: number; among: string[]
   return best ? { workerId: best.id, taskQueue: best.task_queue } : null;
 }
 
-/** Frees a task's slot (the attempt ended, or it was paused/cancelled). */
-export async function releaseWorker(db: Db, taskId: string): Promise<void> {
-  await db.delete(taskAssignments).where(eq(taskAssignments.taskId, taskId));
+/** Tasks waiting in line ahead of `task` (by level, then age): its queue position minus one. */
+export async function tasksAhead(db: Db, task: { id: string; priorityRank: number; createdAt: Date }): Promise<number> {
+  const [row] = await db.execute<{ n: number }>(sql`
+    select count(*)::int as n from ${tasks} t where t.status in (${sql.join(WAITING_STATUSES.map((st) => sql`${st}`), sql`, `)}) and t.id <> ${task.id}
+      and not exists (select 1 from ${taskAssignments} a where a.task_id = t.id)
+      and (t.priority_rank, t.created_at) < (${task.priorityRank}::int, ${task.createdAt.toISOString()}::timestamptz)`);
+  return Number(row?.n ?? 0);
 }

@@ -13,3 +13,13 @@ export async function appendTaskEvent(db: Db, taskId: string, type: string, data
   await db.execute(sql`select pg_notify(${TASK_EVENTS_CHANNEL}, ${JSON.stringify({ id, task_id: taskId, type })})`);
   return id;
 }
+
+/** Appends many events in two statements (a batch submission's `queued` events), announcing each. */
+export async function appendTaskEvents(db: Db, events: { taskId: string; type: string; data?: Record<string, unknown> }[]): Promise<number[]> {
+  if (!events.length) return [];
+  const rows = await db.insert(taskEvents).values(events.map((e) => ({ taskId: e.taskId, type: e.type, data: e.data ?? {} })))
+    .returning({ id: taskEvents.id, taskId: taskEvents.taskId, type: taskEvents.type });
+  const payloads = rows.map((r) => JSON.stringify({ id: r.id, task_id: r.taskId, type: r.type }));
+  await db.execute(sql`select pg_notify(${TASK_EVENTS_CHANNEL}, p) from unnest(${sql.raw('ARRAY[')}${sql.join(payloads.map((p) => sql`${p}`), sql`, `)}${sql.raw(']::text[]')}) as p`);
+  return rows.map((r) => r.id);
+}

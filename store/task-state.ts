@@ -1,10 +1,16 @@
-/** Task state writes made by workers: status transitions, progress, events, results. */
+/**
+ * The task state machine's writes: every status transition, with the event it records (through appendTaskEvent, so
+ * live clients receive it), progress, results, checkpoints and usage rows. Statuses and their named sets are in
+ * `task-status.ts`; a transition names the states it may leave, so a late or repeated write never resurrects a task.
+ */
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from './client.js';
 import { taskRuns, tasks, type TaskRow } from './schema.js';
 import { appendTaskEvent } from './task-events.js';
 import { recordCacheKey } from './result-cache.js';
-import { TERMINAL_STATUSES } from '../common/task-types.js';
+import {
+  LIVE_STATUSES, NOT_STARTED_STATUSES, TASK_STATUS, TERMINAL_STATUSES, TRANSITION_EVENT, WAITING_STATUSES, type TerminalStatus,
+} from './task-status.js';
 import { countFinished } from '../metrics/task-metrics.js';
 
 /** Appends one event to a task's stream. */
@@ -12,28 +18,78 @@ export async function addEvent(db: Db, taskId: string, type: string, data: Recor
   await appendTaskEvent(db, taskId, type, data);
 }
 
-/** Marks a non-terminal task RUNNING on `workerId`; returns false when the task already ended. */
+/** PENDING → QUEUED once its workflow exists (the `queued` event); returns the row, or undefined if it moved on. */
+export async function markQueued(db: Db, taskId: string, priority: string): Promise<TaskRow | undefined> {
+  const [row] = await db.update(tasks).set({ status: TASK_STATUS.QUEUED, queuedAt: new Date() })
+    .where(and(eq(tasks.id, taskId), eq(tasks.status, TASK_STATUS.PENDING))).returning();
+  await appendTaskEvent(db, taskId, TRANSITION_EVENT.queued, { priority });
+  return row;
+}
+
+/** Marks a waiting (or re-run) task RUNNING on `workerId`; returns false when the task already ended or is paused. */
 export async function markRunning(db: Db, taskId: string, workerId: string, gpuIndex: number | null = null): Promise<boolean> {
   const rows = await db.update(tasks).set({
-    status: 'RUNNING',
+    status: TASK_STATUS.RUNNING,
     workerId,
     gpuId: gpuIndex,
+    waitSeq: null,
+    bypassed: 0,
     attempts: sql`${tasks.attempts} + 1`,
     startedAt: sql`coalesce(${tasks.startedAt}, now())`,
-  }).where(and(eq(tasks.id, taskId), inArray(tasks.status, ['PENDING', 'QUEUED', 'RUNNING']))).returning({ id: tasks.id });
+  }).where(and(eq(tasks.id, taskId), inArray(tasks.status, [...WAITING_STATUSES, TASK_STATUS.RUNNING]))).returning({ id: tasks.id });
   return rows.length > 0;
+}
+
+/**
+ * Moves a live task back in line (QUEUED: preempted, requeued, unpaused) or out of it (PAUSED), recording `event`.
+ * Never leaves a terminal state; returns false when the task had already ended.
+ */
+export async function setLiveStatus(
+  db: Db, taskId: string, status: typeof TASK_STATUS.QUEUED | typeof TASK_STATUS.PAUSED, event?: string, data: Record<string, unknown> = {},
+): Promise<boolean> {
+  const rows = await db.update(tasks).set({ status, ...(status === TASK_STATUS.PAUSED ? { waitSeq: null } : {}) })
+    .where(and(eq(tasks.id, taskId), inArray(tasks.status, [...LIVE_STATUSES])))
+    .returning({ id: tasks.id });
+  if (rows.length && event) await appendTaskEvent(db, taskId, event, data);
+  return rows.length > 0;
+}
+
+/** Changes the priority of a task that has not started; the row, or undefined once it runs or ended. */
+export async function changePriority(db: Db, taskId: string, from: string, to: string): Promise<TaskRow | undefined> {
+  const [row] = await db.update(tasks).set({ priority: to })
+    .where(and(eq(tasks.id, taskId), inArray(tasks.status, [...NOT_STARTED_STATUSES]))).returning();
+  if (row) await appendTaskEvent(db, taskId, TRANSITION_EVENT.priorityChanged, { from, to });
+  return row;
+}
+
+/**
+ * CANCELLED at once for a task in one of `from` (one holding no engine slot, or any live one when its workflow is
+ * gone); a running task is marked by its workflow once the job has stopped.
+ */
+export async function cancelNow(db: Db, taskId: string, from: readonly string[]): Promise<TaskRow | undefined> {
+  const [row] = await db.update(tasks)
+    .set({ status: TASK_STATUS.CANCELLED, errorType: 'CANCELLED', errorMessage: 'cancelled by request', completedAt: new Date(), waitSeq: null })
+    .where(and(eq(tasks.id, taskId), inArray(tasks.status, [...from]))).returning();
+  if (row) await appendTaskEvent(db, taskId, TRANSITION_EVENT.cancelled);
+  return row;
+}
+
+/** A task whose workflow could not be started ends FAILED (ORCHESTRATOR_UNAVAILABLE). */
+export async function failUnstarted(db: Db, taskId: string, message: string): Promise<void> {
+  await db.update(tasks).set({ status: TASK_STATUS.FAILED, errorType: 'ORCHESTRATOR_UNAVAILABLE', errorMessage: message, waitSeq: null })
+    .where(eq(tasks.id, taskId));
 }
 
 /** Stores the latest progress (0–100). */
 export async function setProgress(db: Db, taskId: string, progress: number): Promise<void> {
-  await db.update(tasks).set({ progress }).where(and(eq(tasks.id, taskId), eq(tasks.status, 'RUNNING')));
+  await db.update(tasks).set({ progress }).where(and(eq(tasks.id, taskId), eq(tasks.status, TASK_STATUS.RUNNING)));
 }
 
 /** Records a terminal state once; later calls for an already-terminal task change nothing. */
 export async function finish(
   db: Db,
   taskId: string,
-  f: { status: (typeof TERMINAL_STATUSES)[number]; result?: Record<string, unknown>; outputFiles?: Record<string, string>; errorType?: string; errorMessage?: string },
+  f: { status: TerminalStatus; result?: Record<string, unknown>; outputFiles?: Record<string, string>; errorType?: string; errorMessage?: string },
 ): Promise<boolean> {
   const rows = await db.update(tasks).set({
     status: f.status,
@@ -41,10 +97,12 @@ export async function finish(
     outputFiles: f.outputFiles ?? null,
     errorType: f.errorType ?? null,
     errorMessage: f.errorMessage ?? null,
-    progress: f.status === 'COMPLETED' ? 100 : sql`${tasks.progress}`,
+    waitSeq: null,
+    progress: f.status === TASK_STATUS.COMPLETED ? 100 : sql`${tasks.progress}`,
     completedAt: sql`now()`,
     durationSeconds: sql`extract(epoch from (now() - coalesce(${tasks.startedAt}, ${tasks.createdAt})))`,
-  }).where(and(eq(tasks.id, taskId), sql`${tasks.status} not in ('COMPLETED','FAILED','CANCELLED','TIMEOUT')`)).returning({ id: tasks.id, taskType: tasks.taskType, model: tasks.model });
+  }).where(and(eq(tasks.id, taskId), sql`${tasks.status} not in (${sql.join(TERMINAL_STATUSES.map((s) => sql`${s}`), sql`, `)})`))
+    .returning({ id: tasks.id, taskType: tasks.taskType, model: tasks.model });
   if (rows[0]) countFinished(rows[0], f.status, f.errorType);
   if (rows.length && f.status === 'COMPLETED') await recordCacheKey(db, taskId);
   if (rows.length) await addEvent(db, taskId, f.status.toLowerCase(), f.errorType ? { error_type: f.errorType, message: f.errorMessage } : {});

@@ -166,7 +166,7 @@ describe('alert stats', () => {
     const before = await stats();
     assert.equal(before.webhook_configured, false);
     assert.deepEqual(Object.keys(before.by_level).sort(), ['CRITICAL', 'INFO', 'WARNING']);
-    // No evaluator raises alerts yet (another issue): raise them the way it will, as rows.
+    // Raised directly as rows (without rules), so the counts do not wait for an evaluation (tests/alerts.test.ts covers those).
     const raised = await stack.database.db.insert(alerts).values([
       { level: 'CRITICAL', alertType: 'worker', message: 'No worker online' },
       { level: 'WARNING', alertType: 'queue', message: 'Queue backlog' },

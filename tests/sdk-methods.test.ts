@@ -291,7 +291,7 @@ describe('SDK methods against the real server', () => {
     assert.ok(Number.isFinite(hc.heatCapacityAt300K!) && hc.heatCapacityAt300K! >= 0, `Cv(300 K) ${hc.heatCapacityAt300K}`);
 
     assert.ok(ie instanceof sdk.InteractionEnergyResult, String(ie));
-    const d = ie.resultData as Record<string, number>;
+    const d = ie.resultData;
     assert.deepEqual([d.n_atoms, d.n_framework_atoms, d.n_guest_atoms], [44, 42, 2]);
     assert.ok(Math.abs(ie.interactionEnergy! - (d.complex_energy_eV! - d.framework_energy_eV! - d.guest_energy_eV!)) < 1e-9);
     assert.equal(ie.bindingEnergy, -ie.interactionEnergy!);

@@ -1,6 +1,6 @@
 /** The campaign workflow's activities (control queue): start its tasks, reuse cached results, cancel, pause, finish. */
 import { Context } from '@temporalio/activity';
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { SignalDefinition } from '@temporalio/common';
 import { and, asc, count, eq, inArray, isNull, notInArray, sql } from 'drizzle-orm';
 import { existsSync } from 'node:fs';
@@ -9,7 +9,8 @@ import { TERMINAL_STATUSES } from '../common/task-types.js';
 import type { Db } from '../store/client.js';
 import { cacheKeyFor, findCached, reuseResult, type ResolveRun, type ResolvedRun } from '../store/result-cache.js';
 import { campaigns, tasks, type TaskRow } from '../store/schema.js';
-import { taskWorkflowStart, type TaskStartConfig } from '../store/task-start.js';
+import { startTaskWorkflow } from '../store/workflow-outbox.js';
+import type { Config } from '../common/config.js';
 import { addEvent, finish } from '../store/task-state.js';
 import { structureFromTaskOutput, taskOutputPath } from '../store/task-output-structure.js';
 import { cancelSignal, pauseSignal, resumeSignal } from '../workflows/task-workflow.js';
@@ -17,7 +18,7 @@ import { cancelSignal, pauseSignal, resumeSignal } from '../workflows/task-workf
 export interface CampaignDeps {
   db: Db;
   dataDir: string;
-  taskStart: TaskStartConfig;
+  config: Config;
   /** The engine's `resolve` op (effective parameters, weights hash, engine version) for cache keys. */
   resolve: ResolveRun;
   /** Scores a finished campaign from its tasks (MOFSimBench metrics vs DFT); absent = no scores stored. */
@@ -74,11 +75,7 @@ export function createCampaignActivities(deps: CampaignDeps) {
   }
 
   async function startTask(client: Client, task: TaskRow): Promise<void> {
-    try {
-      await client.workflow.start('taskWorkflow', taskWorkflowStart(task, deps.taskStart));
-    } catch (err) {
-      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-    }
+    await startTaskWorkflow(client, task, deps.config);
     const rows = await db.update(tasks).set({ status: 'QUEUED', queuedAt: new Date() })
       .where(and(eq(tasks.id, task.id), eq(tasks.status, 'PENDING'))).returning({ id: tasks.id });
     if (rows.length) await addEvent(db, task.id, 'queued', { priority: task.priority, campaign_id: task.campaignId });

@@ -1,17 +1,15 @@
 /** Light activities on the control queue: scheduling decisions and database bookkeeping. */
-import { and, count, eq, inArray } from 'drizzle-orm';
-import type { TERMINAL_STATUSES } from '../common/task-types.js';
+import { count, eq, sql } from 'drizzle-orm';
+import type { TerminalStatus } from '../store/task-status.js';
 import type { Db } from '../store/client.js';
-import { tasks, webhookDeliveries } from '../store/schema.js';
+import { tasks, webhookDeliveries, workers } from '../store/schema.js';
 import type { SystemLog } from '../store/system-logs.js';
-import { Context } from '@temporalio/activity';
 import type { ModelResidencyOutcome } from '../workflows/model-residency-workflow.js';
-import { preemptSignal } from '../workflows/task-workflow.js';
-import { claimOrPreempt, releaseWorker, type Assignment } from '../store/scheduler.js';
-import { addEvent, finish } from '../store/task-state.js';
-import { logStaleWorkers } from '../store/worker-registry.js';
+import { enterLine, leaveLine, releaseWorker, type Assignment, type Grant } from '../store/scheduler.js';
+import { finish, setLiveStatus } from '../store/task-state.js';
 import { countDeliveryGaveUp } from '../metrics/webhook-metrics.js';
 import { deliverWebhook } from './webhook-delivery.js';
+import type { Dispatcher } from './dispatcher.js';
 
 export interface ControlDeps {
   db: Db;
@@ -19,38 +17,55 @@ export interface ControlDeps {
   webhookAllowHosts: readonly string[];
   /** One webhook POST's time limit, ms. */
   webhookTimeoutMs: number;
-  /** Heartbeat age after which a worker counts as offline, seconds. */
-  staleSeconds: number;
-  /** Where scheduling decisions and given-up webhooks are recorded (`system_logs`). */
+  /** Where given-up webhooks and model residency outcomes are recorded (`system_logs`). */
   systemLog?: SystemLog;
+  /** This process's scheduler: decisions run where the line changes. */
+  dispatcher: Dispatcher;
+}
+
+// Whether any online worker has a free job slot: without one, a task entering the line cannot be granted anything
+// (only a preemption could make room, and the coalesced decision that kick() starts sees to that).
+async function anySlotFree(db: Db): Promise<boolean> {
+  const rows = await db.execute(sql`
+    select 1 from ${workers} w where w.status = 'online'
+      and w.max_jobs > (select count(*) from task_assignments a where a.worker_id = w.id) limit 1`);
+  return rows.length > 0;
 }
 
 /** Builds the control activities around their dependencies. */
 export function createControlActivities(deps: ControlDeps) {
-  // Decisions of the shared control queue belong to no one worker: no worker id unless the entry names one.
-  const scheduler = deps.systemLog?.as('scheduler', {});
   const webhooks = deps.systemLog?.as('webhook', {});
   // The outcome is about the worker that did the op, not the one that happens to take this activity.
   const residency = deps.systemLog?.as('worker', {});
+  const { dispatcher } = deps;
   return {
-    /** Asks the scheduler for a worker slot; null = wait and ask again. */
-    async claimWorker(input: { taskId: string; avoidWorkerId?: string }): Promise<Assignment | null> {
-      const r = await claimOrPreempt(deps.db, input.taskId, { staleSeconds: deps.staleSeconds, avoidWorkerId: input.avoidWorkerId });
-      logStaleWorkers(scheduler, r.markedOffline, deps.staleSeconds);
-      if (r.preempt) {
-        scheduler?.info('scheduler', 'preempting a running job for a CRITICAL task', {
-          taskId: r.preempt, workerId: r.preemptWorkerId, extra: { for_task_id: input.taskId },
-        });
-        // The victim's workflow stops its job (checkpoint kept), frees the slot and requeues it behind this task.
-        await Context.current().client.workflow.getHandle(r.preempt).signal(preemptSignal, { by: input.taskId })
-          .catch(() => releaseWorker(deps.db, r.preempt!));
-      }
-      return r.assignment;
+    /**
+     * Puts request `seq` of a task in line and decides at once; returns the grant if this task got the slot, else
+     * null (the workflow then waits for the `slot` signal).
+     */
+    async requestSlot(input: { taskId: string; seq: number; avoidWorkerId?: string }): Promise<Grant | null> {
+      const prior = await enterLine(deps.db, input);
+      if (prior) return prior;
+      if (!(await anySlotFree(deps.db))) { dispatcher.kick(); return null; }
+      return dispatcher.decide({ taskId: input.taskId, seq: input.seq });
     },
 
-    /** Frees the task's worker slot. */
+    /** Withdraws a request from the line (pause, cancel, timeout while waiting); a slot granted meanwhile goes back. */
+    async leaveLine(input: { taskId: string; seq: number }): Promise<void> {
+      if (await leaveLine(deps.db, input)) dispatcher.kick();
+    },
+
+    /** For workflows started before the line became event-driven: ask once, null = ask again later. */
+    async claimWorker(input: { taskId: string; avoidWorkerId?: string }): Promise<Assignment | null> {
+      const prior = await enterLine(deps.db, { ...input, seq: 0 });
+      if (prior) return prior;
+      return dispatcher.decide({ taskId: input.taskId, seq: 0 });
+    },
+
+    /** Frees the task's worker slot, and gives it to whoever is next. */
     async releaseWorker(input: { taskId: string }): Promise<void> {
       await releaseWorker(deps.db, input.taskId);
+      dispatcher.kick();
     },
 
     /**
@@ -58,11 +73,7 @@ export function createControlActivities(deps: ControlDeps) {
      * Returns false when the task had already ended.
      */
     async setTaskStatus(input: { taskId: string; status: 'QUEUED' | 'PAUSED'; event?: string; data?: Record<string, unknown> }): Promise<boolean> {
-      const rows = await deps.db.update(tasks).set({ status: input.status })
-        .where(and(eq(tasks.id, input.taskId), inArray(tasks.status, ['PENDING', 'QUEUED', 'RUNNING', 'PAUSED'])))
-        .returning({ id: tasks.id });
-      if (rows.length && input.event) await addEvent(deps.db, input.taskId, input.event, input.data ?? {});
-      return rows.length > 0;
+      return setLiveStatus(deps.db, input.taskId, input.status, input.event, input.data ?? {});
     },
 
     /** Delivers one task event to the task's callback URL (retried by the webhook workflow). */
@@ -118,9 +129,10 @@ export function createControlActivities(deps: ControlDeps) {
     },
 
     /** Records a terminal state decided by the workflow (failure, timeout, cancellation). */
-    async finishTask(input: { taskId: string; status: (typeof TERMINAL_STATUSES)[number]; errorType?: string; errorMessage?: string }): Promise<void> {
+    async finishTask(input: { taskId: string; status: TerminalStatus; errorType?: string; errorMessage?: string }): Promise<void> {
       await releaseWorker(deps.db, input.taskId);
       await finish(deps.db, input.taskId, input);
+      dispatcher.kick();
     },
   };
 }

@@ -5,7 +5,7 @@ import { eq } from 'drizzle-orm';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { isRetryableType } from '../common/retry-policy.js';
+import { isRetryableFailure } from '../common/retry-policy.js';
 import { TASK_TYPES, isTaskType } from '../common/task-types.js';
 import type { Logger } from '../common/logger.js';
 import type { Db } from '../store/client.js';
@@ -49,8 +49,8 @@ interface Checkpoint {
   step: number;
 }
 
-const fail = (type: string, message: string) =>
-  isRetryableType(type)
+const fail = (type: string, message: string, nonRetryable = false) =>
+  isRetryableFailure({ type, nonRetryable })
     ? ApplicationFailure.retryable(message, type)
     : ApplicationFailure.nonRetryable(message, type);
 
@@ -190,7 +190,7 @@ export function createEngineActivities(deps: EngineActivityDeps) {
             outcome = 'stopped';
             throw ctx.cancellationSignal.reason ?? err;
           }
-          throw err.retryable ? ApplicationFailure.retryable(err.message, err.code) : ApplicationFailure.nonRetryable(err.message, err.code);
+          throw fail(err.code, err.message, !err.retryable);
         }
         throw err;
       } finally {

@@ -3,6 +3,7 @@
  * (jobs) and one on its model queue (loads and unloads asked for through the API), with the engine process it
  * supervises (pinned to one GPU via CUDA_VISIBLE_DEVICES, or the CPU).
  */
+import { Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
@@ -16,6 +17,7 @@ import { recordCampaignScores } from '../scoring/leaderboard.js';
 import { createControlActivities } from './control-activities.js';
 import { TASK_TYPES, isTaskType } from '../common/task-types.js';
 import type { ResolvedRun } from '../store/result-cache.js';
+import { createDispatcher, schedulerPolicy } from './dispatcher.js';
 import { createEngineActivities, type RunningJob } from './engine-activities.js';
 import { EngineSupervisor } from '../engine-host/engine-supervisor.js';
 import { discoverGpus } from './gpu-discovery.js';
@@ -90,6 +92,10 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
   const jobs = new Map<string, RunningJob>();
 
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const dispatcher = createDispatcher({
+    db: database.db, sql: database.sql, client: new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }), config,
+    policy: schedulerPolicy(config), systemLog, sweepSeconds: config.MOFSIM_SCHEDULER_SWEEP_S,
+  });
   const control = await Worker.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
@@ -97,17 +103,14 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
     workflowsPath: require.resolve(join(repoRoot, 'workflows', 'index.ts')),
     activities: {
       ...createControlActivities({
-        db: database.db, staleSeconds: config.MOFSIM_WORKER_STALE_S,
+        db: database.db, dispatcher,
         webhookAllowHosts: config.MOFSIM_WEBHOOK_ALLOW_HOSTS, webhookTimeoutMs: config.MOFSIM_WEBHOOK_TIMEOUT_S * 1000,
         systemLog,
       }),
       ...createCampaignActivities({
         db: database.db,
+        config,
         dataDir: config.MOFSIM_DATA_DIR,
-        taskStart: {
-          controlQueue: config.MOFSIM_TASK_QUEUE, defaultTimeoutSeconds: config.MOFSIM_DEFAULT_TASK_TIMEOUT_S,
-          heartbeatTimeoutSeconds: config.MOFSIM_ACTIVITY_HEARTBEAT_TIMEOUT_S, schedulerPollSeconds: config.MOFSIM_SCHEDULER_POLL_S,
-        },
         // Scores the finished campaign and records them for the leaderboard.
         scoreCampaign: recordCampaignScores,
         resolve: async (taskType, model, params) => (await engine.get()).request<ResolvedRun>('resolve', {
@@ -139,6 +142,8 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
     maxConcurrentActivityTaskExecutions: 4,
   });
   await registerWorker(database.db, identity);
+  // A new worker is room: decide now (and from here on, on every change and sweep).
+  await dispatcher.start();
   systemLog.info('lifecycle', 'worker online', {
     extra: {
       hostname: host, pid: process.pid, device: identity.device, gpu_index: gpu, control_queue: config.MOFSIM_TASK_QUEUE, task_queue: taskQueue, max_jobs: identity.maxJobs,
@@ -150,6 +155,7 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
   let drainReason: string | undefined;
   const done = Promise.all([control.run(), engineWorker.run(), modelWorker.run()]).then(async () => {
     clearInterval(beat);
+    await dispatcher.stop();
     await engine.stop();
     await setWorkerStatus(database.db, workerId, 'offline').catch(() => {});
     systemLog.info('lifecycle', 'worker offline', { extra: { reason: drainReason ?? 'stopped' } });

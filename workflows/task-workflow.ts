@@ -1,14 +1,15 @@
 /**
- * The lifecycle of one task (workflowId = task id): wait for a worker slot (scheduler, by priority), run the engine
+ * The lifecycle of one task (workflowId = task id): wait in line for a worker slot (it enters the line once and
+ * blocks until the scheduler's `slot` signal; no polling, so the history stays short however long it waits), run the engine
  * job on that worker's own queue, re-pick a worker after infrastructure failures (resuming from the last checkpoint),
  * obey pause/resume/cancel signals, and record the terminal state. Deterministic: activity types only, no I/O here.
  */
 import {
   ActivityCancellationType, ActivityFailure, ApplicationFailure, CancellationScope, condition, defineQuery, defineSignal,
-  getExternalWorkflowHandle, isCancellation, proxyActivities, setHandler, TimeoutFailure, workflowInfo,
+  getExternalWorkflowHandle, isCancellation, patched, proxyActivities, setHandler, TimeoutFailure, workflowInfo,
 } from '@temporalio/workflow';
 import { campaignTaskEndedSignal, campaignWorkflowId } from './campaign-ids.js';
-import { isRetryableType } from '../common/retry-policy.js';
+import { isRetryableFailure } from '../common/retry-policy.js';
 import type { EngineActivities } from '../workers/engine-activities.js';
 import type { ControlActivities } from '../workers/control-activities.js';
 
@@ -23,7 +24,7 @@ export interface TaskWorkflowInput {
   fairnessKey?: string;
   /** Seconds without an engine heartbeat before an attempt counts as lost. @default 30 */
   heartbeatTimeoutSeconds?: number;
-  /** Seconds between scheduler asks while waiting for a slot. @default 2 */
+  /** Only workflows started before the line became event-driven poll: seconds between their asks. @default 2 */
   schedulerPollSeconds?: number;
   /** The campaign that owns the task: told when the task ends, so it moves on without polling. */
   campaignId?: string;
@@ -51,6 +52,8 @@ export const resumeSignal = defineSignal('resume');
 export const cancelSignal = defineSignal('cancel');
 /** Make room for a CRITICAL task: a running job is stopped (checkpointed at the step where it stops) and requeued. */
 export const preemptSignal = defineSignal<[{ by: string }]>('preempt');
+/** The scheduler's grant of a worker slot to request `seq` of this task (a grant for an earlier request is stale). */
+export const slotSignal = defineSignal<[{ taskId: string; seq: number; workerId: string; taskQueue: string }]>('slot');
 /** Where the task is now. */
 export const stateQuery = defineQuery<TaskWorkflowState>('state');
 
@@ -85,6 +88,30 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<string> {
   let preemptedBy: string | undefined;
   setHandler(preemptSignal, ({ by }) => { if (st.state === 'running' && runScope) { preemptedBy = by; stopRun('preempt'); } });
   setHandler(stateQuery, () => st);
+  // Running workflows that began polling keep polling; new ones wait in line for the scheduler's signal.
+  const eventDriven = patched('event-driven-slot');
+  let waitSeq = 0;
+  let granted: { workerId: string; taskQueue: string } | undefined;
+  setHandler(slotSignal, (g) => { if (g.seq === waitSeq && !granted) granted = { workerId: g.workerId, taskQueue: g.taskQueue }; });
+  /** Waits in line for a slot; undefined when a pause, a cancel or the deadline came first (the request is withdrawn). */
+  const waitForSlot = async (avoidWorkerId: string | undefined, remainingMs: number) => {
+    if (!eventDriven) {
+      const slot = await control.claimWorker({ taskId, avoidWorkerId });
+      if (!slot) await condition(() => paused || cancelled, Math.min(pollMs, remainingMs));
+      return slot ?? undefined;
+    }
+    waitSeq += 1;
+    granted = undefined;
+    const direct = await control.requestSlot({ taskId, seq: waitSeq, avoidWorkerId });
+    if (direct && !granted) granted = direct;
+    if (!granted) await condition(() => !!granted || paused || cancelled, remainingMs);
+    const slot = granted;
+    granted = undefined;
+    if (slot && !paused && !cancelled) return slot;
+    // Withdraw the request; a slot granted meanwhile goes back.
+    await CancellationScope.nonCancellable(() => control.leaveLine({ taskId, seq: waitSeq }));
+    return undefined;
+  };
 
   const end = (status: 'COMPLETED' | 'FAILED' | 'CANCELLED' | 'TIMEOUT', errorType?: string, errorMessage?: string) =>
     CancellationScope.nonCancellable(async () => {
@@ -116,11 +143,8 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<string> {
         continue;
       }
 
-      const slot = await control.claimWorker({ taskId, avoidWorkerId });
-      if (!slot) {
-        await condition(() => paused || cancelled, Math.min(pollMs, remainingMs));
-        continue;
-      }
+      const slot = await waitForSlot(avoidWorkerId, remainingMs);
+      if (!slot) continue;
       st.state = 'running';
       st.workerId = slot.workerId;
       st.attempt += 1;
@@ -165,7 +189,9 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<string> {
         }
         const type = cause instanceof ApplicationFailure ? cause.type ?? 'ENGINE_ERROR' : cause instanceof TimeoutFailure ? 'WORKER_LOST' : 'ENGINE_ERROR';
         const message = cause instanceof Error ? cause.message : String(cause);
-        const retryable = cause instanceof TimeoutFailure || (cause instanceof ApplicationFailure && !cause.nonRetryable && isRetryableType(type));
+        const retryable = isRetryableFailure({
+          type, lost: cause instanceof TimeoutFailure, nonRetryable: !(cause instanceof ApplicationFailure) || cause.nonRetryable === true,
+        });
         if (!retryable) return await end('FAILED', type, message);
         const drained = type === 'WORKER_DRAINING';
         if (!drained) {

@@ -1,12 +1,24 @@
 /**
  * Delivers one task event to the task's callback URL (workflowId `webhook-<event id>`, so an event is delivered by
- * one workflow however many API processes saw it; a resend is its own workflow, `webhook-<event id>-resend-<n>`).
+ * one workflow however many API processes saw it; a resend is its own workflow, `webhook-<event id>-resend-<n>`),
+ * or one alert transition to the alert webhook (`alert-webhook-<alert event id>`, on the alerts queue).
  * Retries with exponential backoff for up to 24 h.
  */
 import { isCancellation, patched, proxyActivities } from '@temporalio/workflow';
+import type { AlertActivities } from '../server/alerting/alert-activities.js';
 import type { ControlActivities } from '../workers/control-activities.js';
 
-export interface WebhookWorkflowInput {
+/** A task event's delivery, or an alert transition's. */
+export type WebhookWorkflowInput = TaskWebhookInput | AlertWebhookInput;
+
+export interface AlertWebhookInput {
+  /** The `alert_events` row to deliver. */
+  alertEventId: number;
+  /** First retry delay, seconds (doubling up to 1 h). @default 5 */
+  retryInitialSeconds?: number;
+}
+
+export interface TaskWebhookInput {
   taskId: string;
   eventId: number;
   /** First retry delay, seconds (doubling up to 1 h). @default 5 */
@@ -20,6 +32,7 @@ export interface WebhookWorkflowInput {
 
 /** Delivers until the receiver answers 2xx, the URL is refused, or 24 h have passed. */
 export async function webhookWorkflow(input: WebhookWorkflowInput): Promise<void> {
+  if ('alertEventId' in input) return alertWebhook(input);
   const { deliverWebhook } = proxyActivities<ControlActivities>({
     startToCloseTimeout: '1 minute',
     scheduleToCloseTimeout: '24 hours',
@@ -39,6 +52,31 @@ export async function webhookWorkflow(input: WebhookWorkflowInput): Promise<void
     if (!isCancellation(err) && patched('webhook-gave-up-log')) {
       const cause = (err as { cause?: { message?: string } }).cause?.message;
       await webhookGaveUp({ taskId: input.taskId, eventId: input.eventId, error: cause ?? String((err as Error).message ?? err) });
+    }
+    throw err;
+  }
+}
+
+// The alert branch: the same retry schedule, activities of the alerts queue (served by every API process, so an
+// alert about the workers still goes out while none runs).
+async function alertWebhook(input: AlertWebhookInput): Promise<void> {
+  const { deliverAlertWebhook } = proxyActivities<AlertActivities>({
+    startToCloseTimeout: '1 minute',
+    scheduleToCloseTimeout: '24 hours',
+    retry: {
+      initialInterval: `${input.retryInitialSeconds ?? 5} seconds`,
+      backoffCoefficient: 2,
+      maximumInterval: '1 hour',
+      nonRetryableErrorTypes: ['WEBHOOK_URL_REFUSED', 'ALERT_NOT_FOUND'],
+    },
+  });
+  const { alertWebhookGaveUp } = proxyActivities<AlertActivities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 5 } });
+  try {
+    await deliverAlertWebhook({ alertEventId: input.alertEventId });
+  } catch (err) {
+    if (!isCancellation(err)) {
+      const cause = (err as { cause?: { message?: string } }).cause?.message;
+      await alertWebhookGaveUp({ alertEventId: input.alertEventId, error: cause ?? String((err as Error).message ?? err) });
     }
     throw err;
   }

@@ -102,7 +102,9 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
           if (eq < 1) throw new Error(`--param wants key=value (got ${p})`);
           parameters[p.slice(0, eq)] = parseValue(p.slice(eq + 1));
         }
-        const resource = { optimization: client.optimization, stability: client.stability, 'bulk-modulus': client.bulkModulus, 'heat-capacity': client.heatCapacity, 'interaction-energy': client.interactionEnergy, 'single-point-energy': client.singlePoint }[type];
+        const resources: Partial<Record<TaskType, unknown>> = { optimization: client.optimization, stability: client.stability, 'bulk-modulus': client.bulkModulus, 'heat-capacity': client.heatCapacity, 'interaction-energy': client.interactionEnergy, 'single-point-energy': client.singlePoint };
+        const resource = resources[type];
+        if (!resource) throw new Error(`submit has no resource for ${type}`);
         const task = await (resource as typeof client.optimization).submit({ model: a.flags.model, structure: a.flags.structure, parameters, priority: typeof a.flags.priority === 'string' ? a.flags.priority as never : undefined });
         if (a.flags.wait) {
           const r = await task.wait({ onProgress: json ? undefined : (p) => err(`${task.id} ${bar(p)}`) });

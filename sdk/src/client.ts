@@ -97,11 +97,48 @@ export class MOFSimClient {
   cancelTask(id: string): Promise<boolean> { return this.tasks.cancel(id); }
   retryTask(id: string): Promise<Task> { return this.tasks.retry(id); }
   getTaskLogs(id: string, opts: { level?: LogEntry['level']; limit?: number } = {}): Promise<LogEntry[]> { return this.tasks.logs(id, opts); }
-  /** New log entries as they appear, until the task ends (Python: stream_task_logs). */
-  async *streamTaskLogs(id: string, opts: { pollInterval?: number; signal?: AbortSignal } = {}): AsyncGenerator<LogEntry> {
-    const task = await this.tasks.get(id);
-    for await (const e of task.events(opts)) {
-      yield { id: `log_${e.id}`, task_id: id, level: e.type === 'failed' ? 'ERROR' : 'INFO', logger: 'mofsim.task', message: e.type, timestamp: e.created_at, gpu_id: null, extra: e.data };
+  /**
+   * The task's log entries as they are written, until the task ends (Python: stream_task_logs), from the server's
+   * SSE stream `GET /tasks/{id}/logs/stream`: the last `historyLimit` stored entries first (default 50; none with
+   * `includeHistory: false`), `level` a minimum. A dropped connection is resumed after the last entry received
+   * (Last-Event-ID), three times in a row at most. `pollInterval` is ignored (the server pushes; kept for callers
+   * of the earlier polling version).
+   */
+  async *streamTaskLogs(id: string, opts: { level?: LogEntry['level']; includeHistory?: boolean; historyLimit?: number; pollInterval?: number; signal?: AbortSignal } = {}): AsyncGenerator<LogEntry> {
+    let lastId: string | undefined;
+    for (let drops = 0; ;) {
+      const query = lastId === undefined
+        ? { level: opts.level, include_history: opts.includeHistory, history_limit: opts.historyLimit }
+        : { level: opts.level };
+      const res = await this.http.request<Response>('GET', `/tasks/${encodeURIComponent(id)}/logs/stream`, {
+        raw: true, signal: opts.signal, query,
+        headers: { accept: 'text/event-stream', ...(lastId === undefined ? {} : { 'last-event-id': lastId }) },
+      });
+      const reader = res.body!.getReader();
+      const decoder = new TextDecoder();
+      let buf = '';
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return; // the server ends the stream after the task's final entry
+          buf += decoder.decode(value, { stream: true });
+          let end: number;
+          while ((end = buf.indexOf('\n\n')) >= 0) {
+            const frame = buf.slice(0, end);
+            buf = buf.slice(end + 2);
+            let data: string | undefined;
+            for (const line of frame.split('\n')) {
+              if (line.startsWith('id: ')) lastId = line.slice(4);
+              else if (line.startsWith('data: ')) data = line.slice(6);
+            }
+            if (data !== undefined) { drops = 0; yield JSON.parse(data) as LogEntry; }
+          }
+        }
+      } catch (err) {
+        if (opts.signal?.aborted || ++drops > 3) throw err;
+      } finally {
+        await reader.cancel().catch(() => undefined); // also when the caller stops early: close the connection
+      }
     }
   }
 

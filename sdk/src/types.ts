@@ -50,6 +50,20 @@ export type BulkModulusParameters = Partial<S['BulkModulusParameters']>;
 export type HeatCapacityParameters = Partial<S['HeatCapacityParameters']>;
 export type InteractionEnergyParameters = Partial<S['InteractionEnergyParameters']>;
 
+/** Where a task stands in the line (`GET /tasks/{id}/queue`). */
+export type QueuePosition = S['QueuePosition'];
+/** A worker process (`GET /system/workers`). */
+export type WorkerInfo = S['Worker'];
+/** Device-seconds per owner or task (`GET /usage`). */
+export type Usage = S['Usage'];
+/** The physics output of each task type (`result` of `GET /tasks/{id}/result`). */
+export type OptimizationResultData = S['OptimizationResult'];
+export type SinglePointResultData = S['SinglePointResult'];
+export type StabilityResultData = S['StabilityResult'];
+export type BulkModulusResultData = S['BulkModulusResult'];
+export type HeatCapacityResultData = S['HeatCapacityResult'];
+export type InteractionEnergyResultData = S['InteractionEnergyResult'];
+
 /** A GPU driven by a worker, with its last telemetry (`GET /api/v1/system/gpus`): `index` is its device index. */
 export type GPUInfo = S['Gpu'];
 

@@ -54,10 +54,10 @@ export function alertsRouter(deps: ServerDeps): Router {
     const { items, total } = await listAlerts(db, { resolved: false, page: 1, pageSize: 100 });
     sendData(res, { alerts: items.map(alertToApi), total });
   });
-  r.get('/stats', async (_req, res) => sendData(res, await alertStats(db)));
+  r.get('/stats', async (_req, res) => sendData(res, await alertStats(db, Boolean(deps.config.MOFSIM_ALERT_WEBHOOK_URL))));
   r.post('/:alert_id/resolve', requireAdmin, async (req, res) => {
     const by = typeof req.body?.resolved_by === 'string' ? req.body.resolved_by : actorOfResponse(res).name;
-    const a = await resolveAlert(db, String(req.params.alert_id), by);
+    const a = await resolveAlert(db, String(req.params.alert_id), by, Boolean(deps.config.MOFSIM_ALERT_WEBHOOK_URL));
     audit(res, `alert resolved: ${a.message}`, { alert_id: a.id, rule_id: a.ruleId, level: a.level, resolved_by: a.resolvedBy });
     sendData(res, { message: 'alert resolved', resolved_by: a.resolvedBy }, 200, 'alert resolved');
   });

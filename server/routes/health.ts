@@ -23,12 +23,9 @@ export function healthRouter(deps: ServerDeps): Router {
       engine: await probe(async () => (await deps.engine.get()).request('ping')),
     };
     const healthy = Object.values(components).every((c) => c.status === 'healthy');
-    sendData(res, {
-      status: healthy ? 'healthy' : 'degraded',
-      version: VERSION,
-      uptime_seconds: (Date.now() - deps.startedAt.getTime()) / 1000,
-      components,
-    });
+    const status = healthy ? 'healthy' : 'degraded';
+    // `status` at the top too: the reference client's is_healthy() reads `resp["status"]`, not `data.status`.
+    sendData(res, { status, version: VERSION, uptime_seconds: (Date.now() - deps.startedAt.getTime()) / 1000, components }, 200, 'ok', { status });
   };
   r.get('/health', handler);
   r.get('/api/v1/health', handler);

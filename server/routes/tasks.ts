@@ -13,12 +13,13 @@ import { checkParameters } from '../parameter-schemas.js';
 import { listWebhookDeliveries, resendWebhook } from '../services/webhooks.js';
 import { FINAL_EVENT_TYPES } from '../services/live-events.js';
 import {
-  cancelTask, getFinishedTask, getQueuePosition, getTask, listTaskEvents, listTaskLogs, replayTaskEvents, listTasks, pauseTask, resumeTask,
-  retryTask, setTaskPriority, submitTask, taskFilePath, type TaskCreate,
+  cancelTask, getFinishedTask, getQueuePosition, getTask, hasFinalEvent, insertBatch, listTaskEvents, listTaskLogs, logHistoryStart, LOG_LEVELS,
+  newSubmitMemo, prepareTask, replayTaskEvents, listTasks, pauseTask, resumeTask, retryTask, setTaskPriority, startBatchWorkflows, submitTask,
+  taskFilePath, taskLogEntry, type LogLevel, type PreparedTask, type TaskCreate,
 } from '../services/tasks.js';
 
 const SUBMIT_ROUTES: TaskType[] = [
-  'optimization', 'single-point-energy', 'stability', 'bulk-modulus', 'heat-capacity', 'interaction-energy',
+  'optimization', 'single-point-energy', 'stability', 'bulk-modulus', 'heat-capacity', 'interaction-energy', 'speed',
 ];
 
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
@@ -57,9 +58,10 @@ export function tasksRouter(deps: ServerDeps): Router {
     const actor = actorOfResponse(res);
     const fallbackType = str(req.query.task_type);
     const items = (req.body as { tasks: (TaskCreate & { task_type?: string })[] }).tasks;
-    const taskIds: string[] = [];
-    const tasks: ReturnType<typeof taskToApi>[] = [];
     const errors: { index: number; error: string; code?: number; type?: string; data: unknown }[] = [];
+    // Every item is validated (per-item errors as for single submissions), then all valid ones commit together.
+    const memo = newSubmitMemo();
+    const prepared: PreparedTask[] = [];
     for (const [index, item] of items.entries()) {
       const { task_type: own, ...body } = item;
       const tt = own ?? fallbackType;
@@ -67,16 +69,18 @@ export function tasksRouter(deps: ServerDeps): Router {
         const canonical = tt === 'single-point' ? 'single-point-energy' : tt;
         if (!canonical || !isTaskType(canonical)) throw invalidParameter(`task_type is required (query or item) and must be a task type (got ${tt ?? 'none'})`, 'task_type');
         checkParameters(canonical, body.parameters);
-        const task = await submitTask(deps, canonical, body, undefined, actor);
-        taskIds.push(task.id);
-        tasks.push(taskToApi(task));
+        prepared.push(await prepareTask(deps, canonical, body, actor, { memo }));
+        memo.accepted += 1;
       } catch (err) {
         if (!(err instanceof AppError)) throw err;
         errors.push({ index, error: err.message, code: err.code, type: err.type, data: item });
       }
     }
-    sendData(res, { submitted: taskIds.length, failed: errors.length, task_ids: taskIds, tasks, errors }, 202,
-      `batch submitted: ${taskIds.length} succeeded, ${errors.length} failed`);
+    const rows = await insertBatch(deps, prepared);
+    sendData(res, { submitted: rows.length, failed: errors.length, task_ids: rows.map((t) => t.id), tasks: rows.map(taskToApi), errors }, 202,
+      `batch submitted: ${rows.length} succeeded, ${errors.length} failed`);
+    // After the answer: the committed rows are the outbox, so a crash here loses nothing (a worker's sweep starts them).
+    void startBatchWorkflows(deps, rows);
   });
 
   r.get('/:task_id', async (req, res) => {
@@ -95,6 +99,26 @@ export function tasksRouter(deps: ServerDeps): Router {
       level: str(q.level), since: str(q.since), until: str(q.until), limit: Number(q.limit ?? 100), offset: Number(q.offset ?? 0),
     }));
   });
+  // The reference service's log stream (what mofsim_client.stream_task_logs reads): `data: <LogEntry>` frames with
+  // the event id as `id:`, so a reconnect with Last-Event-ID resumes where it left off; it ends with the task.
+  r.get('/:task_id/logs/stream', async (req, res) => {
+    const task = await getTask(deps, req.params.task_id, actorOfResponse(res));
+    const level = (str(req.query.level) ?? 'DEBUG') as LogLevel;
+    const header = req.get('Last-Event-ID');
+    let after: number;
+    if (header !== undefined) {
+      after = Number(header);
+      if (!(Number.isSafeInteger(after) && after >= 0)) throw invalidParameter(`Last-Event-ID must be a non-negative integer (got ${header})`, 'Last-Event-ID');
+    } else {
+      const history = String(req.query.include_history ?? 'true') === 'false' ? 0 : Number(req.query.history_limit ?? 50);
+      after = await logHistoryStart(deps, task.id, history, level);
+    }
+    const min = LOG_LEVELS.indexOf(level);
+    await streamTaskEvents(deps, task.id, after, res, (e) => {
+      const entry = taskLogEntry(e, task);
+      return LOG_LEVELS.indexOf(entry.level) >= min ? `id: ${e.id}\ndata: ${JSON.stringify(entry)}\n\n` : null;
+    });
+  });
   r.post('/:task_id/retry', async (req, res) => {
     const task = await retryTask(deps, req.params.task_id, actorOfResponse(res));
     sendData(res, { new_task_id: task.id, original_task_id: req.params.task_id, task: taskToApi(task) }, 202, 'task resubmitted');
@@ -108,7 +132,8 @@ export function tasksRouter(deps: ServerDeps): Router {
     const actor = actorOfResponse(res);
     if (req.accepts(['application/json', 'text/event-stream']) === 'text/event-stream') {
       await getTask(deps, req.params.task_id, actor);
-      await streamTaskEvents(deps, req.params.task_id, after, req, res);
+      await streamTaskEvents(deps, req.params.task_id, after, res,
+        (e) => `id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(taskEventToApi(e))}\n\n`);
       return;
     }
     const events = await listTaskEvents(deps, req.params.task_id, after, actor);
@@ -147,9 +172,11 @@ export function tasksRouter(deps: ServerDeps): Router {
   return r;
 }
 
-// Server-sent events: stored events after `after` first, then live ones; the stream ends after the final event.
-async function streamTaskEvents(deps: ServerDeps, taskId: string, after: number, _req: Request, res: Response): Promise<void> {
-  await getTask(deps, taskId);
+/**
+ * Server-sent events: stored events after `after` first, then live ones; `frame` writes one (null: skip it). The
+ * stream ends after the final event, also when that event came before `after` (the task had already ended).
+ */
+async function streamTaskEvents(deps: ServerDeps, taskId: string, after: number, res: Response, frame: (e: TaskEventRow) => string | null): Promise<void> {
   res.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
   res.flushHeaders();
   const seen = new Set<number>();
@@ -160,7 +187,8 @@ async function streamTaskEvents(deps: ServerDeps, taskId: string, after: number,
   const write = (e: TaskEventRow) => {
     if (ended || seen.has(e.id)) return;
     seen.add(e.id);
-    res.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(taskEventToApi(e))}\n\n`);
+    const text = frame(e);
+    if (text) res.write(text);
     if (FINAL_EVENT_TYPES.includes(e.type)) end();
   };
   const off = await deps.liveEvents.subscribe(taskId, (e) => (replaying ? buffered.push(e) : write(e)));
@@ -171,4 +199,5 @@ async function streamTaskEvents(deps: ServerDeps, taskId: string, after: number,
   for await (const e of replayTaskEvents(deps, taskId, after)) write(e);
   replaying = false;
   for (const e of buffered.sort((a, b) => a.id - b.id)) write(e);
+  if (!ended && await hasFinalEvent(deps, taskId)) end();
 }

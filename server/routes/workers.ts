@@ -18,7 +18,8 @@ export function workersRouter(deps: ServerDeps): Router {
   });
   r.get('/gpus', async (_req, res) => {
     const items = (await listGpuWorkers(deps)).map(gpuToApi);
-    sendData(res, { items, total: items.length });
+    // `gpus`, `total_gpus`, `available_gpus`: the reference service's shape, which its Python client reads.
+    sendData(res, { items, total: items.length, gpus: items, total_gpus: items.length, available_gpus: items.filter((g) => g.is_available).length });
   });
   return r;
 }

@@ -1,8 +1,12 @@
-/** Alert rules (CRUD) and alert history; the rules are evaluated by the alerting work of another issue. */
-import { and, count, desc, eq } from 'drizzle-orm';
-import { alertRules, alerts, type AlertRow, type AlertRuleRow } from '../../store/schema.js';
+/**
+ * Alert rules (CRUD), fired alerts and their stats. The rules are evaluated by the alert evaluator workflow
+ * (server/alerting/); a resolution by hand records the same transition the evaluator does, so it notifies too.
+ */
+import { and, count, desc, eq, not, sql } from 'drizzle-orm';
+import { ALERT_METRICS } from '../../store/alert-metrics.js';
+import { alertEvents, alertRules, alerts, type AlertRow, type AlertRuleRow } from '../../store/schema.js';
 import type { Db } from '../../store/client.js';
-import { alertNotFound, conflict } from '../errors.js';
+import { alertNotFound, conflict, invalidParameter } from '../errors.js';
 
 /** The Python service's built-in rules (CONTRACT §8), seeded once. */
 const BUILTIN_RULES = [
@@ -15,11 +19,21 @@ const BUILTIN_RULES = [
   { id: 'worker_offline', name: 'No worker online', alertType: 'worker', level: 'CRITICAL', condition: { metric: 'active_workers', operator: '<', threshold: 1 }, cooldownSeconds: 60 },
 ];
 
-let seeded = false;
-async function seed(db: Db) {
-  if (seeded) return;
+// Per database (tests run several stacks in one process).
+const seeded = new WeakSet<Db>();
+/** Inserts the built-in rules once (a rule an admin changed or deleted is not brought back while the process runs). */
+export async function seedBuiltinRules(db: Db) {
+  if (seeded.has(db)) return;
   await db.insert(alertRules).values(BUILTIN_RULES.map((r) => ({ ...r, description: r.name, notificationChannels: ['log', 'webhook'] }))).onConflictDoNothing();
-  seeded = true;
+  seeded.add(db);
+}
+const seed = seedBuiltinRules;
+
+// The metric must be one the evaluator measures: a typo would otherwise give a rule that silently never fires.
+function checkCondition(c: { metric: string } | undefined) {
+  if (c && !Object.hasOwn(ALERT_METRICS, c.metric)) {
+    throw invalidParameter(`unknown alert metric ${c.metric}; known: ${Object.keys(ALERT_METRICS).join(', ')}`, 'condition.metric', 'UNKNOWN_METRIC');
+  }
 }
 
 export interface RuleInput {
@@ -64,6 +78,7 @@ export async function getRule(db: Db, id: string) {
 
 export async function createRule(db: Db, input: RuleInput & { name: string; condition: { metric: string; operator: string; threshold: number } }) {
   await seed(db);
+  checkCondition(input.condition);
   const id = input.id ?? (input.name.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '').slice(0, 60) || 'rule');
   const [r] = await db.insert(alertRules).values({
     id, name: input.name, description: input.description ?? '', alertType: input.alert_type ?? 'custom', level: input.level ?? 'WARNING',
@@ -76,6 +91,7 @@ export async function createRule(db: Db, input: RuleInput & { name: string; cond
 
 export async function updateRule(db: Db, id: string, input: RuleInput) {
   await getRule(db, id);
+  checkCondition(input.condition);
   const [r] = await db.update(alertRules).set({
     ...(input.name !== undefined ? { name: input.name } : {}),
     ...(input.description !== undefined ? { description: input.description } : {}),
@@ -102,21 +118,43 @@ export async function listAlerts(db: Db, q: { level?: string; resolved?: boolean
   return { items, total: Number(n) };
 }
 
-export async function resolveAlert(db: Db, id: string, by: string) {
-  const [a] = await db.update(alerts).set({ resolved: true, resolvedAt: new Date(), resolvedBy: by }).where(eq(alerts.id, id)).returning();
-  if (!a) throw alertNotFound('alert', id);
-  return a;
+/** Resolves an unresolved alert and records the transition; false when it was already resolved (or is unknown). */
+export async function resolveWith(
+  tx: Pick<Db, 'update' | 'insert'>, alertId: string, by: string, ruleId: string | null, webhook: boolean, details: Record<string, unknown>,
+): Promise<boolean> {
+  const [a] = await tx.update(alerts).set({
+    resolved: true, resolvedAt: new Date(), resolvedBy: by,
+    details: sql`${alerts.details} || ${JSON.stringify({ ...details, resolved_by: by })}::jsonb`,
+  }).where(and(eq(alerts.id, alertId), not(alerts.resolved))).returning({ id: alerts.id });
+  if (!a) return false;
+  await tx.insert(alertEvents).values({ alertId, ruleId, type: 'resolved', webhook });
+  return true;
+}
+
+/**
+ * Resolves an alert by hand. An unresolved one gets its `resolved` transition (notified like the evaluator's, when
+ * its rule has a webhook channel and `webhookConfigured`); an already resolved one is answered as it is. The rule
+ * fires again once its cooldown has passed if the condition still holds.
+ */
+export async function resolveAlert(db: Db, id: string, by: string, webhookConfigured = false) {
+  const [current] = await db.select().from(alerts).where(eq(alerts.id, id));
+  if (!current) throw alertNotFound('alert', id);
+  if (!current.resolved) {
+    const [rule] = current.ruleId ? await db.select().from(alertRules).where(eq(alertRules.id, current.ruleId)) : [];
+    await db.transaction((tx) => resolveWith(tx, id, by, current.ruleId, webhookConfigured && Boolean(rule?.notificationChannels.includes('webhook')), {}));
+  }
+  const [a] = await db.select().from(alerts).where(eq(alerts.id, id));
+  return a!;
 }
 
 const LEVELS = ['CRITICAL', 'WARNING', 'INFO'];
 
 /**
  * Counts of fired alerts (`GET /alerts/stats`): total, unresolved, resolved, and per level (every level present,
- * zero when none fired). `webhook_configured` tells whether fired alerts are POSTed to a webhook: this server has no
- * alert webhook destination (rule channels name `webhook`, but alert notification is separate work), so it is false
- * until one exists; task webhooks are per task (`options.callback`).
+ * zero when none fired). `webhook_configured` tells whether transitions of rules with a `webhook` channel are POSTed
+ * (MOFSIM_ALERT_WEBHOOK_URL is set); task webhooks are per task (`options.callback`).
  */
-export async function alertStats(db: Db) {
+export async function alertStats(db: Db, webhookConfigured: boolean) {
   const rows = await db.select({ level: alerts.level, resolved: alerts.resolved, n: count() }).from(alerts).groupBy(alerts.level, alerts.resolved);
   const byLevel: Record<string, number> = Object.fromEntries(LEVELS.map((l) => [l, 0]));
   const activeByLevel: Record<string, number> = Object.fromEntries(LEVELS.map((l) => [l, 0]));
@@ -133,6 +171,6 @@ export async function alertStats(db: Db) {
   }
   return {
     total_alerts: total, active_alerts: active, resolved_alerts: total - active, by_level: byLevel, active_by_level: activeByLevel,
-    webhook_configured: false,
+    webhook_configured: webhookConfigured,
   };
 }

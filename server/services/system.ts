@@ -1,7 +1,8 @@
 /** Queue statistics, configuration and readiness for /api/v1/system. */
-import { count, gte, sql } from 'drizzle-orm';
+import { count, gte, inArray, sql } from 'drizzle-orm';
 import { PRIORITIES } from '../../common/task-types.js';
 import { tasks } from '../../store/schema.js';
+import { LIVE_STATUSES } from '../../store/task-status.js';
 import type { ServerDeps } from '../deps.js';
 import { listModels } from './models.js';
 
@@ -11,7 +12,7 @@ export const VERSION = '0.1.0';
 export async function queueStats(deps: ServerDeps) {
   const { db } = deps.database;
   const rows = await db.select({ status: tasks.status, priority: tasks.priority, n: count() }).from(tasks)
-    .where(sql`${tasks.status} in ('PENDING','QUEUED','PAUSED','RUNNING')`).groupBy(tasks.status, tasks.priority);
+    .where(inArray(tasks.status, [...LIVE_STATUSES])).groupBy(tasks.status, tasks.priority);
   const waiting = (p: string) => rows.filter((r) => r.priority === p && r.status !== 'RUNNING').reduce((a, r) => a + Number(r.n), 0);
   const startOfDay = new Date();
   startOfDay.setUTCHours(0, 0, 0, 0);
@@ -53,7 +54,7 @@ export async function systemConfig(deps: ServerDeps) {
     max_atoms: c.MOFSIM_MAX_ATOMS,
     max_concurrent_tasks: c.MOFSIM_ENGINE_MAX_JOBS,
     supported_models: models.map((m) => m.id),
-    task_types: ['optimization', 'stability', 'bulk-modulus', 'heat-capacity', 'interaction-energy', 'single-point-energy'],
+    task_types: ['optimization', 'stability', 'bulk-modulus', 'heat-capacity', 'interaction-energy', 'single-point-energy', 'speed'],
     priorities: [...PRIORITIES],
     default_rate_limit_per_minute: c.MOFSIM_DEFAULT_RATE_LIMIT,
   };

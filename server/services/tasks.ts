@@ -1,21 +1,26 @@
 /** Task submission and queries: validate against models and structures, persist, start the workflow. */
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { and, asc, avg, count, desc, eq, gt, gte, inArray, lte, notInArray, sql, type SQL } from 'drizzle-orm';
+import { and, asc, avg, count, desc, eq, gt, gte, inArray, lte, sql, type SQL } from 'drizzle-orm';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { isTaskType, TASK_TYPES, TERMINAL_STATUSES, type Priority, type TaskType } from '../../common/task-types.js';
+import { isTaskType, TASK_TYPES, type Priority, type TaskType } from '../../common/task-types.js';
 import { cacheKeyFor, findCached, reuseResult, type ResolvedRun, type ResolveRun } from '../../store/result-cache.js';
-import { taskWorkflowStart, type TaskStartConfig } from '../../store/task-start.js';
 import { structureFromTaskOutput, taskOutputPath } from '../../store/task-output-structure.js';
 import { cancelSignal, pauseSignal, resumeSignal } from '../../workflows/task-workflow.js';
-import { PRIORITY_KEYS } from '../../store/scheduler.js';
+import type { Db } from '../../store/client.js';
+import { tasksAhead, wakeSchedulers } from '../../store/scheduler.js';
 import { countFinished, countSubmitted } from '../../metrics/task-metrics.js';
 import { taskAssignments, taskEvents, taskRuns, tasks, workers, type StructureRow, type TaskEventRow, type TaskRow } from '../../store/schema.js';
+import { cancelNow, changePriority, failUnstarted, markQueued } from '../../store/task-state.js';
+import {
+  FINISHED_STATUSES, isIn, isTerminal, LIVE_STATUSES, NOT_STARTED_STATUSES, PAUSABLE_STATUSES, TASK_STATUS, TRANSITION_EVENT,
+} from '../../store/task-status.js';
+import { ANONYMOUS_OWNER, startPendingWorkflows, startTaskWorkflow } from '../../store/workflow-outbox.js';
 import type { ServerDeps } from '../deps.js';
 import {
   AppError, conflict, fileNotFound, invalidParameter, invalidTaskState, quotaExceeded, resultNotReady, taskNotFound, unavailable, unsupportedElements,
 } from '../errors.js';
-import { appendTaskEvent } from '../../store/task-events.js';
+import { appendTaskEvents } from '../../store/task-events.js';
+import { FINAL_EVENT_TYPES } from './live-events.js';
 import type { Actor } from './keys.js';
 import { getModel } from './models.js';
 import { checkCallback } from './webhooks.js';
@@ -25,15 +30,7 @@ export interface TaskCreate {
   model: string;
   structure: { source: 'upload' | 'builtin' | 'task'; file_id?: string; name?: string; task_id?: string; file?: string };
   parameters?: Record<string, unknown>;
-  options?: { priority?: Priority; timeout?: number; callback?: { url: string; events?: string[]; secret?: string }; reuse?: boolean };
-}
-
-/** How the API starts task workflows (the same settings a campaign's workers use). */
-export function taskStartConfig(deps: ServerDeps): TaskStartConfig {
-  return {
-    controlQueue: deps.config.MOFSIM_TASK_QUEUE, defaultTimeoutSeconds: deps.config.MOFSIM_DEFAULT_TASK_TIMEOUT_S,
-    heartbeatTimeoutSeconds: deps.config.MOFSIM_ACTIVITY_HEARTBEAT_TIMEOUT_S, schedulerPollSeconds: deps.config.MOFSIM_SCHEDULER_POLL_S,
-  };
+  options?: { priority?: Priority; timeout?: number; preemptible?: boolean; callback?: { url: string; events?: string[]; secret?: string }; reuse?: boolean };
 }
 
 /** The engine's `resolve` op through the API's own engine (cache keys). */
@@ -78,12 +75,12 @@ export function visibleTasks(actor: Actor | undefined): SQL | undefined {
 }
 
 /** Refuses a submission that would exceed the key's quotas (concurrent tasks, task-seconds in the last 24 h). */
-async function checkQuotas(deps: ServerDeps, actor: Actor): Promise<void> {
+async function checkQuotas(deps: ServerDeps, actor: Actor, notYetInserted = 0): Promise<void> {
   const { db } = deps.database;
   if (actor.maxConcurrentTasks !== null) {
     const [{ n }] = (await db.select({ n: count() }).from(tasks)
-      .where(and(eq(tasks.ownerId, actor.keyId), notInArray(tasks.status, [...TERMINAL_STATUSES])))) as [{ n: number }];
-    if (Number(n) >= actor.maxConcurrentTasks) throw quotaExceeded(`quota: at most ${actor.maxConcurrentTasks} unfinished task(s) per key`);
+      .where(and(eq(tasks.ownerId, actor.keyId), inArray(tasks.status, [...LIVE_STATUSES])))) as [{ n: number }];
+    if (Number(n) + notYetInserted >= actor.maxConcurrentTasks) throw quotaExceeded(`quota: at most ${actor.maxConcurrentTasks} unfinished task(s) per key`);
   }
   if (actor.gpuSecondsPerDay !== null) {
     // Run time of this key's tasks that finished in the last 24 h (CPU workers count too: the quota is compute time).
@@ -91,6 +88,64 @@ async function checkQuotas(deps: ServerDeps, actor: Actor): Promise<void> {
       .where(and(eq(tasks.ownerId, actor.keyId), gte(tasks.completedAt, new Date(Date.now() - 86_400_000))))) as [{ s: number }];
     if (Number(s) >= actor.gpuSecondsPerDay) throw quotaExceeded(`quota: ${actor.gpuSecondsPerDay} compute-seconds per day used up`);
   }
+}
+
+/** A validated submission, ready to insert (the row's values). */
+export type PreparedTask = typeof tasks.$inferInsert;
+
+/** Per-request memo of what many items of one batch share (model, structure): looked up once, not per item. */
+export interface SubmitMemo {
+  models: Map<string, ReturnType<typeof getModel>>;
+  structures: Map<string, Promise<StructureRow>>;
+  /** Items of this batch accepted so far: they count against the key's quota of unfinished tasks. */
+  accepted: number;
+}
+export const newSubmitMemo = (): SubmitMemo => ({ models: new Map(), structures: new Map(), accepted: 0 });
+
+/**
+ * Validates one submission against the model catalogue, the structure, the key's quotas and the callback policy;
+ * returns the row to insert. Throws the AppError a client should see.
+ */
+export async function prepareTask(
+  deps: ServerDeps, taskType: TaskType, body: TaskCreate, actor?: Actor, opts: { retryOf?: string; idempotencyKey?: string; memo?: SubmitMemo } = {},
+): Promise<PreparedTask> {
+  const memo = opts.memo;
+  const modelP = memo?.models.get(body.model) ?? getModel(deps, body.model);
+  memo?.models.set(body.model, modelP);
+  const model = await modelP;
+  if (!model.available) {
+    throw new AppError(422, 42206, 'MODEL_UNAVAILABLE', `model ${model.id} is not available here: ${model.unavailable_reason ?? 'unknown reason'}`, 'model');
+  }
+  if (actor) await checkQuotas(deps, actor, memo?.accepted ?? 0);
+  const refKey = JSON.stringify(body.structure ?? null);
+  const structureP = memo?.structures.get(refKey) ?? resolveStructure(deps, body.structure, actor);
+  memo?.structures.set(refKey, structureP);
+  const structure = await structureP;
+  const covered = new Set(model.elements);
+  const missing = structure.elements.filter((e) => !covered.has(e));
+  if (missing.length) throw unsupportedElements(model.id, missing);
+  const parameters = body.parameters ?? {};
+  for (const key of ['framework_file_id', 'guest_file_id']) {
+    if (typeof parameters[key] === 'string') await getStructure(deps, parameters[key] as string, `parameters.${key}`, actor);
+  }
+
+  // A task without its own callback uses its key's default webhook, if the key has one.
+  const options = { ...(body.options ?? {}) };
+  if (!options.callback && actor?.defaultCallback) options.callback = actor.defaultCallback;
+  if (options.callback) await checkCallback(deps, options.callback);
+  return {
+    taskType,
+    model: model.id,
+    priority: options.priority ?? 'NORMAL',
+    structureId: structure.id,
+    structureName: structure.name,
+    parameters,
+    options,
+    idempotencyKey: opts.idempotencyKey ?? null,
+    ownerId: actor?.keyId ?? null,
+    retryOf: opts.retryOf ?? null,
+    ...(body.structure.source === 'task' ? { inputTaskId: body.structure.task_id, inputFile: body.structure.file ?? 'optimized_structure' } : {}),
+  };
 }
 
 /** Validates and queues a task; with an idempotency key a repeated call returns the first task. */
@@ -104,37 +159,8 @@ export async function submitTask(
     const [prior] = await db.select().from(tasks).where(eq(tasks.idempotencyKey, idempotencyKey));
     if (prior) return prior;
   }
-  const model = await getModel(deps, body.model);
-  if (!model.available) {
-    throw new AppError(422, 42206, 'MODEL_UNAVAILABLE', `model ${model.id} is not available here: ${model.unavailable_reason ?? 'unknown reason'}`, 'model');
-  }
-  if (actor) await checkQuotas(deps, actor);
-  const structure = await resolveStructure(deps, body.structure, actor);
-  const covered = new Set(model.elements);
-  const missing = structure.elements.filter((e) => !covered.has(e));
-  if (missing.length) throw unsupportedElements(model.id, missing);
-  const parameters = body.parameters ?? {};
-  for (const key of ['framework_file_id', 'guest_file_id']) {
-    if (typeof parameters[key] === 'string') await getStructure(deps, parameters[key] as string, `parameters.${key}`, actor);
-  }
-
-  // A task without its own callback uses its key's default webhook, if the key has one.
-  const options = { ...(body.options ?? {}) };
-  if (!options.callback && actor?.defaultCallback) options.callback = actor.defaultCallback;
-  if (options.callback) await checkCallback(deps, options.callback);
-  const inserted = await db.insert(tasks).values({
-    taskType,
-    model: model.id,
-    priority: options.priority ?? 'NORMAL',
-    structureId: structure.id,
-    structureName: structure.name,
-    parameters,
-    options,
-    idempotencyKey: idempotencyKey ?? null,
-    ownerId: actor?.keyId ?? null,
-    retryOf: retryOf ?? null,
-    ...(body.structure.source === 'task' ? { inputTaskId: body.structure.task_id, inputFile: body.structure.file ?? 'optimized_structure' } : {}),
-  }).onConflictDoNothing().returning();
+  const values = await prepareTask(deps, taskType, body, actor, { retryOf, idempotencyKey });
+  const inserted = await db.insert(tasks).values(values).onConflictDoNothing().returning();
   if (!inserted[0]) {
     // A concurrent request with the same idempotency key won.
     const [prior] = await db.select().from(tasks).where(eq(tasks.idempotencyKey, idempotencyKey!));
@@ -142,25 +168,45 @@ export async function submitTask(
   }
   const task = inserted[0];
   countSubmitted(task);
-  if (options.reuse) {
+  if (values.options.reuse) {
     // The result cache: an identical earlier computation stands for this one (no workflow, no engine time).
     const key = await cacheKeyFor(db, engineResolve(deps), task).catch(() => null);
     const cached = key ? await findCached(db, key, task.id) : undefined;
     if (key && cached && (await reuseResult(db, deps.config.MOFSIM_DATA_DIR, task.id, cached, key))) return getTask(deps, task.id);
   }
   try {
-    await deps.temporal.workflow.start('taskWorkflow', taskWorkflowStart(task, taskStartConfig(deps)));
+    await startTaskWorkflow(deps.temporal, task, deps.config);
   } catch (err) {
-    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
-      await db.update(tasks).set({ status: 'FAILED', errorType: 'ORCHESTRATOR_UNAVAILABLE', errorMessage: String(err) }).where(eq(tasks.id, task.id));
-      countFinished(task, 'FAILED', 'ORCHESTRATOR_UNAVAILABLE');
-      throw unavailable('ORCHESTRATOR_UNAVAILABLE', `could not queue the task: ${(err as Error).message}`);
-    }
+    await failUnstarted(db, task.id, String(err));
+    countFinished(task, 'FAILED', 'ORCHESTRATOR_UNAVAILABLE');
+    throw unavailable('ORCHESTRATOR_UNAVAILABLE', `could not queue the task: ${(err as Error).message}`);
   }
-  const [queued] = await db.update(tasks).set({ status: 'QUEUED', queuedAt: new Date() })
-    .where(and(eq(tasks.id, task.id), eq(tasks.status, 'PENDING'))).returning();
-  await appendTaskEvent(db, task.id, 'queued', { priority: task.priority });
-  return queued ?? (await getTask(deps, task.id));
+  return (await markQueued(db, task.id, task.priority)) ?? (await getTask(deps, task.id));
+}
+
+/** The most items one batch may carry. */
+export const MAX_BATCH_ITEMS = 1000;
+
+/**
+ * Queues validated submissions in one transaction (all QUEUED with their `queued` events, or none) and returns the
+ * rows; their workflows start after the caller has answered (`startBatchWorkflows`). The rows are the outbox: a
+ * process that dies before starting them leaves them to the workers' sweep.
+ */
+export async function insertBatch(deps: ServerDeps, prepared: PreparedTask[]): Promise<TaskRow[]> {
+  if (!prepared.length) return [];
+  return deps.database.db.transaction(async (tx) => {
+    const now = new Date();
+    const rows = await tx.insert(tasks)
+      .values(prepared.map((p) => ({ ...p, status: TASK_STATUS.QUEUED, queuedAt: now, workflowPending: true }))).returning();
+    await appendTaskEvents(tx as unknown as Db, rows.map((r) => ({ taskId: r.id, type: TRANSITION_EVENT.queued, data: { priority: r.priority } })));
+    return rows;
+  });
+}
+
+/** Starts the workflows of a committed batch (in the background of the request that committed it). */
+export function startBatchWorkflows(deps: ServerDeps, rows: TaskRow[]): Promise<number> {
+  if (!rows.length) return Promise.resolve(0);
+  return startPendingWorkflows(deps.database.db, deps.temporal, deps.config, { ids: rows.map((r) => r.id) }).catch(() => 0);
 }
 
 /** One task by id; another user's task is "not found" (404, never 403). */
@@ -211,25 +257,57 @@ export async function retryTask(deps: ServerDeps, id: string, actor: Actor): Pro
   }, undefined, owner, old.id);
 }
 
-const NOT_STARTED = ['PENDING', 'QUEUED', 'PAUSED'];
-
 /** Changes the priority of a task that has not started (409 once it runs or ended). */
 export async function setTaskPriority(deps: ServerDeps, id: string, priority: Priority, actor: Actor): Promise<TaskRow> {
   const { db } = deps.database;
   const task = await getTask(deps, id, actor);
-  const [row] = await db.update(tasks).set({ priority })
-    .where(and(eq(tasks.id, id), inArray(tasks.status, NOT_STARTED))).returning();
+  const row = await changePriority(db, id, task.priority, priority);
   if (!row) throw conflict(40902, 'TASK_ALREADY_STARTED', `task ${id} is ${task.status}; only a task that has not started can change priority`);
-  await db.insert(taskEvents).values({ taskId: id, type: 'priority_changed', data: { from: task.priority, to: priority } });
+  // The line's order changed (and a task raised to CRITICAL may preempt): the schedulers decide again.
+  await wakeSchedulers(db);
   return row;
 }
 
-const LEVELS = ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'] as const;
-function levelOf(type: string): (typeof LEVELS)[number] {
+export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+const LEVELS = LOG_LEVELS;
+/** The log level of a task event type (the task log is its event stream). */
+export function levelOf(type: string): LogLevel {
   if (type === 'progress') return 'DEBUG';
   if (['failed', 'timeout'].includes(type)) return 'ERROR';
   if (['attempt_failed', 'resumed', 'cancelled'].includes(type)) return 'WARNING';
   return 'INFO';
+}
+
+/** One task event as a log entry (the Python service's LogEntry shape); `log_<event id>`. */
+export function taskLogEntry(e: TaskEventRow, task: Pick<TaskRow, 'id' | 'gpuId'>) {
+  const d = e.data as Record<string, unknown>;
+  const message = typeof d.message === 'string' ? `${e.type}: ${d.message}` : e.type;
+  return {
+    id: `log_${e.id}`, task_id: task.id, level: levelOf(e.type), logger: 'mofsim.task', message,
+    timestamp: e.createdAt.toISOString(), gpu_id: task.gpuId, extra: { event: e.type, ...d },
+  };
+}
+
+/**
+ * The event id after which the last `n` log entries at `minLevel` or above start (0: from the beginning), read
+ * backwards a page at a time so a long MD run's thousands of progress events are not all loaded.
+ */
+export async function logHistoryStart(deps: ServerDeps, id: string, n: number, minLevel: LogLevel = 'DEBUG'): Promise<number> {
+  const min = LEVELS.indexOf(minLevel);
+  let matched = 0;
+  for (let before: number | undefined; ;) {
+    const rows = await deps.database.db.select({ id: taskEvents.id, type: taskEvents.type }).from(taskEvents)
+      .where(and(eq(taskEvents.taskId, id), before === undefined ? undefined : sql`${taskEvents.id} < ${before}`))
+      .orderBy(desc(taskEvents.id)).limit(1000);
+    if (n === 0) return rows[0]?.id ?? 0;
+    for (const r of rows) {
+      if (LEVELS.indexOf(levelOf(r.type)) < min) continue;
+      if (++matched === n) return r.id - 1;
+    }
+    if (rows.length < 1000) return 0;
+    before = rows[rows.length - 1]!.id;
+  }
 }
 
 /** The task's log, derived from its event stream (the Python service's LogEntry shape); `level` is a minimum. */
@@ -243,18 +321,8 @@ export async function listTaskLogs(
     q.since ? gte(taskEvents.createdAt, new Date(q.since)) : undefined,
     q.until ? lte(taskEvents.createdAt, new Date(q.until)) : undefined,
   )).orderBy(asc(taskEvents.id));
-  const min = q.level ? LEVELS.indexOf(q.level as (typeof LEVELS)[number]) : 0;
-  const logs = rows
-    .map((e) => {
-      const level = levelOf(e.type);
-      const d = e.data as Record<string, unknown>;
-      const message = typeof d.message === 'string' ? `${e.type}: ${d.message}` : e.type;
-      return {
-        id: `log_${e.id}`, task_id: id, level, logger: 'mofsim.task', message,
-        timestamp: e.createdAt.toISOString(), gpu_id: task.gpuId, extra: { event: e.type, ...d },
-      };
-    })
-    .filter((l) => LEVELS.indexOf(l.level) >= min);
+  const min = q.level ? LEVELS.indexOf(q.level as LogLevel) : 0;
+  const logs = rows.map((e) => taskLogEntry(e, task)).filter((l) => LEVELS.indexOf(l.level) >= min);
   const page = logs.slice(q.offset, q.offset + q.limit);
   return { task_id: id, logs: page, count: page.length, total: logs.length, limit: q.limit, offset: q.offset };
 }
@@ -262,7 +330,7 @@ export async function listTaskLogs(
 /** The task if it has a result to show (COMPLETED or FAILED). */
 export async function getFinishedTask(deps: ServerDeps, id: string, actor?: Actor): Promise<TaskRow> {
   const task = await getTask(deps, id, actor);
-  if (!['COMPLETED', 'FAILED', 'TIMEOUT', 'CANCELLED'].includes(task.status)) throw resultNotReady(task.status);
+  if (!isIn(FINISHED_STATUSES, task.status)) throw resultNotReady(task.status);
   return task;
 }
 
@@ -271,6 +339,13 @@ export async function listTaskEvents(deps: ServerDeps, id: string, afterId = 0, 
   await getTask(deps, id, actor);
   return deps.database.db.select().from(taskEvents)
     .where(and(eq(taskEvents.taskId, id), gt(taskEvents.id, afterId))).orderBy(asc(taskEvents.id)).limit(1000);
+}
+
+/** Whether the task has recorded its final event (completed, failed, cancelled, timeout). */
+export async function hasFinalEvent(deps: ServerDeps, id: string): Promise<boolean> {
+  const rows = await deps.database.db.select({ id: taskEvents.id }).from(taskEvents)
+    .where(and(eq(taskEvents.taskId, id), inArray(taskEvents.type, FINAL_EVENT_TYPES))).limit(1);
+  return rows.length > 0;
 }
 
 /** Every stored event after `afterId`, in id order, a page at a time (a long MD run keeps thousands). */
@@ -293,16 +368,14 @@ export async function taskFilePath(deps: ServerDeps, id: string, filename: strin
   return path;
 }
 
-// issue 4: lifecycle control, queue position.
+// Lifecycle control, queue position.
 
-export { ANONYMOUS_OWNER } from '../../store/task-start.js';
-
-const TERMINAL = ['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT'];
+export { ANONYMOUS_OWNER };
 
 /** Asks the task's workflow to cancel (any live state). A task whose workflow is gone is cancelled in the row. */
 export async function cancelTask(deps: ServerDeps, id: string, actor?: Actor): Promise<TaskRow> {
   const task = await getTask(deps, id, actor);
-  if (TERMINAL.includes(task.status)) throw invalidTaskState(task.status, 'cancel');
+  if (isTerminal(task.status)) throw invalidTaskState(task.status, 'cancel');
   let signalled = true;
   try {
     await deps.temporal.workflow.getHandle(id).signal(cancelSignal);
@@ -312,21 +385,15 @@ export async function cancelTask(deps: ServerDeps, id: string, actor?: Actor): P
   // A task that is not running holds no engine slot: it is CANCELLED now, whether or not a worker has seen the
   // signal yet (the workflow's own terminal write is then a no-op). A running one is marked by its workflow once the
   // engine job has stopped.
-  const states = signalled ? ['PENDING', 'QUEUED', 'PAUSED'] : ['PENDING', 'QUEUED', 'PAUSED', 'RUNNING'];
-  const [row] = await deps.database.db.update(tasks)
-    .set({ status: 'CANCELLED', errorType: 'CANCELLED', errorMessage: 'cancelled by request', completedAt: new Date() })
-    .where(and(eq(tasks.id, id), inArray(tasks.status, states))).returning();
-  if (row) {
-    countFinished(row, 'CANCELLED', 'CANCELLED');
-    await appendTaskEvent(deps.database.db, id, 'cancelled');
-  }
+  const row = await cancelNow(deps.database.db, id, signalled ? NOT_STARTED_STATUSES : LIVE_STATUSES);
+  if (row) countFinished(row, 'CANCELLED', 'CANCELLED');
   return getTask(deps, id);
 }
 
 /** Asks a queued or running task to pause (a running job stops at once, checkpointed where it stopped if it can resume; it resumes from there). */
 export async function pauseTask(deps: ServerDeps, id: string, actor?: Actor): Promise<TaskRow> {
   const task = await getTask(deps, id, actor);
-  if (!['PENDING', 'QUEUED', 'RUNNING'].includes(task.status)) throw invalidTaskState(task.status, 'pause');
+  if (!isIn(PAUSABLE_STATUSES, task.status)) throw invalidTaskState(task.status, 'pause');
   await deps.temporal.workflow.getHandle(id).signal(pauseSignal);
   return getTask(deps, id);
 }
@@ -334,7 +401,7 @@ export async function pauseTask(deps: ServerDeps, id: string, actor?: Actor): Pr
 /** Asks a paused task to go back into the queue. */
 export async function resumeTask(deps: ServerDeps, id: string, actor?: Actor): Promise<TaskRow> {
   const task = await getTask(deps, id, actor);
-  if (task.status !== 'PAUSED') throw invalidTaskState(task.status, 'resume');
+  if (task.status !== TASK_STATUS.PAUSED) throw invalidTaskState(task.status, 'resume');
   await deps.temporal.workflow.getHandle(id).signal(resumeSignal);
   return getTask(deps, id);
 }
@@ -350,16 +417,8 @@ export async function getQueuePosition(deps: ServerDeps, id: string, actor?: Act
   const [stats] = await db.select({ avg: avg(taskRuns.seconds) }).from(taskRuns)
     .where(and(eq(taskRuns.taskType, task.taskType), eq(taskRuns.model, task.model), eq(taskRuns.outcome, 'completed')));
   const typical = stats?.avg === null || stats?.avg === undefined ? null : Number(stats.avg);
-  const waiting = task.status === 'QUEUED' && !assigned;
-  let ahead = 0;
-  if (waiting) {
-    const [row] = await db.execute<{ n: number }>(sql`
-      select count(*)::int as n from ${tasks} t where t.status = 'QUEUED' and t.id <> ${id}
-        and not exists (select 1 from ${taskAssignments} a where a.task_id = t.id)
-        and (case t.priority when 'CRITICAL' then 1 when 'HIGH' then 2 when 'LOW' then 4 else 3 end, t.created_at)
-          < (${PRIORITY_KEYS[task.priority] ?? 3}::int, ${task.createdAt.toISOString()}::timestamptz)`);
-    ahead = Number(row?.n ?? 0);
-  }
+  const waiting = task.status === TASK_STATUS.QUEUED && !assigned;
+  const ahead = waiting ? await tasksAhead(db, task) : 0;
   const [slots] = await db.select({ n: sql<number>`coalesce(sum(${workers.maxJobs}), 0)::int` }).from(workers).where(eq(workers.status, 'online'));
   const totalSlots = Math.max(1, Number(slots?.n ?? 0));
   return {

@@ -21,6 +21,7 @@ import { SystemLog } from '../../store/system-logs.js';
 import { LiveEvents } from '../../server/services/live-events.js';
 import { startSystemLogRetention } from '../../server/services/system-logs.js';
 import { startWebhookDispatch } from '../../server/services/webhooks.js';
+import { startAlerting } from '../../server/alerting/alerting.js';
 import { startFleetSample } from '../../metrics/fleet-sample.js';
 import { ensureDatabaseExists, migrateDatabase, openDatabase, type Database } from '../../store/client.js';
 import { createKey } from '../../server/services/keys.js';
@@ -39,6 +40,8 @@ export interface TestStack {
   liveSocket: WebSocketServer;
   config: Config;
   database: Database;
+  /** The API's Temporal client. */
+  temporalClient: Client;
   workers: WorkerHandle[];
   /** Starts an in-process worker; `env` overrides its config (e.g. MOFSIM_ENGINE_MAX_JOBS). */
   startWorker(id?: string, env?: Record<string, string>): Promise<WorkerHandle>;
@@ -68,8 +71,12 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** Starts the stack; `workers` CPU workers (default 1), extra env overrides the config. */
-export async function startTestStack(opts: { workers?: number; env?: Record<string, string> } = {}): Promise<TestStack> {
+/**
+ * Starts the stack; `workers` CPU workers (default 1), extra env overrides the config. `alerting` also runs the API's
+ * alert worker and evaluator (as every API process does; off by default because bundling its workflows costs each
+ * test file seconds).
+ */
+export async function startTestStack(opts: { workers?: number; env?: Record<string, string>; alerting?: boolean } = {}): Promise<TestStack> {
   const services: Service[] = [];
   const base = loadConfig({ ...process.env, ...opts.env });
   let adminUrl = process.env.MOFSIM_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -131,6 +138,7 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
   const deps = { config, database, engine, temporal: client, logger, startedAt: new Date(), liveEvents, systemLog };
   const stopWebhookSweep = startWebhookDispatch(deps);
   const stopRetention = startSystemLogRetention(deps);
+  const stopAlerting = opts.alerting ? await startAlerting(deps) : async () => {};
   const stopFleetSample = startFleetSample({
     database, dataDir: config.MOFSIM_DATA_DIR, staleSeconds: config.MOFSIM_WORKER_STALE_S, intervalSeconds: config.MOFSIM_METRICS_SAMPLE_S, logger,
   });
@@ -195,7 +203,7 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
   };
 
   return {
-    baseUrl, adminKey, userKey, app, liveSocket: wss, config, database, workers, startWorker: launch, spawnWorker, startApi,
+    baseUrl, adminKey, userKey, app, liveSocket: wss, config, database, temporalClient: client, workers, startWorker: launch, spawnWorker, startApi,
     async stop() {
       defaultKeys.delete(baseUrl);
       stopWebhookSweep();
@@ -204,6 +212,7 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
       for (const a of extraApis) await a.stop();
       for (const c of children) if (c.process.exitCode === null && c.process.signalCode === null) c.process.kill('SIGKILL');
       await Promise.allSettled(workers.map((w) => w.shutdown()));
+      await stopAlerting().catch(() => {});
       for (const c of wss.clients) c.terminate();
       wss.close();
       await new Promise((r) => server.close(r));

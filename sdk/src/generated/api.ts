@@ -246,6 +246,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tasks/speed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Model speed, ms per FIRE + FrechetCellFilter step (MOFSimBench §1.7; the benchmark's structure is the built-in MOF-5, 424 atoms) */
+        post: operations["submitSpeed"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tasks/{task_id}": {
         parameters: {
             query?: never;
@@ -562,6 +579,30 @@ export interface paths {
         };
         /** Task log (derived from its events); level is a minimum */
         get: operations["getTaskLogs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{task_id}/logs/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The task log as server-sent events (the reference service's stream)
+         * @description Frames are `id: <event id>` and `data: <LogEntry JSON>` (no `event:` name, as the reference service's). It
+         *     starts with up to `history_limit` stored entries (none with `include_history=false`), then entries as they
+         *     are written; with `Last-Event-ID` it starts with every stored entry after that id instead, so a reconnecting
+         *     client misses nothing. The stream ends after the task's final entry (also at once for a task that already
+         *     ended). A `: ping` comment goes out every `MOFSIM_SSE_HEARTBEAT_S` seconds.
+         */
+        get: operations["streamTaskLogs"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1475,14 +1516,21 @@ export interface components {
         /** @enum {string} */
         TaskStatus: "PENDING" | "QUEUED" | "RUNNING" | "PAUSED" | "COMPLETED" | "FAILED" | "CANCELLED" | "TIMEOUT";
         /** @enum {string} */
-        TaskType: "optimization" | "stability" | "bulk-modulus" | "heat-capacity" | "interaction-energy" | "single-point-energy";
+        TaskType: "optimization" | "stability" | "bulk-modulus" | "heat-capacity" | "interaction-energy" | "single-point-energy" | "speed";
         TaskOptions: {
             priority?: components["schemas"]["Priority"];
             /** @description seconds the task may run before it is stopped with status TIMEOUT (default 86400) */
             timeout?: number;
+            /** @description (default true) false keeps a running job from being preempted (checkpointed and requeued) to make room for higher-priority work */
+            preemptible?: boolean;
             callback?: {
                 /** Format: uri */
                 url: string;
+                /**
+                 * @description Among task.created (the submission was accepted), task.started, task.progress, task.completed,
+                 *     task.failed, task.timeout (stopped at options.timeout) and task.cancelled; an unknown name is a 400 naming
+                 *     options.callback.events. Default: task.started, task.completed, task.failed, task.timeout, task.cancelled.
+                 */
                 events?: string[];
                 secret?: string;
             };
@@ -1560,6 +1608,13 @@ export interface components {
             point_steps?: number;
             /** @enum {string} */
             eos?: "birchmurnaghan" | "murnaghan" | "vinet" | "birch" | "sj" | "taylor" | "antonschmidt" | "p3";
+        };
+        /** @description Defaults are MOFSimBench §1.7: one warm-up step, then 1000 timed FIRE + FrechetCellFilter steps at fmax 0; time per step = timed wall clock / (optimizer steps − 1). */
+        SpeedParameters: {
+            /** @default 1000 */
+            steps?: number;
+            /** @default 1 */
+            warmup_steps?: number;
         };
         /** @description Defaults are MOFSimBench §1.4 (BFGS+Frechet relax, phonopy 1×1×1, 0.01 Å, mesh 100, 0–1000 K step 10). */
         HeatCapacityParameters: {
@@ -1699,10 +1754,11 @@ export interface components {
             /** Format: date-time */
             completed_at?: string | null;
             /**
-             * @description Per task type, units in the names. optimization: converged, steps, initial_energy_eV, final_energy_eV,
-             *     max_force_eV_A, energy_history, initial_volume_A3, final_volume_A3, volume_change_percent, cell,
-             *     reference (DFT volume for suite structures), provenance. single-point-energy: energy_eV, forces_eV_A,
-             *     max_force_eV_A, stress_GPa, provenance.
+             * @description The physics output, by task_type: OptimizationResult, SinglePointResult, StabilityResult,
+             *     BulkModulusResult, HeatCapacityResult, InteractionEnergyResult (enforced for COMPLETED tasks; `{}` when
+             *     the task ended before producing one). Our names carry their units (`final_energy_eV`); the reference
+             *     Python client's plain names (`final_energy`, `bulk_modulus`, …) are there too, in the units each schema
+             *     states.
              */
             result: Record<string, never>;
             /** @description output file label (optimized_structure, trajectory, phonopy_yaml, …) → download URL */
@@ -1722,6 +1778,138 @@ export interface components {
                 duration_seconds?: number | null;
             };
             error?: null | components["schemas"]["ErrorDetail"];
+        } & (unknown & unknown & unknown & unknown & unknown & unknown);
+        ResultCommon: {
+            /** @description the physics outcome (ok, not_converged, exploded, nan, fit_failed, …); a COMPLETED task may report a failed physics outcome */
+            status: string;
+            warnings?: string[];
+            /** @description model id */
+            provenance?: Record<string, never>;
+            timing_s?: {
+                model_load?: number;
+                task?: number;
+                total?: number;
+            };
+        };
+        OptimizationResult: components["schemas"]["ResultCommon"] & {
+            converged: boolean;
+            /** @description optimizer steps taken */
+            steps: number;
+            initial_energy_eV: number | null;
+            final_energy_eV: number | null;
+            /** @description largest force on the optimised degrees of freedom at the end */
+            max_force_eV_A: number | null;
+            energy_history?: (number | null)[];
+            initial_volume_A3?: number | null;
+            final_volume_A3?: number | null;
+            volume_change_percent?: number | null;
+            cell?: Record<string, never>;
+            /** @description the DFT volume of a suite structure and the error against it */
+            reference?: Record<string, never>;
+            /** @description eV (= initial_energy_eV) */
+            initial_energy: number | null;
+            /** @description eV (= final_energy_eV) */
+            final_energy: number | null;
+            /** @description same as steps */
+            n_steps: number;
+            /** @description eV/Å (= max_force_eV_A) */
+            final_fmax: number | null;
+        };
+        SinglePointResult: components["schemas"]["ResultCommon"] & {
+            energy_eV: number | null;
+            energy_per_atom_eV: number | null;
+            n_atoms: number;
+            forces_eV_A?: number[][];
+            max_force_eV_A?: number | null;
+            /** @description Voigt order xx */
+            stress_GPa?: number[];
+            /** @description eV (= energy_eV) */
+            energy: number | null;
+        };
+        StabilityResult: components["schemas"]["ResultCommon"] & {
+            stable: boolean;
+            instability_reason: string | null;
+            variant?: string;
+            volume_change_percent: number | null;
+            volume_threshold_percent?: number;
+            initial_volume_A3: number | null;
+            final_volume_A3: number | null;
+            max_displacement_A?: number | null;
+            /** @description instantaneous temperature of the last frame */
+            final_temperature_K: number | null;
+            /** @description instantaneous pressure of the last frame (virial plus kinetic part); null after a physics failure */
+            final_pressure_GPa: number | null;
+            temperature_drift_K?: number | null;
+            energy_drift_eV?: number | null;
+            /** @description same as stable */
+            is_stable: boolean;
+            /** @description K (= final_temperature_K) */
+            final_temperature: number | null;
+            /** @description GPa (= final_pressure_GPa) */
+            final_pressure: number | null;
+        };
+        BulkModulusResult: components["schemas"]["ResultCommon"] & {
+            bulk_modulus_GPa: number | null;
+            equilibrium_volume_A3: number | null;
+            equilibrium_energy_eV: number | null;
+            /** @description B′ */
+            pressure_derivative: number | null;
+            fit_ok: boolean;
+            fit_rmse_eV?: number | null;
+            /** @description coefficient of determination of the EOS fit over the points */
+            fit_r_squared?: number | null;
+            eos?: string;
+            volumes_A3?: (number | null)[];
+            energies_eV?: (number | null)[];
+            /** @description GPa (= bulk_modulus_GPa) */
+            bulk_modulus: number | null;
+            /** @description dimensionless (= pressure_derivative) */
+            bulk_modulus_derivative: number | null;
+            /** @description Å³ (= equilibrium_volume_A3) */
+            equilibrium_volume: number | null;
+            /** @description eV (= equilibrium_energy_eV) */
+            equilibrium_energy: number | null;
+            /** @description same as fit_r_squared */
+            r_squared: number | null;
+            /** @description Å³ (= volumes_A3) */
+            volumes?: (number | null)[];
+            /** @description eV (= energies_eV) */
+            energies?: (number | null)[];
+        };
+        HeatCapacityResult: components["schemas"]["ResultCommon"] & {
+            temperatures_K?: (number | null)[];
+            /** @description Cv, J/(K·g), per temperature */
+            heat_capacities?: (number | null)[];
+            /** @description Cv at 300 K, J/(K·g): the benchmark's value */
+            heat_capacity_at_300K?: number | null;
+            /** @description per mole of primitive cells (phonopy) */
+            heat_capacity_J_per_K_mol?: (number | null)[];
+            entropy_J_per_K_mol?: (number | null)[];
+            free_energy_kJ_per_mol?: (number | null)[];
+            imaginary_modes?: number;
+            /** @description Cv at 300 K, J/(K·mol of primitive cells) (the reference client's unit); null when 300 K is outside the grid */
+            heat_capacity: number | null;
+            /** @description S at 300 K, J/(K·mol of primitive cells) */
+            entropy: number | null;
+            /** @description Helmholtz free energy of the phonons at 300 K, eV per primitive cell */
+            free_energy: number | null;
+            /** @description K (= temperatures_K) */
+            temperatures?: (number | null)[];
+        };
+        InteractionEnergyResult: components["schemas"]["ResultCommon"] & {
+            /** @description E(complex) − E(framework) − E(guest) */
+            interaction_energy_eV: number | null;
+            complex_energy_eV?: number | null;
+            framework_energy_eV?: number | null;
+            guest_energy_eV?: number | null;
+            adsorbate?: string;
+            n_atoms?: number;
+            n_framework_atoms?: number;
+            n_guest_atoms?: number;
+            /** @description eV (= interaction_energy_eV) */
+            interaction_energy: number | null;
+            /** @description eV */
+            binding_energy: number | null;
         };
         TaskEvent: {
             id: number;
@@ -1860,6 +2048,8 @@ export interface components {
         };
         BatchItem: components["schemas"]["TaskCreate"] & {
             task_type?: string;
+            /** @description same as task_type (the reference Python SDK's batch items are {type, model, structure, parameters}) */
+            type?: string;
         };
         BatchResult: {
             submitted: number;
@@ -2009,6 +2199,11 @@ export interface components {
             default_rate_limit_per_minute?: number;
         };
         AlertCondition: {
+            /**
+             * @description A quantity the alert evaluator measures (an unknown one is a 400 UNKNOWN_METRIC): queue_length,
+             *     oldest_queued_age_s, active_workers, available_gpus, min_gpu_free_memory_gb, max_gpu_memory_used_percent,
+             *     max_gpu_temp, failure_rate_percent, consecutive_failures, webhook_backlog, disk_free_gb, disk_free_percent.
+             */
             metric: string;
             /** @enum {string} */
             operator: ">" | "<" | ">=" | "<=" | "==" | "!=";
@@ -2174,6 +2369,25 @@ export interface components {
             running_tasks?: string[];
             /** Format: date-time */
             last_heartbeat?: string;
+            /** @description same as index (the reference service's name) */
+            gpu_id?: number | null;
+            memory_free_MB?: number | null;
+            /** @description the first running task */
+            current_task_id?: string | null;
+            /** @description GB (the reference Python client's GPUInfo.memory_total) */
+            memory_total?: number | null;
+            /** @description GB */
+            memory_used?: number | null;
+            /** @description GB */
+            memory_free?: number | null;
+            /** @description percent (same as utilization_percent) */
+            utilization?: number | null;
+            /** @description °C (same as temperature_C) */
+            temperature?: number | null;
+            /** @description the worker is online and runs no task */
+            is_available?: boolean;
+            /** @description same as current_task_id */
+            current_task?: string | null;
         };
         /** @enum {string} */
         BenchmarkProtocol: "optimization" | "stability" | "stability_copper" | "stability_temperature_ramp" | "bulk_modulus" | "heat_capacity" | "speed";
@@ -2210,7 +2424,7 @@ export interface components {
         WebhookDelivery: {
             id?: number;
             /** @enum {string} */
-            event?: "task.started" | "task.progress" | "task.completed" | "task.failed" | "task.cancelled";
+            event?: "task.created" | "task.started" | "task.progress" | "task.completed" | "task.failed" | "task.timeout" | "task.cancelled";
             event_id?: number;
             url?: string;
             /** @description same for every attempt of one event (also sent as Idempotency-Key and X-MOFSim-Delivery); a resend has its own, `<task id>:<event id>:resend-<id>` */
@@ -2310,7 +2524,7 @@ export interface components {
             /** Format: uuid */
             task_id: string;
             /** @enum {string} */
-            event: "task.completed" | "task.failed" | "task.cancelled";
+            event: "task.completed" | "task.failed" | "task.timeout" | "task.cancelled";
             event_id: number;
             url: string;
         };
@@ -2373,6 +2587,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Envelope"] & {
+                        /**
+                         * @description data.status again, beside the envelope (the reference Python client's is_healthy() reads it here)
+                         * @enum {string}
+                         */
+                        status?: "healthy" | "degraded";
                         data?: components["schemas"]["Health"];
                     };
                 };
@@ -2395,6 +2614,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Envelope"] & {
+                        /**
+                         * @description data.status again, beside the envelope (the reference Python client's is_healthy() reads it here)
+                         * @enum {string}
+                         */
+                        status?: "healthy" | "degraded";
                         data?: components["schemas"]["Health"];
                     };
                 };
@@ -2743,6 +2967,30 @@ export interface operations {
             content: {
                 "application/json": components["schemas"]["TaskCreate"] & {
                     parameters?: components["schemas"]["InteractionEnergyParameters"];
+                };
+            };
+        };
+        responses: {
+            202: components["responses"]["TaskAccepted"];
+            400: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            422: components["responses"]["Error"];
+        };
+    };
+    submitSpeed: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A client-chosen key; a retried POST with the same key returns the first task instead of a new one. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskCreate"] & {
+                    parameters?: components["schemas"]["SpeedParameters"];
                 };
             };
         };
@@ -3248,7 +3496,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description type of items that carry no task_type */
-                task_type?: "optimization" | "stability" | "bulk-modulus" | "heat-capacity" | "interaction-energy" | "single-point-energy" | "single-point";
+                task_type?: "optimization" | "stability" | "bulk-modulus" | "heat-capacity" | "interaction-energy" | "single-point-energy" | "single-point" | "speed";
             };
             header?: never;
             path?: never;
@@ -3357,6 +3605,40 @@ export interface operations {
                     "application/json": components["schemas"]["Envelope"] & {
                         data?: components["schemas"]["TaskLogs"];
                     };
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+        };
+    };
+    streamTaskLogs: {
+        parameters: {
+            query?: {
+                include_history?: boolean;
+                history_limit?: number;
+                /** @description minimum level (WARNING gives WARNING, ERROR and CRITICAL) */
+                level?: "DEBUG" | "INFO" | "WARNING" | "ERROR" | "CRITICAL";
+            };
+            header?: {
+                /** @description the id of the last entry received; the stream replays every stored entry after it */
+                "Last-Event-ID"?: string;
+            };
+            path: {
+                task_id: components["parameters"]["TaskId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a server-sent event stream of LogEntry objects */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
                 };
             };
             400: components["responses"]["Error"];
@@ -4538,6 +4820,11 @@ export interface operations {
                         data?: {
                             items?: components["schemas"]["Gpu"][];
                             total?: number;
+                            /** @description the same list under the reference service's name (its Python client reads data.gpus) */
+                            gpus?: components["schemas"]["Gpu"][];
+                            total_gpus?: number;
+                            /** @description GPUs whose worker is online and runs no task */
+                            available_gpus?: number;
                         };
                     };
                 };

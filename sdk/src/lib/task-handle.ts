@@ -1,9 +1,19 @@
 /** `Task`: a handle on one server task (Python: mofsim_client.Task), generic in its result type. */
+import { writeFile } from 'fs/promises';
 import { TaskCancelledError, TaskFailedError, TaskNotCompletedError, TaskTimeoutError } from '../core/errors';
 import type { HttpCore } from '../core/http';
-import { TERMINAL_STATUSES, type LogEntry, type TaskEvent, type TaskInfo, type TaskStatus } from '../types';
+import { TERMINAL_STATUSES, type LogEntry, type QueuePosition, type TaskEvent, type TaskInfo, type TaskStatus } from '../types';
 import { resultFor, type AnyTaskResult } from './results';
 import { FINAL_EVENT_TYPES, taskEventStream } from './task-events';
+
+/** GET /tasks/{id}/files/{filename}: the bytes, or written to `path` (then the path). */
+export async function downloadTaskFile(http: HttpCore, id: string, filename: string, path?: string): Promise<Buffer | string> {
+  const res = await http.request<Response>('GET', `/tasks/${encodeURIComponent(id)}/files/${encodeURIComponent(filename)}`, { raw: true });
+  const bytes = Buffer.from(await res.arrayBuffer());
+  if (path === undefined) return bytes;
+  await writeFile(path, bytes);
+  return path;
+}
 
 export interface WaitOptions {
   /** Seconds. @default 3600 */
@@ -109,6 +119,30 @@ export class Task<R extends AnyTaskResult = AnyTaskResult> {
     }
     await this.refresh();
     return true;
+  }
+
+  /** Asks the task to pause (a running job stops checkpointed); the handle shows the answer's status. */
+  async pause(): Promise<this> {
+    this.info = await this.http.request<TaskInfo>('POST', `/tasks/${this.id}/pause`);
+    return this;
+  }
+
+  /** Puts a paused task back in the line. */
+  async resume(): Promise<this> {
+    this.info = await this.http.request<TaskInfo>('POST', `/tasks/${this.id}/resume`);
+    return this;
+  }
+
+  /** Where the task stands in the line: position (1 = next), tasks ahead, ETA in seconds. */
+  queuePosition(): Promise<QueuePosition> {
+    return this.http.request<QueuePosition>('GET', `/tasks/${this.id}/queue`);
+  }
+
+  /** One output file (e.g. `final.cif`): the bytes, or, given `path`, written there (the path is returned). */
+  downloadFile(filename: string): Promise<Buffer>;
+  downloadFile(filename: string, path: string): Promise<string>;
+  downloadFile(filename: string, path?: string): Promise<Buffer | string> {
+    return downloadTaskFile(this.http, this.id, filename, path);
   }
 
   /** Log entries (Python: get_logs); `level` is a minimum. */

@@ -2,6 +2,7 @@
 import type { HttpCore } from '../core/http';
 import type {
   GPUInfo, Health, QueueInfo, SystemConfig, SystemLogArchiveResult, SystemLogArchives, SystemLogList, SystemLogStats, SystemStats,
+  Usage, WorkerInfo,
 } from '../types';
 
 /** Filters of `system.logs` (wire names). */
@@ -35,6 +36,14 @@ export class System {
   archiveLogs(): Promise<SystemLogArchiveResult> { return this.http.request('POST', '/system/logs/archive'); }
   /** Entries per calendar month (admin key). */
   logArchives(): Promise<SystemLogArchives> { return this.http.request('GET', '/system/logs/archives'); }
+  /** The worker processes: status, device, running tasks, loaded models, admission budget, last heartbeat. */
+  async workers(): Promise<WorkerInfo[]> {
+    return (await this.http.request<{ items: WorkerInfo[] }>('GET', '/system/workers')).items;
+  }
+  /** Device- and GPU-seconds of engine runs per owner or per task (a user key sees its own). @default groupBy owner */
+  usage(opts: { groupBy?: 'owner' | 'task'; taskId?: string } = {}): Promise<Usage> {
+    return this.http.request<Usage>('GET', '/usage', { query: { group_by: opts.groupBy, task_id: opts.taskId } });
+  }
   /** The GPUs the workers drive, with their last telemetry (`GET /api/v1/system/gpus`, `{items, total}`). */
   async gpus(): Promise<GPUInfo[]> {
     const r = await this.http.request<{ items?: GPUInfo[]; gpus?: GPUInfo[] } | GPUInfo[]>('GET', '/system/gpus');

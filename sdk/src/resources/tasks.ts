@@ -3,11 +3,11 @@ import { existsSync } from 'fs';
 import { randomUUID } from 'crypto';
 import type { HttpCore } from '../core/http';
 import { Page, type PaginationInfo } from '../core/pagination';
-import { Task } from '../lib/task-handle';
+import { downloadTaskFile, Task } from '../lib/task-handle';
 import type { ResultOf } from '../lib/results';
 import type {
   BatchResult, BulkModulusParameters, HeatCapacityParameters, InteractionEnergyParameters, LogEntry, OptimizationParameters,
-  Priority, SinglePointParameters, StabilityParameters, TaskInfo, TaskStatus, TaskType,
+  Priority, QueuePosition, SinglePointParameters, StabilityParameters, TaskInfo, TaskStatus, TaskType,
 } from '../types';
 import type { Structures, StructureSource } from './structures';
 
@@ -112,6 +112,31 @@ export class Tasks {
   /** Changes the priority of a task that has not started. */
   async setPriority(id: string, priority: Priority): Promise<Task> {
     return new Task(await this.http.request<TaskInfo>('PUT', `/tasks/${encodeURIComponent(id)}/priority`, { body: { priority } }), this.http);
+  }
+
+  /** Asks a queued or running task to pause (a running job stops checkpointed and resumes from there). */
+  async pause(id: string): Promise<Task> {
+    return new Task(await this.http.request<TaskInfo>('POST', `/tasks/${encodeURIComponent(id)}/pause`), this.http);
+  }
+
+  /** Puts a paused task back in the line. */
+  async resume(id: string): Promise<Task> {
+    return new Task(await this.http.request<TaskInfo>('POST', `/tasks/${encodeURIComponent(id)}/resume`), this.http);
+  }
+
+  /** Where the task stands in the line: position (1 = next), tasks ahead, ETA in seconds. */
+  queuePosition(id: string): Promise<QueuePosition> {
+    return this.http.request<QueuePosition>('GET', `/tasks/${encodeURIComponent(id)}/queue`);
+  }
+
+  /**
+   * One output file of a finished task (a name from its result's `output_files`, e.g. `final.cif`): the bytes, or,
+   * given `path`, written there (the path is returned).
+   */
+  downloadFile(id: string, filename: string): Promise<Buffer>;
+  downloadFile(id: string, filename: string, path: string): Promise<string>;
+  downloadFile(id: string, filename: string, path?: string): Promise<Buffer | string> {
+    return downloadTaskFile(this.http, id, filename, path);
   }
 
   async logs(id: string, opts: { level?: LogEntry['level']; limit?: number; offset?: number } = {}): Promise<LogEntry[]> {

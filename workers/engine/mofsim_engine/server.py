@@ -256,6 +256,7 @@ class Engine:
 
     def _run_job(self, job: Job, req: dict) -> dict:
         from . import provenance, structures
+        from .client_fields import add_client_fields
         from .models import get_adapter
         from .tasks import get_task
         from .tasks.context import JobContext
@@ -313,6 +314,7 @@ class Engine:
         finally:
             calc.release()
         result.setdefault("status", "ok")
+        add_client_fields(task_type, result)
         result["provenance"] = provenance.build(adapter, device=self.device, dtype=self.dtype, parameters=params)
         result["timing_s"] = {"model_load": round(load_s, 3), "task": round(task_s, 3),
                               "total": round(time.perf_counter() - t0, 3)}

@@ -82,7 +82,13 @@ def test_emt_copper_matches_direct_scan(make_ctx):
     assert r["pressure_derivative"] == pytest.approx(eos.eos_parameters[2], rel=0.05)
     assert r["equilibrium_volume_A3"] == pytest.approx(v0, rel=1e-3)
     assert len(r["volumes_A3"]) == 11 and all(r["point_converged"])
-    assert r["volumes"] == r["volumes_A3"] and r["energies"] == r["energies_eV"]
+    # R² of the fit over the run's own points, recomputed here.
+    own = EquationOfState(r["volumes_A3"], r["energies_eV"], eos="birchmurnaghan")
+    own.fit(warn=False)
+    e_pts = np.asarray(r["energies_eV"])
+    resid = own.func(np.asarray(r["volumes_A3"]), *own.eos_parameters) - e_pts
+    r2 = 1.0 - np.sum(resid**2) / np.sum((e_pts - e_pts.mean()) ** 2)
+    assert 0.99 < r2 <= 1.0 and r["fit_r_squared"] == pytest.approx(r2, abs=1e-9)
     assert r["minimum_offset_percent"] < 0.1 and r["minimum_outside_1_percent"] is False
     assert r["reference"]["dft_bulk_modulus_GPa"] == pytest.approx(16.062275)
     json.dumps(r, allow_nan=False)

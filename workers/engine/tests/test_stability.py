@@ -171,3 +171,64 @@ def test_resume_rejects_other_params(tmp_path, make_ctx):
     with pytest.raises(InvalidParameter) as ei:
         stability.run(cu8(), {**SHORT, "temperature_K": 500}, JobContext("b", tmp_path, EMT(), "emt", resume_from=ckpt))
     assert ei.value.field == "temperature_K"
+
+
+# --- physics: the thermostat and barostat get the protocol's targets, and the system follows them ------------
+# EMT copper (B ≈ 134 GPa for EMT) stands in for a framework: fast on CPU, and its response to T and p is known.
+
+def _stage_dyn(eff, kind, ctx):
+    run = stability._Run(cu8(), eff, ctx)
+    run.atoms.calc = EMT()
+    stage = next(s for s in run.stages if s["kind"] == kind)
+    run.stage_index = run.stages.index(stage)
+    return run.make_dyn(stage, None)
+
+
+def test_integrators_get_the_protocol_targets(make_ctx):
+    """PROTOCOLS.md §1.2: Langevin 300 K, friction 0.01/fs; MTK NpT 300 K, 1 bar, tdamp 100 fs, pdamp 1000 fs."""
+    from ase import units
+
+    eff = stability.validate({})
+    nvt = _stage_dyn(eff, "nvt", make_ctx(EMT(), model_id="emt"))
+    assert nvt.temp / units.kB == pytest.approx(300.0) and nvt.fr * units.fs == pytest.approx(0.01)
+    assert nvt.dt / units.fs == pytest.approx(1.0)
+    npt = _stage_dyn(eff, "npt", make_ctx(EMT(), model_id="emt"))
+    assert npt._temperature_K == pytest.approx(300.0)
+    assert npt._pressure_au / units.bar == pytest.approx(1.0)
+    assert npt._thermostat._tdamp / units.fs == pytest.approx(100.0)
+    assert npt._barostat._pdamp / units.fs == pytest.approx(1000.0)
+    assert (npt._thermostat._tchain, npt._barostat._pchain) == (3, 3)
+
+
+def _frames(r, kind):
+    idx = [i for i, s in enumerate(r["stages"]) if s["kind"] == kind]
+    return [f for f in r["volume_trace"] if f["stage_index"] in idx and f["stage_step"] > 0]
+
+
+def test_nvt_and_npt_hold_the_target_temperature(make_ctx):
+    r = stability.run(cu32(), {"opt_steps": 0, "nvt_steps": 300, "npt_steps": 200, "timestep_fs": 2.0,
+                               "trajectory_interval": 5, "checkpoint_interval": 0}, make_ctx(EMT(), model_id="emt"))
+    assert r["status"] == "ok", r["instability_reason"]
+    nvt = [f["temperature_K"] for f in _frames(r, "nvt")]
+    late = nvt[len(nvt) // 3:]  # friction 0.01/fs: relaxed after ~100 fs; 32 atoms: ±~45 K per frame
+    assert abs(np.mean(late) - 300.0) < 60.0, np.mean(late)
+    npt = [f["temperature_K"] for f in _frames(r, "npt")]
+    assert abs(np.mean(npt) - 300.0) < 75.0, np.mean(npt)
+    # the result reports the targets and what was reached
+    assert [s.get("temperature_K") for s in r["stages"]] == [None, 300.0, 300.0]
+    assert [s.get("pressure_bar") for s in r["stages"]] == [None, None, 1.0]
+    assert r["temperature_drift_K"] == pytest.approx(np.mean(npt) - 300.0)
+    assert 100.0 < r["final_temperature_K"] < 600.0
+
+
+def test_npt_volume_follows_the_pressure(make_ctx):
+    """Compressing EMT copper (B = 134 GPa, a0 = 3.589 Å) by 5 GPa shrinks it by about P/B = 3.7 %."""
+    r = stability.run(bulk("Cu", "fcc", a=3.589, cubic=True) * (2, 2, 2),
+                      {"opt_steps": 0, "nvt_steps": 50, "npt_steps": 1200, "timestep_fs": 4.0,
+                       "temperature_K": 30.0, "pressure_bar": 50_000.0, "trajectory_interval": 10,
+                       "checkpoint_interval": 0}, make_ctx(EMT(), model_id="emt"))
+    assert r["status"] == "ok", r["instability_reason"]
+    frames = _frames(r, "npt")
+    change = float(np.mean([f["V_rel"] for f in frames[len(frames) // 2:]])) - 1.0
+    assert -0.050 < change < -0.025, change  # -P/B = -5/134 = -3.7 %
+    assert r["volume_change_percent"] < 0

@@ -18,6 +18,7 @@ TASK_MODULES: dict[str, str] = {
     "bulk_modulus": "mofsim_engine.tasks.bulk_modulus",
     "heat_capacity": "mofsim_engine.tasks.heat_capacity",
     "interaction_energy": "mofsim_engine.tasks.interaction_energy",
+    "speed": "mofsim_engine.tasks.speed",
 }
 
 

@@ -131,11 +131,14 @@ def fit_eos(volumes, energies, eos: str) -> dict:
         v0, e0, B = e.fit(warn=False)
     params = np.asarray(e.eos_parameters, dtype=float)
     residual = e.func(np.asarray(volumes, dtype=float), *params) - np.asarray(energies, dtype=float)
+    ss_tot = float(np.sum((np.asarray(energies, dtype=float) - np.mean(energies)) ** 2))
     return {
         "v0": float(v0), "e0": float(e0), "B_eV_A3": float(B),
         "B_GPa": float(B / units.kJ * 1e24),
         "Bp": float(params[2]),
         "rmse": float(np.sqrt(np.mean(residual**2))),
+        # Coefficient of determination of the fit over the points' energies (1 = every point on the curve).
+        "r_squared": float(1.0 - np.sum(residual**2) / ss_tot) if ss_tot > 0 else float("nan"),
     }
 
 
@@ -180,8 +183,6 @@ def run(atoms: Atoms, params: dict, ctx: JobContext) -> dict:
         point_converged=[d["converged"] for d in data],
         point_steps=[d["steps"] for d in data],
     )
-    result["volumes"] = result["volumes_A3"]  # reference SDK names
-    result["energies"] = result["energies_eV"]
     bad = [d for d in data if d["status"] in ("exploded", "nan") or not math.isfinite(d["energy_eV"])]
     if bad:
         status = "nan" if any(d["status"] == "nan" or not math.isfinite(d["energy_eV"]) for d in bad) else "exploded"
@@ -205,6 +206,7 @@ def run(atoms: Atoms, params: dict, ctx: JobContext) -> dict:
         equilibrium_energy_eV=_finite(fit["e0"]),
         pressure_derivative=_finite(fit["Bp"]),
         fit_rmse_eV=_finite(fit["rmse"]),
+        fit_r_squared=_finite(fit["r_squared"]),
         fit_ok=bool(fit_ok),
         minimum_offset_percent=_finite(offset),
         minimum_outside_1_percent=bool(not offset <= MINIMUM_OFFSET_LIMIT_PERCENT),

@@ -199,7 +199,6 @@ def run(atoms: Atoms, params: dict, ctx: JobContext) -> dict:
         phonopy_yaml_path=str(work_dir / "phonopy_params.yaml"),
         thermal_properties_path=str(work_dir / "thermal_properties.npz"),
     )
-    result["temperatures"] = result["temperatures_K"]  # reference SDK name
     ctx.progress(force=True, stage="thermal", step=len(cells), max_steps=len(cells), progress=100.0)
     return _with_reference(result, ref)
 

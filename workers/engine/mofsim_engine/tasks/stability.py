@@ -138,6 +138,15 @@ def build_stages(eff: dict) -> list[dict]:
     return stages
 
 
+def _final_pressure_GPa(atoms) -> float | None:
+    """Instantaneous pressure of the last frame, GPa: −tr(σ)/3 with the kinetic (ideal-gas) part, as a barostat sees it."""
+    try:
+        stress = atoms.get_stress(voigt=True, include_ideal_gas=True)
+    except Exception:  # noqa: BLE001 - a model without stress, or a failed call: no pressure to report
+        return None
+    return _finite(-float(np.mean(stress[:3])) / units.GPa)
+
+
 def _finite(x):
     """float or None (results must be valid JSON: no NaN/inf)."""
     try:
@@ -513,6 +522,7 @@ class _Run:
             "max_displacement_A": _finite(disp.max()) if len(disp) else 0.0,
             "com_drift_A": _finite(np.linalg.norm(a.get_center_of_mass() - np.asarray(self.com0))),
             "final_temperature_K": _finite(a.get_temperature()),
+            "final_pressure_GPa": None if failed else _final_pressure_GPa(a),
             "temperature_drift_K": _finite(temperature_drift),
             "energy_drift_eV": _finite(sum(self.npt_drifts)) if self.npt_drifts else None,
             "coordination": self.coordination,
@@ -520,6 +530,7 @@ class _Run:
             "volume_trace": self.frames,
             "stages": [{k: s[k] for k in ("name", "kind", "steps") if k in s}
                        | ({"temperature_K": s["temperature_K"]} if "temperature_K" in s else {})
+                       | ({"pressure_bar": eff["pressure_bar"]} if s["kind"] == "npt" else {})
                        for s in self.stages],
             "steps_completed": self.global_step,
             "md_steps_completed": self.md_steps,

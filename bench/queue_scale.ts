@@ -1,0 +1,198 @@
+/**
+ * Queue at scale: on a real stack (fresh database, Temporal dev server, the API in this process, one worker as a
+ * child process with the default job slots), hold the worker busy, submit BENCH_N `lj_test` single points through
+ * POST /tasks/batch and print what the scheduler costs while they wait and how fast they drain.
+ *
+ *   node --import tsx bench/queue_scale.ts                 # BENCH_N=10000
+ *   BENCH_N=1000 BENCH_IDLE_S=30 BENCH_HISTORY_S=60 node --import tsx bench/queue_scale.ts
+ *
+ * Environment: BENCH_N (tasks queued, default 10000), BENCH_IDLE_S (seconds of CPU measured while they wait,
+ * default 60), BENCH_HISTORY_S (how long the oldest task has waited when its history is read, default 600),
+ * BENCH_SUBMITS (single submits timed per condition, default 100), BENCH_WARM_RUNS (idle submit → COMPLETED runs,
+ * default 20), BENCH_JSON (a file to write the figures to).
+ */
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { Client, Connection } from '@temporalio/client';
+import { api, startTestStack, submit, waitForTask } from '../tests/helpers/stack.js';
+
+const N = Number(process.env.BENCH_N ?? 10_000);
+const IDLE_S = Number(process.env.BENCH_IDLE_S ?? 60);
+const HISTORY_S = Number(process.env.BENCH_HISTORY_S ?? 600);
+const SUBMITS = Number(process.env.BENCH_SUBMITS ?? 100);
+const WARM_RUNS = Number(process.env.BENCH_WARM_RUNS ?? 20);
+const calf = { source: 'builtin', name: 'calf' };
+const sp = (priority = 'NORMAL') => ({ model: 'lj_test', structure: calf, options: { priority } });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const q = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]! : NaN;
+};
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+const figures: Record<string, number | string> = {};
+const report = (key: string, value: number | string, text: string) => { figures[key] = value; console.log(`${text}`); };
+
+const CLK = 100; // USER_HZ on Linux
+function procCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK;
+  } catch { return 0; }
+}
+function pidsMatching(fragment: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try { if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(fragment)) out.push(Number(d)); } catch { /* gone */ }
+  }
+  return out;
+}
+
+async function main() {
+  const stack = await startTestStack({ workers: 0, env: { MOFSIM_WORKER_HEARTBEAT_S: '5', MOFSIM_WORKER_STALE_S: '30', MOFSIM_ACTIVITY_HEARTBEAT_TIMEOUT_S: '30' } });
+  const sql = stack.database.sql;
+  try {
+    const worker = await stack.spawnWorker('bench-w');
+    const slots = stack.config.MOFSIM_ENGINE_MAX_JOBS;
+    const temporalPort = new URL(`http://${stack.config.TEMPORAL_ADDRESS}`).port;
+    const temporalPids = pidsMatching(`--port\u0000${temporalPort}`).concat(pidsMatching(`--port=${temporalPort}`));
+    const client = new Client({ connection: await Connection.connect({ address: stack.config.TEMPORAL_ADDRESS }) });
+    const key = { key: stack.adminKey };
+    console.log(`stack up: 1 worker (${slots} slots), Temporal pid(s) ${temporalPids.join(',') || '?'}; N = ${N}`);
+
+    // Idle stack: warm lj_test single point, submit → COMPLETED.
+    await waitForTask(stack.baseUrl, (await submit(stack.baseUrl, 'single-point-energy', sp(), {}, key)).body.data.task_id, 120_000, key);
+    const e2e: number[] = [];
+    for (let i = 0; i < WARM_RUNS; i++) {
+      const t0 = performance.now();
+      const id = (await submit(stack.baseUrl, 'single-point-energy', sp(), {}, key)).body.data.task_id;
+      for (;;) {
+        const [r] = await sql`select status from tasks where id = ${id}`;
+        if (r!.status === 'COMPLETED') break;
+        await sleep(2);
+      }
+      e2e.push(performance.now() - t0);
+    }
+    report('idle_submit_to_completed_p50_ms', q(e2e, 0.5), `submit → COMPLETED, warm lj_test, idle stack: p50 ${ms(q(e2e, 0.5))}, p95 ${ms(q(e2e, 0.95))} (${WARM_RUNS} runs)`);
+
+    const timeSubmits = async () => {
+      const lat: number[] = [];
+      for (let i = 0; i < SUBMITS; i++) {
+        const t0 = performance.now();
+        const r = await submit(stack.baseUrl, 'single-point-energy', sp('LOW'), {}, key);
+        lat.push(performance.now() - t0);
+        if (r.status !== 202) throw new Error(`submit answered ${r.status}`);
+      }
+      return lat;
+    };
+
+    // Hold every slot with a long MD job the queued work cannot preempt (CRITICAL).
+    const blockers: string[] = [];
+    for (let i = 0; i < slots; i++) {
+      blockers.push((await submit(stack.baseUrl, 'stability', {
+        model: 'lj_test', structure: calf, options: { priority: 'CRITICAL' },
+        parameters: { opt_steps: 0, nvt_steps: 10_000_000, npt_steps: 0, checkpoint_interval: 100_000, trajectory_interval: 100_000 },
+      }, {}, key)).body.data.task_id);
+    }
+    for (;;) {
+      const [r] = await sql`select count(*)::int as n from tasks where id = any(${blockers}) and status = 'RUNNING'`;
+      if (r!.n === slots) break;
+      await sleep(200);
+    }
+    // Control-plane CPU: processes of this stack only (Postgres: this database's backends).
+    const pgPids = async () => (await sql`select pid from pg_stat_activity where datname = current_database()`).map((r) => Number(r.pid));
+    const snapshot = async () => ({
+      temporal: temporalPids.reduce((a, p) => a + procCpuSeconds(p), 0),
+      api: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6,
+      worker: procCpuSeconds(worker.process.pid!),
+      postgres: (await pgPids()).reduce((a, p) => a + procCpuSeconds(p), 0),
+    });
+    const cpuOver = async (seconds: number) => {
+      const a = await snapshot();
+      await sleep(seconds * 1000);
+      const b = await snapshot();
+      const m = (k: keyof typeof a) => ((b[k] - a[k]) / seconds) * 60;
+      return { temporal: m('temporal'), api: m('api'), worker: m('worker'), postgres: m('postgres'), total: m('temporal') + m('api') + m('worker') + m('postgres') };
+    };
+    // What the running jobs themselves cost the control plane (heartbeats, progress events), nothing queued.
+    const base = await cpuOver(IDLE_S);
+    report('busy_cpu_percent_of_core_0_queued', (base.total / 60) * 100, `control-plane CPU, worker busy, 0 queued: ${base.total.toFixed(2)} CPU-s/min = ${((base.total / 60) * 100).toFixed(2)} % of one core`);
+    const lat0 = await timeSubmits();
+    report('submit_p50_ms_0_queued', q(lat0, 0.5), `single submit, 0 queued (worker busy): p50 ${ms(q(lat0, 0.5))}, p99 ${ms(q(lat0, 0.99))}`);
+    figures.submit_p99_ms_0_queued = q(lat0, 0.99);
+
+    // N tasks through the batch route, 1000 at a time.
+    const batchMs: number[] = [];
+    const t0 = performance.now();
+    for (let done = 0; done < N;) {
+      const n = Math.min(1000, N - done);
+      const b0 = performance.now();
+      const r = await api(stack.baseUrl, '/api/v1/tasks/batch?task_type=single-point-energy', {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ tasks: Array.from({ length: n }, () => sp()) }),
+      }, key);
+      batchMs.push(performance.now() - b0);
+      if (r.status !== 202 || r.body.data.submitted !== n) throw new Error(`batch answered ${r.status}: ${JSON.stringify(r.body).slice(0, 300)}`);
+      done += n;
+    }
+    const submitS = (performance.now() - t0) / 1000;
+    report('batch_tasks_per_s', N / submitS, `batch submit: ${N} tasks in ${submitS.toFixed(1)} s = ${(N / submitS).toFixed(0)} tasks/s; one 1000-item batch p50 ${ms(q(batchMs, 0.5))}, max ${ms(Math.max(...batchMs))}`);
+    figures.batch_1000_max_ms = Math.max(...batchMs);
+    const inLine = async () => Number((await sql`select count(*)::int as n from tasks where wait_seq is not null`)[0]!.n);
+    const w0 = performance.now();
+    for (;;) {
+      const [r] = await sql`select count(*)::int as n from tasks where workflow_pending`;
+      if (r!.n === 0 && (await inLine()) >= N) break;
+      await sleep(1000);
+    }
+    report('all_in_line_s', (performance.now() - w0) / 1000, `all ${N} workflows started and waiting in line ${((performance.now() - w0) / 1000).toFixed(1)} s after the last batch`);
+
+    const latN = await timeSubmits();
+    report('submit_p50_ms_n_queued', q(latN, 0.5), `single submit, ${N} queued: p50 ${ms(q(latN, 0.5))}, p99 ${ms(q(latN, 0.99))}`);
+    figures.submit_p99_ms_n_queued = q(latN, 0.99);
+
+    await sleep(5000);
+    const c = await cpuOver(IDLE_S);
+    report('waiting_cpu_percent_of_core', ((c.total - base.total) / 60) * 100,
+      `control-plane CPU while ${N} wait: Temporal ${c.temporal.toFixed(2)}, API ${c.api.toFixed(2)}, worker ${c.worker.toFixed(2)}, Postgres backends ${c.postgres.toFixed(2)} CPU-s/min = ${((c.total / 60) * 100).toFixed(2)} % of one core; minus the 0-queued figure: ${(((c.total - base.total) / 60) * 100).toFixed(2)} % is what waiting costs`);
+
+    // History of the oldest queued task once it has waited BENCH_HISTORY_S.
+    const [oldest] = await sql`select id, created_at from tasks where wait_seq is not null order by created_at limit 1`;
+    const waited = (Date.now() - new Date(oldest!.created_at as string).getTime()) / 1000;
+    if (waited < HISTORY_S) await sleep((HISTORY_S - waited) * 1000);
+    const history = await client.workflow.getHandle(String(oldest!.id)).fetchHistory();
+    report('queued_history_events', history.events?.length ?? NaN,
+      `history of a task queued for ${Math.max(waited, HISTORY_S).toFixed(0)} s: ${history.events?.length} events`);
+
+    // Release the worker and drain.
+    const r0 = Date.now();
+    for (const id of blockers) await api(stack.baseUrl, `/api/v1/tasks/${id}/cancel`, { method: 'POST' }, key);
+    const total2 = N + SUBMITS * 2;
+    for (;;) {
+      const [r] = await sql`select count(*)::int as n from tasks where status in ('PENDING','QUEUED','RUNNING')`;
+      if (r!.n === 0) break;
+      await sleep(1000);
+    }
+    const [{ last }] = await sql`select max(completed_at) as last from tasks where status = 'COMPLETED'` as unknown as [{ last: Date }];
+    const drainS = (new Date(last).getTime() - r0) / 1000;
+    report('drain_tasks_per_s', total2 / drainS, `drain: ${total2} tasks in ${drainS.toFixed(1)} s = ${(total2 / drainS).toFixed(1)} tasks/s with ${slots} slots`);
+
+    // Slot freed (a job's completed/cancelled event) → the next job's started event, matched first-freed first-taken.
+    const evs = await sql`select e.type, e.created_at from task_events e where e.type in ('completed', 'cancelled', 'started')
+      and e.created_at >= ${new Date(r0)} order by e.id`;
+    const free: number[] = [];
+    const gaps: number[] = [];
+    for (const e of evs) {
+      const t = new Date(e.created_at as string).getTime();
+      if (e.type === 'started') { const f = free.shift(); if (f !== undefined) gaps.push(t - f); } else free.push(t);
+    }
+    report('slot_to_start_p95_ms', q(gaps, 0.95), `slot freed → next started: p50 ${ms(q(gaps, 0.5))}, p95 ${ms(q(gaps, 0.95))} (${gaps.length} hand-overs)`);
+    figures.slot_to_start_p50_ms = q(gaps, 0.5);
+    if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify(figures, null, 2));
+    await client.connection.close();
+  } finally {
+    await stack.stop();
+  }
+}
+
+main().then(() => process.exit(0), (err) => { console.error(err); process.exit(1); });

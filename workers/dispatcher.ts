@@ -1,0 +1,132 @@
+/**
+ * Runs the scheduler's decisions in a worker process and tells the workflows what was decided. A decision runs when
+ * a control activity changes the line or frees a slot (in that activity), when a NOTIFY on the schedule channel
+ * arrives (the API: submit, pause, cancel, priority; workers: join, drain), and on a slow sweep that also re-sends
+ * grants whose decider died before signalling, marks silent workers offline, and starts workflows a batch
+ * submission committed but did not start (its outbox). Decisions in several processes are serialised by Postgres.
+ */
+import type { Client } from '@temporalio/client';
+import type postgres from 'postgres';
+import type { Config } from '../common/config.js';
+import type { Db } from '../store/client.js';
+import {
+  markSignalled, schedulePass, SCHEDULE_CHANNEL, unsignalledGrants, type Grant, type PassResult, type SchedulerPolicy,
+} from '../store/scheduler.js';
+import type { SystemLog } from '../store/system-logs.js';
+import { logStaleWorkers } from '../store/worker-registry.js';
+import { startPendingWorkflows } from '../store/workflow-outbox.js';
+import { preemptSignal, slotSignal } from '../workflows/task-workflow.js';
+import { releaseWorker } from '../store/scheduler.js';
+
+export interface DispatcherDeps {
+  db: Db;
+  /** The pool's raw client, for LISTEN. */
+  sql?: postgres.Sql;
+  client: Client;
+  config: Config;
+  policy: SchedulerPolicy;
+  systemLog?: SystemLog;
+  /** Seconds between sweeps. */
+  sweepSeconds: number;
+}
+
+export interface Dispatcher {
+  /** Decides now and tells every granted workflow except `own` (whose grant is returned to the caller instead). */
+  decide(own?: { taskId: string; seq: number }): Promise<Grant | null>;
+  /** Asks for a decision soon (coalesced: calls while one runs lead to one more). */
+  kick(): void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function schedulerPolicy(config: Config): SchedulerPolicy {
+  return {
+    staleSeconds: config.MOFSIM_WORKER_STALE_S,
+    backfillMaxBypass: config.MOFSIM_BACKFILL_MAX_BYPASS,
+    backfillLookahead: config.MOFSIM_BACKFILL_LOOKAHEAD,
+    fairShareWindowSeconds: config.MOFSIM_FAIR_SHARE_WINDOW_S,
+  };
+}
+
+export function createDispatcher(deps: DispatcherDeps): Dispatcher {
+  const log = deps.systemLog?.as('scheduler', {});
+  let running: Promise<unknown> | undefined;
+  let again = false;
+  let timer: NodeJS.Timeout | undefined;
+  let unlisten: (() => Promise<void>) | undefined;
+  let stopped = false;
+
+  const tell = async (grants: Grant[]) => {
+    const told: Grant[] = [];
+    await Promise.all(grants.map(async (g) => {
+      try {
+        await deps.client.workflow.getHandle(g.taskId).signal(slotSignal, g);
+        told.push(g);
+      } catch {
+        // Not running (yet, or any more): the sweep tries again; a finished task's grant is freed by its end.
+      }
+    }));
+    await markSignalled(deps.db, told);
+  };
+
+  const preempt = async (r: PassResult) => {
+    for (const p of r.preemptions) {
+      log?.info('scheduler', 'preempting a running job to make room for a waiting task', {
+        taskId: p.taskId, workerId: p.workerId, extra: { for_task_id: p.forTaskId },
+      });
+      // The victim's workflow stops its job (checkpoint kept), frees the slot and requeues it behind the other.
+      await deps.client.workflow.getHandle(p.taskId).signal(preemptSignal, { by: p.forTaskId })
+        .catch(() => releaseWorker(deps.db, p.taskId));
+    }
+  };
+
+  const decide = async (own?: { taskId: string; seq: number }): Promise<Grant | null> => {
+    const r = await schedulePass(deps.db, deps.policy);
+    logStaleWorkers(log, r.markedOffline, deps.policy.staleSeconds);
+    const mine = own ? r.grants.find((g) => g.taskId === own.taskId && g.seq === own.seq) ?? null : null;
+    if (mine) await markSignalled(deps.db, [mine]);
+    await tell(r.grants.filter((g) => g !== mine));
+    await preempt(r);
+    if (r.markedOffline.length) kick();
+    return mine;
+  };
+
+  const kick = () => {
+    if (stopped) return;
+    if (running) { again = true; return; }
+    running = decide().catch(() => {}).finally(() => {
+      running = undefined;
+      if (again) { again = false; kick(); }
+    });
+  };
+
+  const sweep = async () => {
+    try {
+      await tell(await unsignalledGrants(deps.db, 2000));
+      await startPendingWorkflows(deps.db, deps.client, deps.config, { olderThanMs: 5000 });
+    } catch {
+      // Postgres or Temporal briefly away: the next sweep tries again.
+    }
+    kick();
+  };
+
+  return {
+    decide,
+    kick,
+    async start() {
+      if (deps.sql) {
+        const sub = await deps.sql.listen(SCHEDULE_CHANNEL, () => kick());
+        unlisten = () => sub.unlisten();
+      }
+      timer = setInterval(() => { void sweep(); }, deps.sweepSeconds * 1000);
+      timer.unref();
+      kick();
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearInterval(timer);
+      await unlisten?.().catch(() => {});
+      await running;
+    },
+  };
+}
