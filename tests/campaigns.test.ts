@@ -144,7 +144,7 @@ describe('campaigns', () => {
     // A campaign that runs a while: relaxations to an unreachable fmax.
     const slowCampaign = await client.campaigns.create({
       name: 'sdk long', models: ['lj_test'], structures: ['calf', 'SAS_primitive', 'LTA'],
-      tasks: [{ type: 'optimization', parameters: { fmax: 1e-9, max_steps: 200000, cell_filter: null } }], options: { reuse: false },
+      tasks: [{ type: 'optimization', parameters: { fmax: 1e-9, max_steps: 100000, cell_filter: null } }], options: { reuse: false },
     });
     const statusOf = (want: string) => until(`campaign ${want}`, async () => ((await slowCampaign.refresh()).status === want ? slowCampaign : undefined), 120_000, 300);
     const running = await until('a running task', async () => (await slowCampaign.tasks({ status: 'RUNNING' })).items[0], 180_000, 300);

@@ -168,7 +168,7 @@ export async function submitTask(
   }
   const task = inserted[0];
   countSubmitted(task);
-  if (values.options.reuse) {
+  if ((values.options as TaskCreate['options'])?.reuse) {
     // The result cache: an identical earlier computation stands for this one (no workflow, no engine time).
     const key = await cacheKeyFor(db, engineResolve(deps), task).catch(() => null);
     const cached = key ? await findCached(db, key, task.id) : undefined;
