@@ -93,6 +93,9 @@ const schema = z.object({
   /** Port of a worker process's `/metrics` (0: any free port, logged at start). */
   MOFSIM_WORKER_METRICS_PORT: int(9464),
   MOFSIM_WORKER_METRICS_HOST: z.string().default('0.0.0.0'),
+  /** Read-only database role for Grafana's PostgreSQL datasource; the API creates/updates it at start when the password is set. */
+  MOFSIM_GRAFANA_DB_USER: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).default('mofsim_grafana'),
+  MOFSIM_GRAFANA_DB_PASSWORD: z.string().min(1).optional(),
   /** Trust X-Forwarded-For (behind a reverse proxy): `true`, a hop count, or unset. */
   MOFSIM_TRUST_PROXY: z.string().optional(),
 });

@@ -69,7 +69,9 @@ export async function sampleFleet(o: Pick<FleetSampleOptions, 'database' | 'data
       select count(*)::int as n, coalesce(extract(epoch from now() - min(first_attempt)), 0)::float8 as oldest
       from (select min(created_at) as first_attempt from webhook_deliveries
             where created_at > now() - interval '24 hours'
-            group by idempotency_key having not bool_or(ok)) pending`,
+            group by idempotency_key
+            -- A refused URL (the delivery's error starts 'callback …') is not retried: it is not pending.
+            having not bool_or(ok) and not bool_or(status_code is null and coalesce(error, '') like 'callback %')) pending`,
     diskUsage(o.dataDir),
   ]);
   // Reset and refill in one synchronous stretch: a scrape never sees a half-written sample.

@@ -12,7 +12,7 @@ const requestDuration = new Histogram({
 });
 
 /** The route template a finished request matched (`/api/v1/tasks/:id`), or `unmatched` (404s, refused early). */
-function routeTemplate(req: Request): string {
+export function routeTemplate(req: Request): string {
   const path = req.route?.path;
   return typeof path === 'string' ? `${req.baseUrl ?? ''}${path}` : 'unmatched';
 }

@@ -7,6 +7,11 @@ import { join } from 'node:path';
 import { repoRoot } from '../common/config.js';
 import type { ServerDeps } from './deps.js';
 import { sendError } from './envelope.js';
+import { refuseControlCharacters } from './input-hygiene.js';
+import { isTimestamp } from '../common/timestamps.js';
+import { TASK_TYPES } from '../common/task-types.js';
+
+const SUBMIT_TYPES = Object.keys(TASK_TYPES);
 import { AppError } from './errors.js';
 import { authenticate } from './auth.js';
 import { compatibility } from './compat.js';
@@ -20,7 +25,7 @@ import { modelsRouter } from './routes/models.js';
 import { structuresRouter } from './routes/structures.js';
 import { tasksRouter } from './routes/tasks.js';
 import { usageRouter, workersRouter } from './routes/workers.js';
-import { httpMetrics } from '../metrics/http-metrics.js';
+import { httpMetrics, routeTemplate } from '../metrics/http-metrics.js';
 import { contentType, metricsText } from '../metrics/exposition.js';
 
 export const apiSpecPath = join(repoRoot, 'openapi', 'mofsim.yaml');
@@ -33,10 +38,15 @@ interface ValidatorError {
   code?: string;
 }
 
-// '/body/parameters/fmax' or '.body.parameters.fmax' → 'parameters.fmax'
+const HEADER_NAMES: Record<string, string> = { 'idempotency-key': 'Idempotency-Key', 'last-event-id': 'Last-Event-ID' };
+
+// '/body/parameters/fmax' or '.body.parameters.fmax' → 'parameters.fmax'; a header keeps its documented spelling;
+// an error about the body as a whole (`request must be object`) names `body`.
 function fieldOf(path?: string): string | undefined {
-  if (!path) return undefined;
-  return path.replace(/^[./]?(body|query|params|path|headers)[./]?/, '').replace(/\//g, '.').replace(/^\./, '') || undefined;
+  if (!path) return 'body';
+  const header = /^[./]?headers[./](.+)$/.exec(path)?.[1];
+  if (header) return HEADER_NAMES[header.toLowerCase()] ?? header;
+  return path.replace(/^[./]?(body|query|params|path|headers)[./]?/, '').replace(/\//g, '.').replace(/^\./, '') || 'body';
 }
 
 /** Builds the app around its dependencies (tests build one per suite). */
@@ -63,16 +73,22 @@ export function createApp(deps: ServerDeps) {
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       // The key's id, never key material (keys travel only in headers, which are not logged).
-      log.info('request', { request_id: id, key_id: res.locals.actor?.keyId, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 });
+      // The full path as received (percent-encoded, so never a raw control character) and the route it matched.
+      const path = req.originalUrl.split('?')[0];
+      log.info('request', { request_id: id, key_id: res.locals.actor?.keyId, method: req.method, path, route: routeTemplate(req), status: res.statusCode, ms: Math.round(ms * 10) / 10 });
     });
     next();
   });
   app.use(authenticate(deps));
   app.use(express.json({ limit: '5mb' }));
+  app.use(refuseControlCharacters);
   app.use(compatibility);
   app.use(OpenApiValidator.middleware({
     apiSpec: apiSpecPath,
-    validateRequests: { coerceTypes: true, allowUnknownQueryParameters: false },
+    // Query, path and header values are always coerced from text; a JSON body is taken as typed ("fmax": true is
+    // not 1, "max_steps": "5" is not 5).
+    validateRequests: { coerceTypes: false, allowUnknownQueryParameters: false },
+    formats: { 'date-time': { type: 'string', validate: isTimestamp } },
     validateResponses: false,
     // Keys are checked by server/auth.ts (before validation), which also rate-limits failures.
     validateSecurity: false,
@@ -84,6 +100,8 @@ export function createApp(deps: ServerDeps) {
       defParamCharset: 'utf8',
     },
   }));
+  // Again once multipart fields and file names are parsed.
+  app.use(refuseControlCharacters);
 
   app.use(healthRouter(deps));
   app.use('/api/v1/structures', structuresRouter(deps));
@@ -111,6 +129,10 @@ export function createApp(deps: ServerDeps) {
     const e = err as ValidatorError;
     if (e?.type === 'entity.parse.failed') return sendError(res, 400, 40000, 'INVALID_JSON', 'request body is not valid JSON', 'body');
     if (e?.type === 'entity.too.large') return sendError(res, 413, 41300, 'BODY_TOO_LARGE', 'request body is too large', 'body');
+    // busboy's refusals of a broken multipart body (bad part headers, a truncated form) are the client's.
+    if (/^(Malformed part header|Unexpected end of form|Multipart: Boundary not found|Malformed urlencoded form)/.test(String(e?.message ?? ''))) {
+      return sendError(res, 400, 40000, 'INVALID_MULTIPART', `the multipart body cannot be read: ${e.message}`, 'file');
+    }
     if (e?.code === 'LIMIT_FILE_SIZE' || e?.status === 413) {
       return sendError(res, 413, 41300, 'FILE_TOO_LARGE', `upload exceeds the ${deps.config.MOFSIM_MAX_UPLOAD_MB} MB limit`, 'file');
     }
@@ -118,6 +140,11 @@ export function createApp(deps: ServerDeps) {
       const first = e.errors?.[0];
       const field = fieldOf(first?.path);
       if (e.status === 404) return sendError(res, 404, 40400, 'NOT_FOUND', `no route for ${req.method} ${req.path}`);
+      // POST /api/v1/tasks/<name> with a name that is no task type matches only the GET of a task id: a route that
+      // does not exist, not a method the route lacks.
+      if (e.status === 405 && req.method === 'POST' && /^\/api\/v1\/tasks\/[^/]+\/?$/.test(req.path)) {
+        return sendError(res, 404, 40400, 'UNKNOWN_TASK_TYPE', `no task type ${decodeURIComponent(req.path.split('/')[4] ?? '').slice(0, 100)}; known: ${SUBMIT_TYPES.join(', ')}`, 'task_type');
+      }
       if (e.status === 405) return sendError(res, 405, 40500, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${req.path}`);
       if (e.status === 415) return sendError(res, 415, 41500, 'UNSUPPORTED_MEDIA_TYPE', e.message ?? 'unsupported media type', 'body');
       const detail = first ? `${field ?? 'request'} ${first.message}` : e.message ?? 'invalid request';

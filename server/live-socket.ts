@@ -3,13 +3,15 @@
  * `{"action":"unsubscribe",...}`; the server sends `{"type":"event","event":{id, task_id, type, data, created_at}}`,
  * replaying stored events after `last_event_id` first. The key comes in the upgrade request's `Authorization: Bearer`
  * or `X-API-Key` header, or (for browsers, which cannot set headers) in a first message `{"action":"auth","api_key":…}`.
- * A user key reaches only its own tasks, for `all` too; an admin key reaches every task.
+ * A user key reaches only its own tasks, for `all` too; an admin key reaches every task. A wrong key (header or
+ * message) closes the socket (1008) and counts towards the address's failed-authentication limit, as over HTTP.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ServerDeps } from './deps.js';
 import { taskEventToApi } from './mappers.js';
-import { actorOf, findKey, type Actor } from './services/keys.js';
+import { admitRequest, hitWindow } from './rate-limits.js';
+import { actorOf, hashKey, type Actor } from './services/keys.js';
 import { getTask, replayTaskEvents } from './services/tasks.js';
 import type { TaskEventRow } from '../store/schema.js';
 
@@ -17,17 +19,37 @@ import type { TaskEventRow } from '../store/schema.js';
 export function attachLiveSocket(server: Server, deps: ServerDeps): WebSocketServer {
   const wss = new WebSocketServer({ server, path: '/ws' });
   const log = deps.logger.child({ component: 'ws' });
-  const actorFor = async (key: string | undefined): Promise<Actor | undefined> => {
-    if (!key || key.length < 8 || key.length > 512) return undefined;
-    const row = await findKey(deps.database.db, key);
-    return row ? actorOf(row) : undefined;
+  const failWindowS = deps.config.MOFSIM_AUTH_FAIL_WINDOW_S;
+  const failLimit = deps.config.MOFSIM_AUTH_FAIL_LIMIT;
+  // The same guard as HTTP (server/auth.ts): a blocked address is refused, and every wrong key counts towards it.
+  type Check = { actor: Actor } | { failed: 'blocked' | 'invalid' };
+  const checkKey = async (key: string | undefined, ip: string): Promise<Check> => {
+    const keyHash = key && key.length >= 8 && key.length <= 512 ? hashKey(key) : null;
+    const { row, failures } = await admitRequest(deps.database.sql, { address: ip, keyHash, failWindowS, failLimit, requestWindowS: 60 });
+    if (failures.count >= failLimit) return { failed: 'blocked' };
+    if (row && row.keyHash === keyHash) return { actor: actorOf(row) };
+    const f = await hitWindow(deps.database.db, `auth:${ip}`, failWindowS);
+    log.warn('websocket authentication failed', { ip, failures: f.count });
+    if (f.count === failLimit) {
+      deps.systemLog.warning('auth', 'address blocked after repeated failed authentications', { extra: { ip, failures: f.count, via: 'ws' } });
+    }
+    return { failed: 'invalid' };
+  };
+  // A failed authentication ends the socket: one connection cannot be used to try keys one after another.
+  const refuse = (socket: WebSocket, failed: 'blocked' | 'invalid') => {
+    socket.send(JSON.stringify(failed === 'blocked'
+      ? { type: 'error', code: 42903, message: 'too many failed authentications from this address' }
+      : { type: 'error', code: 40103, message: 'invalid or revoked API key' }));
+    socket.close(1008, failed === 'blocked' ? 'too many failed authentications' : 'invalid API key');
   };
   wss.on('connection', (socket: WebSocket, req: IncomingMessage) => {
     const subs = new Map<string, () => void>();
     const header = req.headers.authorization?.match(/^Bearer\s+(.+)$/i)?.[1] ?? (req.headers['x-api-key'] as string | undefined);
     // Handlers are attached synchronously (a message sent right after 'open' must not be lost); the header key is
     // looked up once and awaited by the first message.
-    const headerActor = actorFor(header?.trim()).catch(() => undefined);
+    const ip = req.socket.remoteAddress ?? 'unknown';
+    const headerCheck: Promise<Check | undefined> = header === undefined ? Promise.resolve(undefined)
+      : checkKey(header.trim(), ip).catch(() => ({ failed: 'invalid' as const }));
     let actor: Actor | undefined;
     let resolved = false;
     // Tasks this socket may see (a user key: its own), remembered so `all` streams do not query per event.
@@ -44,10 +66,20 @@ export function attachLiveSocket(server: Server, deps: ServerDeps): WebSocketSer
     socket.on('message', async (raw) => {
       let msg: { action?: string; task_id?: string; all?: boolean; last_event_id?: number; api_key?: string };
       try { msg = JSON.parse(String(raw)); } catch { socket.send(JSON.stringify({ type: 'error', message: 'messages are JSON objects' })); return; }
-      if (!resolved) { actor = await headerActor; resolved = true; }
+      if (!resolved) {
+        const c = await headerCheck;
+        if (!resolved) {
+          resolved = true;
+          if (c && 'failed' in c) { refuse(socket, c.failed); return; }
+          actor = c?.actor;
+        }
+      }
+      if (socket.readyState !== socket.OPEN) return;
       if (msg.action === 'auth') {
-        actor = await actorFor(msg.api_key).catch(() => undefined);
-        socket.send(JSON.stringify(actor ? { type: 'authenticated', role: actor.role } : { type: 'error', code: 40103, message: 'invalid or revoked API key' }));
+        const c = await checkKey(typeof msg.api_key === 'string' ? msg.api_key : undefined, ip).catch(() => ({ failed: 'invalid' as const }));
+        if ('failed' in c) { actor = undefined; refuse(socket, c.failed); return; }
+        actor = c.actor;
+        socket.send(JSON.stringify({ type: 'authenticated', role: actor.role }));
         return;
       }
       if (!actor) {

@@ -15,11 +15,13 @@ import { VERSION } from './services/system.js';
 import { startSystemLogRetention } from './services/system-logs.js';
 import { startWebhookDispatch } from './services/webhooks.js';
 import { startFleetSample } from '../metrics/fleet-sample.js';
+import { ensureReadOnlyRole } from '../store/readonly-role.js';
 
 const config = loadConfig();
 const logger = createLogger('api', config.MOFSIM_LOG_LEVEL);
 await migrateDatabase(config.DATABASE_URL);
 const database = openDatabase(config.DATABASE_URL);
+if (config.MOFSIM_GRAFANA_DB_PASSWORD) await ensureReadOnlyRole(database.sql, config.MOFSIM_GRAFANA_DB_USER, config.MOFSIM_GRAFANA_DB_PASSWORD);
 const systemLog = new SystemLog(database.db, 'api', logger);
 // The classical baselines' leaderboard rows, for Grafana before anyone asks the API.
 ensureReferenceScores(database.db).catch((err) => logger.warn('reference scores not stored', { err: String(err) }));

@@ -53,15 +53,22 @@ const SECRET_NAME = /(secret|password|passwd|token|authorization|cookie|api[_-]?
 // An API key (`msk_<8 hex>_<secret>`): the public prefix may be logged, the rest never.
 const API_KEY = /\b(msk_[0-9a-f]{8})_[A-Za-z0-9_-]{8,}/g;
 
+// Control characters (NUL, ANSI escapes, C1) are written as \uXXXX: NUL cannot be stored in a text column, and an
+// escape sequence must not reach an operator's terminal verbatim. Tab and line feed stay (stack traces).
+const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+function escapeControls(s: string): string {
+  return s.replace(CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** A copy of `value` with secret-named fields and API key material replaced (depth-limited). */
 export function redact(value: unknown, depth = 0): unknown {
-  if (typeof value === 'string') return value.replace(API_KEY, '$1_[redacted]');
+  if (typeof value === 'string') return escapeControls(value.replace(API_KEY, '$1_[redacted]'));
   if (value === null || typeof value !== 'object') return value;
   if (depth > 5) return '[nested]';
   if (Array.isArray(value)) return value.slice(0, 100).map((v) => redact(v, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    out[k] = SECRET_NAME.test(k) && v !== null && v !== undefined && typeof v !== 'boolean' ? '[redacted]' : redact(v, depth + 1);
+    out[escapeControls(k)] = SECRET_NAME.test(k) && v !== null && v !== undefined && typeof v !== 'boolean' ? '[redacted]' : redact(v, depth + 1);
   }
   return out;
 }

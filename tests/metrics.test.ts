@@ -10,6 +10,11 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import postgres from 'postgres';
+import { randomBytes } from 'node:crypto';
+import { ensureReadOnlyRole } from '../store/readonly-role.js';
+import { BENCHMARK_SQL } from '../grafana/dashboards/benchmark-results.js';
+import { allPanels, committedDashboards, expandPromql } from './helpers/dashboards.js';
 import { startPrometheus, type TestPrometheus } from './helpers/prometheus.js';
 import { api, calfPath, startTestStack, submit, upload, waitForTask, type ChildWorker, type TestStack } from './helpers/stack.js';
 import { until } from './helpers/until.js';
@@ -61,6 +66,12 @@ before(async () => {
   for (const s of submitted) assert.equal(s.status, 202, JSON.stringify(s.body));
   taskIds = submitted.map((s) => s.body.data.task_id);
   for (const id of taskIds) assert.equal((await waitForTask(stack.baseUrl, id)).status, 'COMPLETED');
+  // One task that does not complete (the failure panels need a series) and one 4xx answer.
+  const long = await submit(stack.baseUrl, 'stability', { model: 'lj_test', structure, options: { priority: 'LOW' } });
+  assert.equal(long.status, 202, JSON.stringify(long.body));
+  await api(stack.baseUrl, `/api/v1/tasks/${long.body.data.task_id}/cancel`, { method: 'POST' });
+  assert.equal((await waitForTask(stack.baseUrl, long.body.data.task_id)).status, 'CANCELLED');
+  assert.equal((await api(stack.baseUrl, '/api/v1/tasks/00000000-0000-4000-8000-000000000000')).status, 404);
   await until('webhooks delivered', async () => hooks.received.length >= TASKS, 120_000);
   // A request whose path carries an id: its label must be the route template.
   await api(stack.baseUrl, `/api/v1/tasks/${taskIds[0]}`);
@@ -104,12 +115,15 @@ describe('metrics scraped by Prometheus', () => {
   });
 
   it('counts tasks submitted and finished by type and model, and their queue waits and run times', async () => {
-    assert.equal(await value('mofsim_tasks_submitted_total{model="lj_test"}'), TASKS);
+    assert.equal(await value('mofsim_tasks_submitted_total{model="lj_test"}'), TASKS + 1);
+    assert.equal(await value('mofsim_tasks_finished_total{status="CANCELLED",error_type="CANCELLED"}'), 1);
     assert.equal(await value('mofsim_tasks_submitted_total{priority="HIGH"}'), 1);
     assert.equal(await value('mofsim_tasks_finished_total{model="lj_test",status="COMPLETED",error_type=""}'), TASKS);
     assert.equal(await value('mofsim_tasks_finished_total{task_type="optimization"}'), 1);
-    assert.equal(await value('mofsim_queue_wait_seconds_count'), TASKS);
+    // The cancelled task may or may not have started before its cancel arrived.
+    assert.ok([TASKS, TASKS + 1].includes(await value('mofsim_queue_wait_seconds_count')));
     assert.equal(await value('mofsim_task_run_seconds_count{outcome="completed",model="lj_test"}'), TASKS);
+    assert.equal(await value('mofsim_tasks_submitted_total{task_type="stability",priority="LOW"}'), 1);
     assert.ok(await value('mofsim_task_run_seconds_sum') > 0);
   });
 
@@ -179,6 +193,57 @@ describe('metrics scraped by Prometheus', () => {
     }
     const free = await value('mofsim_data_dir_free_bytes');
     assert.ok(free > 0 && free <= await value('mofsim_data_dir_size_bytes'));
+  });
+
+  it('answers every PromQL query of every dashboard panel with at least one series', async () => {
+    for (const [file, d] of Object.entries(committedDashboards())) {
+      for (const panel of allPanels(d)) {
+        for (const t of panel.targets ?? []) {
+          if (!t.expr) continue;
+          const expr = expandPromql(t.expr);
+          // Rates need two samples inside their window: give Prometheus a few scrapes.
+          await until(`${file} / ${panel.title}: ${expr}`, async () => (await prom.query(expr)).length > 0, 30_000, 500);
+        }
+      }
+    }
+  });
+
+  it('runs every SQL panel query on Postgres as the read-only Grafana role, which can read nothing else', async () => {
+    const role = `mofsim_grafana_${randomBytes(4).toString('hex')}`;
+    const password = randomBytes(12).toString('hex');
+    assert.equal((await api(stack.baseUrl, '/api/v1/leaderboard')).status, 200);
+    await ensureReadOnlyRole(stack.database.sql, role, password);
+    await ensureReadOnlyRole(stack.database.sql, role, password); // idempotent
+    const url = new URL(stack.config.DATABASE_URL);
+    url.username = role;
+    url.password = password;
+    const ro = postgres(url.toString(), { max: 1, onnotice: () => {} });
+    try {
+      let queries = 0;
+      for (const [file, d] of Object.entries(committedDashboards())) {
+        for (const panel of allPanels(d)) {
+          for (const t of panel.targets ?? []) {
+            if (!t.rawSql) continue;
+            queries += 1;
+            await ro.unsafe(t.rawSql).catch((err) => { throw new Error(`${file} / ${panel.title}: ${(err as Error).message}`); });
+          }
+        }
+      }
+      assert.ok(queries >= 3, `only ${queries} SQL panels`);
+      // The summary panel shows the classical baselines' optimisation score (stored when the leaderboard is first read).
+      const summary = await ro.unsafe(BENCHMARK_SQL.summary);
+      const uff = summary.find((r) => /UFF/i.test(String(r.model)));
+      assert.ok(uff, JSON.stringify(summary));
+      const within = Number(uff['optimisation: within ±10 % of DFT volume']);
+      assert.ok(within > 0 && within <= 1, JSON.stringify(uff));
+      await assert.rejects(ro`select key_hash from api_keys`, /permission denied/);
+      await assert.rejects(ro`select options from tasks`, /permission denied/);
+      await assert.rejects(ro`delete from leaderboard`, /read-only|permission denied|cannot delete/);
+    } finally {
+      await ro.end();
+      await stack.database.sql.unsafe(`drop owned by ${role}`);
+      await stack.database.sql.unsafe(`drop role ${role}`);
+    }
   });
 
   it('marks a stopped worker down', async () => {

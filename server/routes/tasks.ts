@@ -14,7 +14,7 @@ import { listWebhookDeliveries, resendWebhook } from '../services/webhooks.js';
 import { FINAL_EVENT_TYPES } from '../services/live-events.js';
 import {
   cancelTask, getFinishedTask, getQueuePosition, getTask, hasFinalEvent, insertBatch, listTaskEvents, listTaskLogs, logHistoryStart, LOG_LEVELS,
-  newSubmitMemo, prepareTask, replayTaskEvents, listTasks, pauseTask, resumeTask, retryTask, setTaskPriority, startBatchWorkflows, submitTask,
+  newSubmitMemo, prepareTask, replayTaskEvents, listTasks, pauseTask, requestFingerprint, resumeTask, retryTask, setTaskPriority, startBatchWorkflows, submitTask,
   taskFilePath, taskLogEntry, type LogLevel, type PreparedTask, type TaskCreate,
 } from '../services/tasks.js';
 
@@ -28,7 +28,7 @@ export function tasksRouter(deps: ServerDeps): Router {
   const r = Router();
   const submitRoute = (taskType: TaskType) => async (req: Request, res: Response) => {
     const key = req.get('Idempotency-Key') ?? undefined;
-    const task = await submitTask(deps, taskType, req.body, key, actorOfResponse(res));
+    const task = await submitTask(deps, taskType, req.body, key, actorOfResponse(res), undefined, requestFingerprint(req.originalUrl.split('?')[0]!, req.body));
     sendData(res, taskToApi(task), 202, 'task submitted');
   };
   for (const taskType of SUBMIT_ROUTES) r.post(`/${taskType}`, submitRoute(taskType));
@@ -49,7 +49,8 @@ export function tasksRouter(deps: ServerDeps): Router {
     const { task_type: taskType, ...body } = req.body as TaskCreate & { task_type: string };
     if (!isTaskType(taskType)) throw invalidParameter(`unknown task_type ${taskType}`, 'task_type');
     checkParameters(taskType, body.parameters);
-    const task = await submitTask(deps, taskType, body, req.get('Idempotency-Key') ?? undefined, actorOfResponse(res));
+    const task = await submitTask(deps, taskType, body, req.get('Idempotency-Key') ?? undefined, actorOfResponse(res), undefined,
+      requestFingerprint(req.originalUrl.split('?')[0]!, req.body));
     sendData(res, taskToApi(task), 202, 'task submitted');
   });
 
@@ -128,7 +129,9 @@ export function tasksRouter(deps: ServerDeps): Router {
     sendData(res, taskToApi(await setTaskPriority(deps, req.params.task_id, priority, actorOfResponse(res))), 200, 'priority changed');
   });
   r.get('/:task_id/events', async (req, res) => {
-    const after = Number(req.get('Last-Event-ID') ?? req.query.after_id ?? 0) || 0;
+    const header = req.get('Last-Event-ID');
+    if (header !== undefined && !/^\d{1,15}$/.test(header.trim())) throw invalidParameter(`Last-Event-ID must be an event id (got ${JSON.stringify(header.slice(0, 40))})`, 'Last-Event-ID');
+    const after = Number(header ?? req.query.after_id ?? 0) || 0;
     const actor = actorOfResponse(res);
     if (req.accepts(['application/json', 'text/event-stream']) === 'text/event-stream') {
       await getTask(deps, req.params.task_id, actor);

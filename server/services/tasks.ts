@@ -1,8 +1,10 @@
 /** Task submission and queries: validate against models and structures, persist, start the workflow. */
 import { and, asc, avg, count, desc, eq, gt, gte, inArray, lte, sql, type SQL } from 'drizzle-orm';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { isTaskType, TASK_TYPES, type Priority, type TaskType } from '../../common/task-types.js';
+import { EngineError } from '../../engine-host/engine-client.js';
 import { cacheKeyFor, findCached, reuseResult, type ResolvedRun, type ResolveRun } from '../../store/result-cache.js';
 import { structureFromTaskOutput, taskOutputPath } from '../../store/task-output-structure.js';
 import { cancelSignal, pauseSignal, resumeSignal } from '../../workflows/task-workflow.js';
@@ -90,6 +92,53 @@ async function checkQuotas(deps: ServerDeps, actor: Actor, notYetInserted = 0): 
   }
 }
 
+/** JSON with object keys sorted at every depth, so equal bodies hash equally whatever their key order. */
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+/** What an Idempotency-Key was first used for: the submit route and the request body (as Stripe compares them). */
+export function requestFingerprint(route: string, body: unknown): string {
+  return createHash('sha256').update(`${route}\0${canonicalJson(body)}`).digest('hex');
+}
+
+/** A reused Idempotency-Key whose first request differed: 422, never the first task silently. */
+function checkSameRequest(prior: TaskRow, fingerprint: string | undefined): TaskRow {
+  const first = (prior.options as { request_fingerprint?: string } | null)?.request_fingerprint;
+  if (fingerprint && first && first !== fingerprint) {
+    throw new AppError(422, 42210, 'IDEMPOTENCY_KEY_REUSED',
+      'this Idempotency-Key was used with a different request (another body or submit route); use a new key for a new request', 'Idempotency-Key');
+  }
+  return prior;
+}
+
+/**
+ * The engine's own check of the parameters (cross-field rules such as t_max_K ≥ t_min_K, the defaults applied), the
+ * same function a run calls, so a submission is refused now rather than failing at run time. The schema's bounds
+ * were checked before. An engine that does not answer does not block the submission: the run checks again.
+ */
+async function checkWithEngine(deps: ServerDeps, taskType: TaskType, parameters: Record<string, unknown>): Promise<void> {
+  // Structure ids stand where the run will have file paths.
+  const params: Record<string, unknown> = { ...parameters };
+  for (const [key, pathKey] of [['framework_file_id', 'framework_path'], ['guest_file_id', 'guest_path']] as const) {
+    if (key in params) { delete params[key]; params[pathKey] = `${key}.cif`; }
+  }
+  try {
+    const engine = await deps.engine.get();
+    await engine.request('validate', { task_type: TASK_TYPES[taskType], params });
+  } catch (err) {
+    if (err instanceof EngineError && err.code === 'INVALID_PARAMETER') {
+      const field = err.field && err.field !== 'params' ? `parameters.${err.field.replace(/_path$/, '_file_id')}` : 'parameters';
+      throw invalidParameter(err.message, field);
+    }
+    deps.logger.warn('engine parameter check skipped', { error: String((err as Error)?.message ?? err) });
+  }
+}
+
 /** A validated submission, ready to insert (the row's values). */
 export type PreparedTask = typeof tasks.$inferInsert;
 
@@ -107,7 +156,8 @@ export const newSubmitMemo = (): SubmitMemo => ({ models: new Map(), structures:
  * returns the row to insert. Throws the AppError a client should see.
  */
 export async function prepareTask(
-  deps: ServerDeps, taskType: TaskType, body: TaskCreate, actor?: Actor, opts: { retryOf?: string; idempotencyKey?: string; memo?: SubmitMemo } = {},
+  deps: ServerDeps, taskType: TaskType, body: TaskCreate, actor?: Actor,
+  opts: { retryOf?: string; idempotencyKey?: string; memo?: SubmitMemo; fingerprint?: string } = {},
 ): Promise<PreparedTask> {
   const memo = opts.memo;
   const modelP = memo?.models.get(body.model) ?? getModel(deps, body.model);
@@ -128,9 +178,12 @@ export async function prepareTask(
   for (const key of ['framework_file_id', 'guest_file_id']) {
     if (typeof parameters[key] === 'string') await getStructure(deps, parameters[key] as string, `parameters.${key}`, actor);
   }
+  await checkWithEngine(deps, taskType, parameters);
 
   // A task without its own callback uses its key's default webhook, if the key has one.
-  const options = { ...(body.options ?? {}) };
+  const options: Record<string, unknown> & NonNullable<TaskCreate['options']> = { ...(body.options ?? {}) };
+  delete options.request_fingerprint;
+  if (opts.idempotencyKey && opts.fingerprint) options.request_fingerprint = opts.fingerprint;
   if (!options.callback && actor?.defaultCallback) options.callback = actor.defaultCallback;
   if (options.callback) await checkCallback(deps, options.callback);
   return {
@@ -148,23 +201,26 @@ export async function prepareTask(
   };
 }
 
-/** Validates and queues a task; with an idempotency key a repeated call returns the first task. */
+/**
+ * Validates and queues a task; with an idempotency key a repeated call returns the first task, and a call with the
+ * same key but another request (`fingerprint`: route and body) is refused.
+ */
 export async function submitTask(
-  deps: ServerDeps, taskType: TaskType, body: TaskCreate, idempotencyKey?: string, actor?: Actor, retryOf?: string,
+  deps: ServerDeps, taskType: TaskType, body: TaskCreate, idempotencyKey?: string, actor?: Actor, retryOf?: string, fingerprint?: string,
 ): Promise<TaskRow> {
   const { db } = deps.database;
   // Keys are scoped per owner: two users choosing the same key get two tasks.
   if (idempotencyKey) idempotencyKey = `${actor?.keyId ?? 'anonymous'}:${idempotencyKey}`;
   if (idempotencyKey) {
     const [prior] = await db.select().from(tasks).where(eq(tasks.idempotencyKey, idempotencyKey));
-    if (prior) return prior;
+    if (prior) return checkSameRequest(prior, fingerprint);
   }
-  const values = await prepareTask(deps, taskType, body, actor, { retryOf, idempotencyKey });
+  const values = await prepareTask(deps, taskType, body, actor, { retryOf, idempotencyKey, fingerprint });
   const inserted = await db.insert(tasks).values(values).onConflictDoNothing().returning();
   if (!inserted[0]) {
     // A concurrent request with the same idempotency key won.
     const [prior] = await db.select().from(tasks).where(eq(tasks.idempotencyKey, idempotencyKey!));
-    return prior!;
+    return checkSameRequest(prior!, fingerprint);
   }
   const task = inserted[0];
   countSubmitted(task);

@@ -198,7 +198,8 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
       if (child.exitCode !== null) throw new Error(`worker ${id} exited during start-up`);
       const rows = await database.sql`select 1 from workers where id = ${id} and status = 'online'`;
       return rows.length > 0;
-    });
+    // A child compiles its TypeScript and imports torch before it registers: minutes on a loaded 2-core machine.
+    }, 240_000);
     return cw;
   };
 

@@ -81,6 +81,7 @@ class Engine:
             "unload": (self.op_unload, True),
             "run": (self.op_run, True),
             "resolve": (self.op_resolve, True),
+            "validate": (self.op_validate, True),
         }
 
     # --- start-up -------------------------------------------------------------------------------------------
@@ -192,6 +193,15 @@ class Engine:
         path = _require_str(req, "path")
         filename = req.get("filename") or Path(path).name
         return self.parse_pool.parse(path, filename, max_atoms=int(req.get("max_atoms") or self.max_atoms))
+
+    def op_validate(self, req: dict) -> dict:
+        """The effective parameters of a task, or the InvalidParameter a run would raise (checked at submission)."""
+        from .tasks import get_task
+
+        params_in = req.get("params") or {}
+        if not isinstance(params_in, dict):
+            raise InvalidParameter("params", "params must be an object")
+        return {"params": get_task(_require_str(req, "task_type")).validate(params_in)}
 
     def op_models(self, req: dict) -> dict:
         from .models import list_models
