@@ -168,6 +168,7 @@ describe('campaigns', () => {
     await until('a retried task running', async () => (await slowCampaign.tasks({ status: 'RUNNING' })).items[0], 180_000, 300);
     await client.campaigns.cancel(slowCampaign.id);
     await statusOf('CANCELLED');
+    await until('every task ended', async () => (await allTasks(slowCampaign.id)).every((t) => ['CANCELLED', 'COMPLETED'].includes(t.status)), 120_000, 500);
     await slowCampaign.retry();
     await client.campaigns.resume(slowCampaign.id).catch((e) => assert.equal(e.status, 409));
     await client.campaigns.pause(slowCampaign.id).catch((e) => assert.equal(e.status, 409));
