@@ -13,4 +13,5 @@ echo "== SDK build (CommonJS + .d.ts) and type check"
 npm run build -w @mofsim/sdk --silent
 npx tsc --noEmit
 echo "== control-plane tests (node --test)"
-node --import tsx --test --test-concurrency=1 tests/*.test.ts
+# Every test has a deadline (a stuck task fails its test instead of hanging the suite).
+node --import tsx --test --test-concurrency=1 --test-timeout=900000 tests/*.test.ts

@@ -3,6 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import { join } from 'node:path';
 import { loadConfig, repoRoot } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
+import { gitSha } from '../common/git-sha.js';
 import { EngineSupervisor } from '../engine-host/engine-supervisor.js';
 import { startAlerting } from './alerting/alerting.js';
 import { createApp } from './app.js';
@@ -44,7 +45,7 @@ const stopFleetSample = startFleetSample({
 });
 const app = createApp(deps);
 const server = app.listen(config.PORT, config.HOST, () => {
-  systemLog.info('lifecycle', 'api started', { extra: { version: VERSION, port: config.PORT, pid: process.pid, git_sha: config.MOFSIM_GIT_SHA ?? null } });
+  systemLog.info('lifecycle', 'api started', { extra: { version: VERSION, port: config.PORT, pid: process.pid, git_sha: config.MOFSIM_GIT_SHA ?? gitSha() } });
 });
 attachLiveSocket(server, deps);
 // In the background: bundling the alert worker's workflows takes seconds and must not delay the first request.

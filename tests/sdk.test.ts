@@ -217,8 +217,8 @@ describe('SDK against the real server', () => {
     const created = await admin.keys.create({ name: 'sdk-made' });
     assert.ok((await admin.keys.list()).some((k) => k.id === created.id));
     assert.ok((await admin.keys.revoke(created.id)).revoked_at);
-    // getGpuStatus calls GET /api/v1/system/gpus, served once the GPU scheduler work lands; until then a 404.
-    await client.getGpuStatus().then((g) => assert.ok(Array.isArray(g)), (e) => assert.ok(e instanceof sdk.NotFoundError));
+    // GET /api/v1/system/gpus: a list (empty on this stack's CPU workers), never an error.
+    assert.ok(Array.isArray(await client.getGpuStatus()));
     client.close();
   });
 });
