@@ -19,6 +19,7 @@ import { alertsRouter } from './routes/alerts.js';
 import { healthRouter } from './routes/health.js';
 import { keysRouter } from './routes/keys.js';
 import { leaderboardRouter } from './routes/leaderboard.js';
+import { plotsRouter } from './routes/plots.js';
 import { systemRouter } from './routes/system.js';
 import { modelsRouter } from './routes/models.js';
 import { structuresRouter } from './routes/structures.js';
@@ -112,6 +113,7 @@ export function createApp(deps: ServerDeps) {
   app.use('/api/v1/alerts', alertsRouter(deps));
   app.use('/api/v1/keys', keysRouter(deps));
   app.use('/api/v1/leaderboard', leaderboardRouter(deps));
+  app.use('/api/v1', plotsRouter(deps));
 
   app.use((req: Request, res: Response) => sendError(res, 404, 40400, 'NOT_FOUND', `no route for ${req.method} ${req.path}`));
   // Express 5 forwards rejected async handlers here.

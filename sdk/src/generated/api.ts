@@ -1168,6 +1168,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tasks/{task_id}/plots/{plot}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description An SVG plot of a completed task's result: `eos.svg` (bulk modulus: the E(V) points and the fitted EOS), `cv.svg` (heat capacity Cv(T)), `volume-trace.svg` (stability: the MD volume per recorded frame). */
+        get: operations["getTaskPlot"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/campaigns/{campaign_id}/plots/{plot}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description An SVG plot of a campaign's scores: `parity-bulk-modulus.svg` and `parity-heat-capacity.svg` (predicted vs DFT, one point per scored structure and model), `volume-change.svg` (optimization V / V_DFT − 1 per structure). */
+        get: operations["getCampaignPlot"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tasks/{task_id}/webhooks": {
         parameters: {
             query?: never;
@@ -4361,6 +4395,55 @@ export interface operations {
                 };
             };
             400: components["responses"]["Error"];
+        };
+    };
+    getTaskPlot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: components["parameters"]["TaskId"];
+                plot: "eos.svg" | "cv.svg" | "volume-trace.svg";
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the plot (Vega-Lite rendered server-side) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/svg+xml": string;
+                };
+            };
+            404: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+        };
+    };
+    getCampaignPlot: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                campaign_id: string;
+                plot: "parity-bulk-modulus.svg" | "parity-heat-capacity.svg" | "volume-change.svg";
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the plot (Vega-Lite rendered server-side) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/svg+xml": string;
+                };
+            };
+            404: components["responses"]["Error"];
         };
     };
     listTaskWebhookDeliveries: {
