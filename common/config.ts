@@ -45,6 +45,8 @@ const schema = z.object({
   MOFSIM_BACKFILL_LOOKAHEAD: z.coerce.number().int().positive().default(64),
   /** The window of recent device use that fair share between owners weighs, seconds. */
   MOFSIM_FAIR_SHARE_WINDOW_S: z.coerce.number().positive().default(3600),
+  /** The most tasks (models × structures × steps) one campaign may hold. */
+  MOFSIM_CAMPAIGN_MAX_TASKS: int(20000),
   /** Seconds a draining worker waits for its jobs to hand back before it kills its engine. */
   MOFSIM_DRAIN_TIMEOUT_S: z.coerce.number().positive().default(30),
   /** The nvidia-smi binary (tests point it at a recorded fake). */

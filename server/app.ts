@@ -16,6 +16,7 @@ import { AppError } from './errors.js';
 import { authenticate } from './auth.js';
 import { compatibility } from './compat.js';
 import { alertsRouter } from './routes/alerts.js';
+import { campaignsRouter } from './routes/campaigns.js';
 import { healthRouter } from './routes/health.js';
 import { keysRouter } from './routes/keys.js';
 import { leaderboardRouter } from './routes/leaderboard.js';
@@ -106,6 +107,7 @@ export function createApp(deps: ServerDeps) {
   app.use(healthRouter(deps));
   app.use('/api/v1/structures', structuresRouter(deps));
   app.use('/api/v1/tasks', tasksRouter(deps));
+  app.use('/api/v1/campaigns', campaignsRouter(deps));
   app.use('/api/v1/models', modelsRouter(deps));
   app.use('/api/v1/system', systemRouter(deps));
   app.use('/api/v1/system', workersRouter(deps));

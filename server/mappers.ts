@@ -1,5 +1,5 @@
 /** Database rows → API objects (one mapper per resource). */
-import type { StructureRow, TaskEventRow, TaskRow, WebhookDeliveryRow, WorkerRow } from '../store/schema.js';
+import type { CampaignRow, StructureRow, TaskEventRow, TaskRow, WebhookDeliveryRow, WorkerRow } from '../store/schema.js';
 import type { StructureCheck } from './services/structures.js';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
@@ -86,6 +86,31 @@ export function taskToApi(t: TaskRow) {
     attempts: t.attempts,
     error_message: t.errorMessage,
     error_type: t.errorType,
+    campaign_id: t.campaignId,
+    reused_from: t.reusedFrom,
+    input_task_id: t.inputTaskId,
+  };
+}
+
+export function campaignToApi(c: CampaignRow) {
+  const ended = ['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT'].reduce((n, s) => n + (c.counts[s] ?? 0), 0);
+  return {
+    campaign_id: c.id,
+    name: c.name,
+    status: c.status,
+    models: c.models,
+    structures: c.structures,
+    structure_spec: c.structureSpec,
+    tasks: c.taskSpec,
+    options: c.options,
+    total_tasks: c.totalTasks,
+    counts: c.counts,
+    progress: c.totalTasks ? Math.round((1000 * ended) / c.totalTasks) / 10 : 100,
+    scores: c.scores ?? null,
+    error_message: c.errorMessage,
+    created_at: c.createdAt.toISOString(),
+    started_at: iso(c.startedAt),
+    finished_at: iso(c.finishedAt),
   };
 }
 

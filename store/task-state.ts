@@ -7,6 +7,7 @@ import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from './client.js';
 import { taskRuns, tasks, type TaskRow } from './schema.js';
 import { appendTaskEvent } from './task-events.js';
+import { recordCacheKey } from './result-cache.js';
 import {
   LIVE_STATUSES, NOT_STARTED_STATUSES, TASK_STATUS, TERMINAL_STATUSES, TRANSITION_EVENT, WAITING_STATUSES, type TerminalStatus,
 } from './task-status.js';
@@ -103,6 +104,7 @@ export async function finish(
   }).where(and(eq(tasks.id, taskId), sql`${tasks.status} not in (${sql.join(TERMINAL_STATUSES.map((s) => sql`${s}`), sql`, `)})`))
     .returning({ id: tasks.id, taskType: tasks.taskType, model: tasks.model });
   if (rows[0]) countFinished(rows[0], f.status, f.errorType);
+  if (rows.length && f.status === 'COMPLETED') await recordCacheKey(db, taskId);
   if (rows.length) await addEvent(db, taskId, f.status.toLowerCase(), f.errorType ? { error_type: f.errorType, message: f.errorMessage } : {});
   return rows.length > 0;
 }

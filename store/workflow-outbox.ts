@@ -14,7 +14,9 @@ import { priorityRank } from './task-status.js';
 /** Owner used as the fairness key of a task without one. */
 export const ANONYMOUS_OWNER = 'anonymous';
 
-export function taskWorkflowInput(task: Pick<TaskRow, 'id' | 'priority' | 'ownerId' | 'options'>, config: Config): TaskWorkflowInput {
+type Startable = Pick<TaskRow, 'id' | 'priority' | 'ownerId' | 'options'> & Partial<Pick<TaskRow, 'campaignId'>>;
+
+export function taskWorkflowInput(task: Startable, config: Config): TaskWorkflowInput {
   const timeout = (task.options as { timeout?: number } | null)?.timeout;
   return {
     taskId: task.id,
@@ -23,11 +25,12 @@ export function taskWorkflowInput(task: Pick<TaskRow, 'id' | 'priority' | 'owner
     priorityKey: priorityRank(task.priority),
     fairnessKey: task.ownerId ?? ANONYMOUS_OWNER,
     heartbeatTimeoutSeconds: config.MOFSIM_ACTIVITY_HEARTBEAT_TIMEOUT_S,
+    ...(task.campaignId ? { campaignId: task.campaignId } : {}),
   };
 }
 
 /** Starts one task's workflow (workflowId = task id); an already started one counts as started. */
-export async function startTaskWorkflow(client: Client, task: Pick<TaskRow, 'id' | 'priority' | 'ownerId' | 'options'>, config: Config): Promise<void> {
+export async function startTaskWorkflow(client: Client, task: Startable, config: Config): Promise<void> {
   const input = taskWorkflowInput(task, config);
   try {
     await client.workflow.start('taskWorkflow', {
@@ -48,7 +51,7 @@ export async function startTaskWorkflow(client: Client, task: Pick<TaskRow, 'id'
 export async function startPendingWorkflows(
   db: Db, client: Client, config: Config, opts: { ids?: string[]; olderThanMs?: number; concurrency?: number },
 ): Promise<number> {
-  const rows = await db.select({ id: tasks.id, priority: tasks.priority, ownerId: tasks.ownerId, options: tasks.options }).from(tasks)
+  const rows = await db.select({ id: tasks.id, priority: tasks.priority, ownerId: tasks.ownerId, options: tasks.options, campaignId: tasks.campaignId }).from(tasks)
     .where(and(eq(tasks.workflowPending, true),
       opts.ids ? inArray(tasks.id, opts.ids) : lt(tasks.createdAt, new Date(Date.now() - (opts.olderThanMs ?? 0)))))
     .orderBy(tasks.createdAt).limit(opts.ids ? opts.ids.length : 1000);

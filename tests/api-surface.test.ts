@@ -67,6 +67,16 @@ describe('contract: every documented operation is implemented and schema-valid',
       init: () => ({ ...json(t === 'interaction-energy' ? lj(calfId, { guest: 'CO2' }) : lj(calfId)), method: 'POST' }), expect: [202, 422],
     }))),
     { method: 'post', path: '/api/v1/tasks', url: () => '/api/v1/tasks', init: () => json({ task_type: 'optimization', ...lj(calfId, { max_steps: 3 }) }) },
+    { method: 'post', path: '/api/v1/campaigns', url: () => '/api/v1/campaigns', init: () => json({ name: 'contract', models: ['lj_test'], structures: [calfId], tasks: [{ type: 'single-point-energy' }] }) },
+    { method: 'get', path: '/api/v1/campaigns', url: () => '/api/v1/campaigns?status=RUNNING' },
+    { method: 'get', path: '/api/v1/campaigns/{campaign_id}', url: () => `/api/v1/campaigns/${ctx.campaign}` },
+    { method: 'get', path: '/api/v1/campaigns/{campaign_id}/tasks', url: () => `/api/v1/campaigns/${ctx.campaign}/tasks` },
+    { method: 'get', path: '/api/v1/campaigns/{campaign_id}/results', url: () => `/api/v1/campaigns/${ctx.campaign}/results` },
+    { method: 'post', path: '/api/v1/campaigns/{campaign_id}/pause', url: () => `/api/v1/campaigns/${ctx.campaign}/pause` },
+    // Without a worker the pause is not applied yet: resume of a campaign that is not PAUSED is a 409.
+    { method: 'post', path: '/api/v1/campaigns/{campaign_id}/resume', url: () => `/api/v1/campaigns/${ctx.campaign}/resume`, expect: [409] },
+    { method: 'post', path: '/api/v1/campaigns/{campaign_id}/retry', url: () => `/api/v1/campaigns/${ctx.campaign}/retry`, expect: [409] },
+    { method: 'post', path: '/api/v1/campaigns/{campaign_id}/cancel', url: () => `/api/v1/campaigns/${zero}/cancel`, expect: [404] },
     { method: 'post', path: '/api/v1/tasks/batch', url: () => '/api/v1/tasks/batch?task_type=single-point-energy', init: () => json({ tasks: [lj(calfId), { ...lj(calfId), model: 'nope' }] }) },
     { method: 'get', path: '/api/v1/tasks', url: () => '/api/v1/tasks?status=QUEUED&page_size=3' },
     { method: 'get', path: '/api/v1/tasks/{task_id}', url: () => `/api/v1/tasks/${ctx.task}` },
@@ -161,6 +171,7 @@ describe('contract: every documented operation is implemented and schema-valid',
       assert.ok(ok.includes(res.status), `status ${res.status}: ${JSON.stringify(res.body).slice(0, 400)}`);
       checkResponse(p.method, p.path, res.status, res.body, res.headers.get('content-type'));
       if (p.path === '/api/v1/tasks') ctx.task ??= res.body.data?.task_id;
+      if (p.path === '/api/v1/campaigns' && p.method === 'post') ctx.campaign = res.body.data.campaign_id;
       if (p.path === '/api/v1/structures/upload') ctx.spare = res.body.data.id;
       if (p.path === '/api/v1/keys' && p.method === 'post') ctx.key = res.body.data.id;
     });

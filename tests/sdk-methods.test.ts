@@ -123,6 +123,11 @@ describe('every public SDK method is called by a test or an example', () => {
     assert.ok(taskMethods.includes('wait') && !taskMethods.includes('follow') && !taskMethods.includes('apply'), taskMethods.join(', '));
     for (const m of taskMethods) check('Task', m, new RegExp(`\\b\\w*[tT]ask\\.${esc(m)}\\(`));
 
+    // Campaign: on a handle whose name ends in campaign/Campaign (`campaign.wait(`; not `campaigns.cancel(`).
+    const campaignMethods = publicMethods(new sdk.Campaign({ campaign_id: 'x' } as sdk.CampaignInfo, client.http), hidden);
+    assert.ok(campaignMethods.includes('wait'), campaignMethods.join(', '));
+    for (const m of campaignMethods) check('Campaign', m, new RegExp(`\\b\\w*[cC]ampaign\\.${esc(m)}\\(`));
+
     assert.deepEqual(missing, [], `SDK methods called by no test (tests/**/*.ts, sdk/examples/*.ipynb): ${missing.join(', ')}`);
     for (const k of Object.keys(NOT_CALLABLE)) assert.ok(seen.includes(k), `NOT_CALLABLE names ${k}, which is no SDK method`);
   });

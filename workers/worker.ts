@@ -12,7 +12,11 @@ import { repoRoot, type Config } from '../common/config.js';
 import type { Logger } from '../common/logger.js';
 import { openDatabase } from '../store/client.js';
 import { SystemLog } from '../store/system-logs.js';
+import { createCampaignActivities } from './campaign-activities.js';
+import { recordCampaignScores } from '../scoring/leaderboard.js';
 import { createControlActivities } from './control-activities.js';
+import { TASK_TYPES, isTaskType } from '../common/task-types.js';
+import type { ResolvedRun } from '../store/result-cache.js';
 import { createDispatcher, schedulerPolicy } from './dispatcher.js';
 import { createEngineActivities, type RunningJob } from './engine-activities.js';
 import { EngineSupervisor } from '../engine-host/engine-supervisor.js';
@@ -97,11 +101,23 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.MOFSIM_TASK_QUEUE,
     workflowsPath: require.resolve(join(repoRoot, 'workflows', 'index.ts')),
-    activities: createControlActivities({
-      db: database.db, dispatcher,
-      webhookAllowHosts: config.MOFSIM_WEBHOOK_ALLOW_HOSTS, webhookTimeoutMs: config.MOFSIM_WEBHOOK_TIMEOUT_S * 1000,
-      systemLog,
-    }),
+    activities: {
+      ...createControlActivities({
+        db: database.db, dispatcher,
+        webhookAllowHosts: config.MOFSIM_WEBHOOK_ALLOW_HOSTS, webhookTimeoutMs: config.MOFSIM_WEBHOOK_TIMEOUT_S * 1000,
+        systemLog,
+      }),
+      ...createCampaignActivities({
+        db: database.db,
+        config,
+        dataDir: config.MOFSIM_DATA_DIR,
+        // Scores the finished campaign and records them for the leaderboard.
+        scoreCampaign: recordCampaignScores,
+        resolve: async (taskType, model, params) => (await engine.get()).request<ResolvedRun>('resolve', {
+          task_type: isTaskType(taskType) ? TASK_TYPES[taskType] : taskType, model, params,
+        }),
+      }),
+    },
   });
   const engineWorker = await Worker.create({
     connection,

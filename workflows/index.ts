@@ -5,3 +5,5 @@ export { webhookWorkflow } from './webhook-workflow.js';
 export type { WebhookWorkflowInput } from './webhook-workflow.js';
 export { modelResidencyWorkflow } from './model-residency-workflow.js';
 export type { ModelResidencyInput, ModelResidencyOutcome } from './model-residency-workflow.js';
+export { campaignWorkflow } from './campaign-workflow.js';
+export type { CampaignWorkflowInput } from './campaign-workflow.js';

@@ -6,8 +6,9 @@
  */
 import {
   ActivityCancellationType, ActivityFailure, ApplicationFailure, CancellationScope, condition, defineQuery, defineSignal,
-  isCancellation, patched, proxyActivities, setHandler, TimeoutFailure, workflowInfo,
+  getExternalWorkflowHandle, isCancellation, patched, proxyActivities, setHandler, TimeoutFailure, workflowInfo,
 } from '@temporalio/workflow';
+import { campaignTaskEndedSignal, campaignWorkflowId } from './campaign-ids.js';
 import { isRetryableFailure } from '../common/retry-policy.js';
 import type { EngineActivities } from '../workers/engine-activities.js';
 import type { ControlActivities } from '../workers/control-activities.js';
@@ -25,6 +26,8 @@ export interface TaskWorkflowInput {
   heartbeatTimeoutSeconds?: number;
   /** Only workflows started before the line became event-driven poll: seconds between their asks. @default 2 */
   schedulerPollSeconds?: number;
+  /** The campaign that owns the task: told when the task ends, so it moves on without polling. */
+  campaignId?: string;
 }
 
 export interface TaskWorkflowState {
@@ -115,6 +118,10 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<string> {
       st.state = 'done';
       if (status === 'COMPLETED') await control.releaseWorker({ taskId });
       else await control.finishTask({ taskId, status, errorType, errorMessage });
+      // A campaign that has ended (or continues as new right now) catches up from the database on its next look.
+      if (input.campaignId) {
+        await getExternalWorkflowHandle(campaignWorkflowId(input.campaignId)).signal(campaignTaskEndedSignal).catch(() => undefined);
+      }
       return status;
     });
 

@@ -5,6 +5,7 @@
 import { MOFSimClient } from './client';
 import { APIError, MOFSimError } from './core/errors';
 import type { Task } from './lib/task-handle';
+import type { Campaign } from './resources/campaigns';
 import type { TaskType } from './types';
 
 const USAGE = `usage: mofsim <command> [options]
@@ -22,6 +23,9 @@ commands:
   models                                        list models
   gpus                                          GPU status
   keys create <name> [--role admin|user]        create an API key (admin key needed; the key is shown once)
+  campaign run --models M1,M2 [--set main_set] [--structures S1,S2] --tasks T1,T2 [--param T.key=value …]
+               [--name N] [--no-wait]               run a campaign (models × structures × task steps) with a progress bar
+  campaign status|results|cancel <campaign-id> [--csv]   progress, scores (CSV: per-structure scores), cancel
 
 options: --json  --base-url URL  --api-key KEY  --timeout SECONDS`;
 
@@ -34,7 +38,7 @@ function parseArgs(argv: string[]): Args {
     if (t.startsWith('--')) {
       const [k, inline] = t.slice(2).split('=', 2) as [string, string | undefined];
       const next = argv[i + 1];
-      const boolFlag = ['json', 'wait', 'help'].includes(k);
+      const boolFlag = ['json', 'wait', 'help', 'no-wait', 'csv'].includes(k);
       const v = inline ?? (boolFlag || next === undefined || next.startsWith('--') ? true : (i++, next));
       if (k === 'param') a.params.push(String(v)); else a.flags[k] = v;
     } else a._.push(t);
@@ -157,6 +161,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
         print(`${k.key}\n(${k.role} key ${k.prefix}, id ${k.id}: store it now, it is not shown again)`, k);
         return 0;
       }
+      case 'campaign': return await campaignCommand(client, a, arg, arg2, json, print, err);
       default:
         err(`unknown command: ${cmd}\n${USAGE}`);
         return 2;
@@ -165,6 +170,68 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     if (json) out(JSON.stringify({ error: { name: (e as Error).name, message: (e as Error).message, status: (e as APIError).status, code: (e as APIError).code } }));
     else err(`error: ${(e as Error).message}`);
     return 1;
+  }
+}
+
+const list = (v: string | boolean | undefined) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : []);
+
+async function campaignCommand(
+  client: MOFSimClient, a: Args, sub: string | undefined, id: string | undefined, json: boolean,
+  print: (human: string, data: unknown) => void, err: (s: string) => void,
+): Promise<number> {
+  const summary = (c: Campaign) => `${c.id} ${c.info.name} ${c.status} ${c.progress}% ${JSON.stringify(c.counts)}`;
+  switch (sub) {
+    case 'run': {
+      const models = list(a.flags.models);
+      const structures = [...list(a.flags.set), ...list(a.flags.structures)];
+      const types = list(a.flags.tasks).map((t) => TYPES[t] ?? t);
+      if (!models.length || !structures.length || !types.length) throw new Error('campaign run needs --models, --set or --structures, and --tasks');
+      // --param bulk-modulus.npoints=5 sets a parameter of one step.
+      const params: Record<string, Record<string, unknown>> = {};
+      for (const p of a.params) {
+        const m = /^([^.=]+)\.([^=]+)=(.*)$/.exec(p);
+        if (!m) throw new Error(`--param wants type.key=value (got ${p})`);
+        const type = TYPES[m[1]!] ?? m[1]!;
+        (params[type] ??= {})[m[2]!] = parseValue(m[3]!);
+      }
+      const c = await client.campaigns.create({
+        name: typeof a.flags.name === 'string' ? a.flags.name : `${models.join('+')} on ${structures.join('+')}`,
+        models, structures, tasks: types.map((type) => ({ type: type as TaskType, ...(params[type] ? { parameters: params[type] } : {}) })),
+      });
+      if (a.flags['no-wait']) { print(summary(c), c.info); return 0; }
+      const tty = !json && process.stderr.isTTY;
+      await c.wait({
+        pollInterval: Number(a.flags.interval ?? 2),
+        onProgress: json ? undefined : (p, cc) => {
+          const line = `${cc.status.padEnd(9)} ${bar(p)} ${cc.counts.COMPLETED ?? 0}/${cc.info.total_tasks} done, ${cc.counts.FAILED ?? 0} failed`;
+          if (tty) process.stderr.write(`\r${line}`); else err(line);
+        },
+      });
+      if (tty) process.stderr.write('\n');
+      print(summary(c), c.info);
+      return c.status === 'COMPLETED' ? 0 : 1;
+    }
+    case 'status': {
+      const c = await client.campaigns.get(need(id, 'campaign id'));
+      print(summary(c), c.info);
+      return 0;
+    }
+    case 'results': {
+      const c = await client.campaigns.get(need(id, 'campaign id'));
+      if (a.flags.csv) { print(await c.resultsCsv(a.flags.table === 'tasks' ? 'tasks' : 'scores'), undefined); return 0; }
+      const r = await c.results();
+      const rows = ((r.scores as { scores?: { model: string; protocol: string; aggregate: { counts: Record<string, number>; metrics: Record<string, number | null> } }[] }).scores ?? [])
+        .map((s) => ({ model: s.model, protocol: s.protocol, scored: s.aggregate.counts.n_scored, failed: s.aggregate.counts.n_failed, metrics: s.aggregate.metrics }));
+      print(table(rows, ['model', 'protocol', 'scored', 'failed', 'metrics']), r);
+      return 0;
+    }
+    case 'cancel': {
+      const c = await client.campaigns.cancel(need(id, 'campaign id'));
+      print(summary(c), c.info);
+      return 0;
+    }
+    default:
+      throw new Error('campaign: run | status | results | cancel');
   }
 }
 

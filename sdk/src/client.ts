@@ -7,6 +7,7 @@ import type { Page } from './core/pagination';
 import type { AnyTaskResult, ResultOf } from './lib/results';
 import { Task, type WaitOptions } from './lib/task-handle';
 import { Alerts } from './resources/alerts';
+import { Campaigns } from './resources/campaigns';
 import { Keys } from './resources/keys';
 import { Models } from './resources/models';
 import { Structures, type StructureSource } from './resources/structures';
@@ -38,6 +39,7 @@ export class MOFSimClient {
   readonly alerts: Alerts;
   readonly keys: Keys;
   readonly webhooks: Webhooks;
+  readonly campaigns: Campaigns;
 
   /** Options default from env MOFSIM_BASE_URL / MOFSIM_API_KEY, so `new MOFSimClient()` just works. */
   constructor(opts: ClientOptions = {}) {
@@ -55,6 +57,7 @@ export class MOFSimClient {
     this.alerts = new Alerts(this.http);
     this.keys = new Keys(this.http);
     this.webhooks = new Webhooks(this.http);
+    this.campaigns = new Campaigns(this.http);
   }
 
   get baseUrl(): string { return this.http.baseUrl; }

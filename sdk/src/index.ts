@@ -10,6 +10,7 @@ export {
 } from './lib/results';
 export type { StructureInput, SubmitCommon, ListTasksOptions } from './resources/tasks';
 export type { StructureSource } from './resources/structures';
+export { Campaign, CampaignTimeoutError, type CampaignWaitOptions } from './resources/campaigns';
 export type { ModelActionTarget } from './resources/models';
 export type { SystemLogQuery } from './resources/system';
 export * from './types';

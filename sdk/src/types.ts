@@ -68,3 +68,10 @@ export type InteractionEnergyResultData = S['InteractionEnergyResult'];
 export type GPUInfo = S['Gpu'];
 
 export const TERMINAL_STATUSES: readonly TaskStatus[] = ['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT'];
+export type CampaignInfo = S['Campaign'];
+export type CampaignCreate = S['CampaignCreate'];
+export type CampaignStep = S['CampaignStep'];
+export type CampaignStatus = S['CampaignStatus'];
+export type CampaignResults = S['CampaignResults'];
+export type CampaignResultRow = S['CampaignResultRow'];
+export type LeaderboardEntry = S['LeaderboardEntry'];

@@ -3,8 +3,10 @@ import { and, asc, avg, count, desc, eq, gt, gte, inArray, lte, sql, type SQL } 
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { TASK_TYPES, type Priority, type TaskType } from '../../common/task-types.js';
+import { isTaskType, TASK_TYPES, type Priority, type TaskType } from '../../common/task-types.js';
 import { EngineError } from '../../engine-host/engine-client.js';
+import { cacheKeyFor, findCached, reuseResult, type ResolvedRun, type ResolveRun } from '../../store/result-cache.js';
+import { structureFromTaskOutput, taskOutputPath } from '../../store/task-output-structure.js';
 import { cancelSignal, pauseSignal, resumeSignal } from '../../workflows/task-workflow.js';
 import type { Db } from '../../store/client.js';
 import { tasksAhead, wakeSchedulers } from '../../store/scheduler.js';
@@ -28,12 +30,38 @@ import { getStructure, resolveBuiltin } from './structures.js';
 
 export interface TaskCreate {
   model: string;
-  structure: { source: 'upload' | 'builtin'; file_id?: string; name?: string };
+  structure: { source: 'upload' | 'builtin' | 'task'; file_id?: string; name?: string; task_id?: string; file?: string };
   parameters?: Record<string, unknown>;
-  options?: { priority?: Priority; timeout?: number; preemptible?: boolean; callback?: { url: string; events?: string[]; secret?: string } };
+  options?: { priority?: Priority; timeout?: number; preemptible?: boolean; callback?: { url: string; events?: string[]; secret?: string }; reuse?: boolean };
+}
+
+/** The engine's `resolve` op through the API's own engine (cache keys). */
+export function engineResolve(deps: ServerDeps): ResolveRun {
+  return async (taskType, model, params) => (await deps.engine.get()).request<ResolvedRun>('resolve', {
+    task_type: isTaskType(taskType) ? TASK_TYPES[taskType] : taskType, model, params,
+  });
+}
+
+/** Chaining: the output `file` of the caller's completed task, registered as a structure to start from. */
+async function structureOfTask(deps: ServerDeps, ref: TaskCreate['structure'], actor?: Actor): Promise<StructureRow> {
+  if (!ref.task_id) throw invalidParameter('structure.task_id is required when structure.source is "task"', 'structure.task_id');
+  const source = await getTask(deps, ref.task_id, actor).catch((err) => {
+    if (err instanceof AppError && err.type === 'TASK_NOT_FOUND') throw new AppError(404, 40402, 'TASK_NOT_FOUND', err.message, 'structure.task_id');
+    throw err;
+  });
+  if (source.status !== 'COMPLETED') {
+    throw conflict(40901, 'RESULT_NOT_READY', `task ${source.id} is ${source.status}; a task can start only from a completed task's output`, 'structure.task_id');
+  }
+  const file = ref.file ?? 'optimized_structure';
+  const path = taskOutputPath(deps.config.MOFSIM_DATA_DIR, source, file);
+  if (!path || !existsSync(path)) {
+    throw new AppError(404, 40404, 'FILE_NOT_FOUND', `task ${source.id} has no output ${file} (outputs: ${Object.keys(source.outputFiles ?? {}).join(', ') || 'none'})`, 'structure.file');
+  }
+  return structureFromTaskOutput(deps.database.db, deps.config.MOFSIM_DATA_DIR, source, path, actor?.keyId ?? null);
 }
 
 async function resolveStructure(deps: ServerDeps, ref: TaskCreate['structure'], actor?: Actor): Promise<StructureRow> {
+  if (ref.source === 'task') return structureOfTask(deps, ref, actor);
   if (ref.source === 'builtin') {
     if (!ref.name) throw invalidParameter('structure.name is required when structure.source is "builtin"', 'structure.name');
     return resolveBuiltin(deps, ref.name);
@@ -169,6 +197,7 @@ export async function prepareTask(
     idempotencyKey: opts.idempotencyKey ?? null,
     ownerId: actor?.keyId ?? null,
     retryOf: opts.retryOf ?? null,
+    ...(body.structure.source === 'task' ? { inputTaskId: body.structure.task_id, inputFile: body.structure.file ?? 'optimized_structure' } : {}),
   };
 }
 
@@ -195,6 +224,12 @@ export async function submitTask(
   }
   const task = inserted[0];
   countSubmitted(task);
+  if ((values.options as TaskCreate['options'])?.reuse) {
+    // The result cache: an identical earlier computation stands for this one (no workflow, no engine time).
+    const key = await cacheKeyFor(db, engineResolve(deps), task).catch(() => null);
+    const cached = key ? await findCached(db, key, task.id) : undefined;
+    if (key && cached && (await reuseResult(db, deps.config.MOFSIM_DATA_DIR, task.id, cached, key))) return getTask(deps, task.id);
+  }
   try {
     await startTaskWorkflow(deps.temporal, task, deps.config);
   } catch (err) {

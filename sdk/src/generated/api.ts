@@ -382,6 +382,143 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/campaigns": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List campaigns (own; admin: all), newest first */
+        get: operations["listCampaigns"];
+        put?: never;
+        /** Run models × structures × task steps as one campaign (one durable workflow owning its tasks) */
+        post: operations["createCampaign"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/campaigns/{campaign_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A campaign with its progress (tasks by status) */
+        get: operations["getCampaign"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/campaigns/{campaign_id}/tasks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The campaign's tasks, in grid order (model, structure, step) */
+        get: operations["listCampaignTasks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/campaigns/{campaign_id}/results": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The campaign's tasks (one row each) and its MOFSimBench scores vs DFT (stored when it finished, computed now while it runs); format=csv gives the scores or the task rows as CSV */
+        get: operations["getCampaignResults"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/campaigns/{campaign_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel the campaign; its unfinished tasks are cancelled (running ones stopped) */
+        post: operations["cancelCampaign"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/campaigns/{campaign_id}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Pause the campaign; no task starts, queued and running ones pause (checkpointed) */
+        post: operations["pauseCampaign"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/campaigns/{campaign_id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Resume a paused campaign */
+        post: operations["resumeCampaign"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/campaigns/{campaign_id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Run the campaign's failed, timed-out and cancelled tasks again (and the tasks chained to them) */
+        post: operations["retryCampaign"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tasks/batch": {
         parameters: {
             query?: never;
@@ -1397,12 +1534,16 @@ export interface components {
             /** Format: date-time */
             created_at?: string;
         };
+        /** @description upload: `file_id`; builtin: `name`; task: the output `file` (output name such as optimized_structure, or its file name; default optimized_structure) of the caller's completed task `task_id` — chaining a task to another's relaxed structure. */
         StructureRef: {
             /** @enum {string} */
-            source: "upload" | "builtin";
+            source: "upload" | "builtin" | "task";
             /** Format: uuid */
             file_id?: string;
             name?: string;
+            /** Format: uuid */
+            task_id?: string;
+            file?: string;
         };
         /** @enum {string} */
         Priority: "CRITICAL" | "HIGH" | "NORMAL" | "LOW";
@@ -1427,6 +1568,11 @@ export interface components {
                 events?: string[];
                 secret?: string;
             };
+            /**
+             * @description take the result of an earlier completed task with the same structure content, model and weights hash, task type, effective parameters and engine version instead of running (the result's provenance then says `reused: true` and `reused_from`)
+             * @default false
+             */
+            reuse?: boolean;
         };
         TaskCreate: {
             model: string;
@@ -1612,6 +1758,21 @@ export interface components {
             attempts?: number;
             error_message?: string | null;
             error_type?: string | null;
+            /**
+             * Format: uuid
+             * @description the campaign that owns the task
+             */
+            campaign_id?: string | null;
+            /**
+             * Format: uuid
+             * @description the task whose result this one reused (result cache)
+             */
+            reused_from?: string | null;
+            /**
+             * Format: uuid
+             * @description the task whose output structure this one starts from
+             */
+            input_task_id?: string | null;
         };
         TaskResult: {
             /** Format: uuid */
@@ -1808,6 +1969,104 @@ export interface components {
             available: boolean;
             unavailable_reason?: string | null;
             is_loaded?: boolean;
+        };
+        /** @enum {string} */
+        CampaignStatus: "PENDING" | "RUNNING" | "PAUSED" | "COMPLETED" | "CANCELLED" | "FAILED";
+        CampaignStep: {
+            type: components["schemas"]["TaskType"];
+            /** @description the step's task parameters (as for the task type's submit route) */
+            parameters?: {
+                [key: string]: unknown;
+            };
+            /**
+             * @description input: the structure as given (the MOFSimBench protocols: bulk modulus, heat capacity and stability relax it themselves); optimization: the final structure of the campaign's optimization step for the same model and structure (the step then waits for it)
+             * @default input
+             * @enum {string}
+             */
+            start_from?: "input" | "optimization";
+        };
+        CampaignCreate: {
+            name: string;
+            models: string[];
+            /** @description built-in set names (main_set, hcmof, copper, essential), built-in structure names, or uploaded structure ids */
+            structures: string[];
+            tasks: components["schemas"]["CampaignStep"][];
+            options?: {
+                priority?: components["schemas"]["Priority"];
+                preemptible?: boolean;
+                /** @description per task */
+                timeout?: number;
+                /**
+                 * @description reuse earlier identical results (the result cache)
+                 * @default true
+                 */
+                reuse?: boolean;
+                callback?: {
+                    /** Format: uri */
+                    url: string;
+                    events?: ("campaign.progress" | "campaign.completed")[];
+                    secret?: string;
+                };
+            };
+        };
+        Campaign: {
+            /** Format: uuid */
+            campaign_id: string;
+            name: string;
+            status: components["schemas"]["CampaignStatus"];
+            models: string[];
+            structures: {
+                /** Format: uuid */
+                id?: string;
+                name?: string;
+            }[];
+            structure_spec?: string[];
+            tasks: components["schemas"]["CampaignStep"][];
+            options?: Record<string, never>;
+            total_tasks: number;
+            /** @description tasks by status */
+            counts: {
+                [key: string]: number;
+            };
+            /** @description percent of tasks ended */
+            progress: number;
+            scores?: Record<string, never> | null;
+            error_message?: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            started_at?: string | null;
+            /** Format: date-time */
+            finished_at?: string | null;
+        };
+        CampaignList: {
+            items?: components["schemas"]["Campaign"][];
+            pagination?: components["schemas"]["Pagination"];
+        };
+        CampaignTaskList: {
+            items?: components["schemas"]["Task"][];
+            pagination?: components["schemas"]["Pagination"];
+        };
+        CampaignResultRow: {
+            /** Format: uuid */
+            task_id?: string;
+            model?: string;
+            structure?: string | null;
+            task_type?: string;
+            step?: number;
+            status?: string;
+            /** Format: uuid */
+            reused_from?: string | null;
+            error_type?: string | null;
+            duration_seconds?: number | null;
+            /** @description the headline numbers of the task's result */
+            metrics?: Record<string, never>;
+        };
+        CampaignResults: {
+            campaign?: components["schemas"]["Campaign"];
+            rows?: components["schemas"]["CampaignResultRow"][];
+            /** @description scoreCampaign: {campaign_id, computed_at, reference, scores: [{model, weights_sha256, protocol, aggregate, structures}]} */
+            scores?: Record<string, never>;
         };
         Pagination: {
             /** @description same as total_items (the reference Python SDK reads it) */
@@ -2999,6 +3258,271 @@ export interface operations {
             401: components["responses"]["Error"];
             404: components["responses"]["Error"];
             422: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+        };
+    };
+    listCampaigns: {
+        parameters: {
+            query?: {
+                page?: number;
+                page_size?: number;
+                status?: components["schemas"]["CampaignStatus"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ok */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: components["schemas"]["CampaignList"];
+                    };
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+        };
+    };
+    createCampaign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CampaignCreate"];
+            };
+        };
+        responses: {
+            /** @description accepted; its tasks start in the background */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: components["schemas"]["Campaign"];
+                    };
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            422: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+        };
+    };
+    getCampaign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                campaign_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ok */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: components["schemas"]["Campaign"];
+                    };
+                };
+            };
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+        };
+    };
+    listCampaignTasks: {
+        parameters: {
+            query?: {
+                page?: number;
+                page_size?: number;
+                status?: components["schemas"]["TaskStatus"];
+            };
+            header?: never;
+            path: {
+                campaign_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ok */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: components["schemas"]["CampaignTaskList"];
+                    };
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+        };
+    };
+    getCampaignResults: {
+        parameters: {
+            query?: {
+                format?: "json" | "csv";
+                /** @description with format=csv: scores (one row per model × protocol × structure, vs DFT) or tasks (one row per task with its result's scalars) */
+                table?: "scores" | "tasks";
+            };
+            header?: never;
+            path: {
+                campaign_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ok */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: components["schemas"]["CampaignResults"];
+                    };
+                    "text/csv": string;
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+        };
+    };
+    cancelCampaign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                campaign_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: components["schemas"]["Campaign"];
+                    };
+                };
+            };
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+        };
+    };
+    pauseCampaign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                campaign_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: components["schemas"]["Campaign"];
+                    };
+                };
+            };
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+        };
+    };
+    resumeCampaign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                campaign_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: components["schemas"]["Campaign"];
+                    };
+                };
+            };
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+        };
+    };
+    retryCampaign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                campaign_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: components["schemas"]["Campaign"];
+                    };
+                };
+            };
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            409: components["responses"]["Error"];
             429: components["responses"]["Error"];
         };
     };

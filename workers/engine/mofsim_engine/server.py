@@ -80,6 +80,7 @@ class Engine:
             "load": (self.op_load, True),
             "unload": (self.op_unload, True),
             "run": (self.op_run, True),
+            "resolve": (self.op_resolve, True),
             "validate": (self.op_validate, True),
         }
 
@@ -206,6 +207,22 @@ class Engine:
         from .models import list_models
 
         return {"models": list_models()}
+
+    def op_resolve(self, req: dict) -> dict:
+        """What a run of (task_type, model, params) would record in its provenance, without running it: the
+        effective parameters, the canonical model id, its weights hash and the engine version (the inputs of the
+        result-cache key besides the structure)."""
+        from .models import get_adapter
+        from .tasks import get_task
+
+        task_type = _require_str(req, "task_type")
+        params_in = req.get("params") or {}
+        if not isinstance(params_in, dict):
+            raise InvalidParameter("params", "params must be an object")
+        params = get_task(task_type).validate(params_in)
+        adapter = get_adapter(_require_str(req, "model"))
+        return {"model": adapter.id, "weights_sha256": adapter.weights_sha256, "parameters": params,
+                "engine_version": __version__}
 
     def op_load(self, req: dict) -> dict:
         from .models import get_adapter

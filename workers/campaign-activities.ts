@@ -1,0 +1,182 @@
+/** The campaign workflow's activities (control queue): start its tasks, reuse cached results, cancel, pause, finish. */
+import { Context } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
+import type { SignalDefinition } from '@temporalio/common';
+import { and, asc, count, eq, inArray, isNull, notInArray, sql } from 'drizzle-orm';
+import { existsSync } from 'node:fs';
+import { alias } from 'drizzle-orm/pg-core';
+import { TERMINAL_STATUSES } from '../common/task-types.js';
+import type { Db } from '../store/client.js';
+import { cacheKeyFor, findCached, reuseResult, type ResolveRun, type ResolvedRun } from '../store/result-cache.js';
+import { campaigns, tasks, type TaskRow } from '../store/schema.js';
+import { startTaskWorkflow } from '../store/workflow-outbox.js';
+import type { Config } from '../common/config.js';
+import { addEvent, finish } from '../store/task-state.js';
+import { structureFromTaskOutput, taskOutputPath } from '../store/task-output-structure.js';
+import { cancelSignal, pauseSignal, resumeSignal } from '../workflows/task-workflow.js';
+
+export interface CampaignDeps {
+  db: Db;
+  dataDir: string;
+  config: Config;
+  /** The engine's `resolve` op (effective parameters, weights hash, engine version) for cache keys. */
+  resolve: ResolveRun;
+  /** Scores a finished campaign from its tasks (MOFSimBench metrics vs DFT); absent = no scores stored. */
+  scoreCampaign?: (db: Db, campaignId: string) => Promise<object>;
+}
+
+export interface CampaignLook {
+  status: string;
+  counts: Record<string, number>;
+  /** Every task ended. */
+  finished: boolean;
+  /** More tasks are ready to start than one look starts. */
+  more: boolean;
+}
+
+const TERMINAL = [...TERMINAL_STATUSES] as string[];
+
+/** Tasks by status, and how many have ended. */
+export async function campaignCounts(db: Db, campaignId: string): Promise<{ counts: Record<string, number>; ended: number }> {
+  const rows = await db.select({ status: tasks.status, n: count() }).from(tasks).where(eq(tasks.campaignId, campaignId)).groupBy(tasks.status);
+  const counts: Record<string, number> = {};
+  let ended = 0;
+  for (const r of rows) {
+    counts[r.status] = Number(r.n);
+    if (TERMINAL.includes(r.status)) ended += Number(r.n);
+  }
+  return { counts, ended };
+}
+
+/** Signals many task workflows, a few at a time; a workflow that is gone is skipped (its row is handled by the caller). */
+async function signalAll(client: Client, ids: string[], signal: SignalDefinition<[]>): Promise<Set<string>> {
+  const failed = new Set<string>();
+  for (let i = 0; i < ids.length; i += 20) {
+    await Promise.all(ids.slice(i, i + 20).map((id) => client.workflow.getHandle(id).signal(signal).catch(() => { failed.add(id); })));
+  }
+  return failed;
+}
+
+export function createCampaignActivities(deps: CampaignDeps) {
+  const { db } = deps;
+
+  /** A chained task gets its structure once the task it starts from completed; false when it cannot (failed). */
+  async function attachInput(task: TaskRow, input: TaskRow): Promise<boolean> {
+    const path = taskOutputPath(deps.dataDir, input, task.inputFile ?? 'optimized_structure');
+    if (!path || !existsSync(path)) {
+      await finish(db, task.id, { status: 'FAILED', errorType: 'DEPENDENCY_FAILED', errorMessage: `task ${input.id} has no output ${task.inputFile}` });
+      return false;
+    }
+    const s = await structureFromTaskOutput(db, deps.dataDir, input, path, task.ownerId);
+    // The task keeps the input's structure name: scores match structures to their DFT references by it.
+    await db.update(tasks).set({ structureId: s.id }).where(eq(tasks.id, task.id));
+    task.structureId = s.id;
+    return true;
+  }
+
+  async function startTask(client: Client, task: TaskRow): Promise<void> {
+    await startTaskWorkflow(client, task, deps.config);
+    const rows = await db.update(tasks).set({ status: 'QUEUED', queuedAt: new Date() })
+      .where(and(eq(tasks.id, task.id), eq(tasks.status, 'PENDING'))).returning({ id: tasks.id });
+    if (rows.length) await addEvent(db, task.id, 'queued', { priority: task.priority, campaign_id: task.campaignId });
+    else await db.update(tasks).set({ queuedAt: sql`coalesce(${tasks.queuedAt}, now())` }).where(eq(tasks.id, task.id));
+  }
+
+  return {
+    /** One look at the campaign: starts up to `startBatch` ready tasks (or reuses their results) and refreshes the counts. */
+    async advanceCampaign(input: { campaignId: string; startTasks: boolean; startBatch: number }): Promise<CampaignLook> {
+      const [c] = await db.select().from(campaigns).where(eq(campaigns.id, input.campaignId));
+      if (!c) return { status: 'CANCELLED', counts: {}, finished: true, more: false };
+      if (c.status === 'CANCELLED') return { status: c.status, counts: c.counts, finished: true, more: false };
+      let more = false;
+      if (input.startTasks) {
+        const client = Context.current().client;
+        const reuse = (c.options as { reuse?: boolean }).reuse !== false;
+        const resolved = new Map<string, Promise<ResolvedRun>>();
+        const resolve: ResolveRun = (type, model, params) => {
+          const k = JSON.stringify([type, model, params]);
+          if (!resolved.has(k)) resolved.set(k, deps.resolve(type, model, params));
+          return resolved.get(k)!;
+        };
+        const input_ = alias(tasks, 'input_task');
+        // Not started yet, and either standalone or chained to a task that has ended.
+        const ready = await db.select({ task: tasks, input: input_ }).from(tasks)
+          .leftJoin(input_, eq(input_.id, tasks.inputTaskId))
+          .where(and(
+            eq(tasks.campaignId, c.id), eq(tasks.status, 'PENDING'), isNull(tasks.queuedAt),
+            sql`(${tasks.inputTaskId} is null or ${input_.status} in ('COMPLETED','FAILED','CANCELLED','TIMEOUT'))`,
+          ))
+          .orderBy(asc(tasks.campaignKey)).limit(input.startBatch);
+        more = ready.length === input.startBatch;
+        for (const { task, input: from } of ready) {
+          if (from) {
+            if (from.status !== 'COMPLETED') {
+              await finish(db, task.id, {
+                status: 'FAILED', errorType: 'DEPENDENCY_FAILED', errorMessage: `task ${from.id} it starts from ended ${from.status}`,
+              });
+              continue;
+            }
+            if (!task.structureId && !(await attachInput(task, from))) continue;
+          }
+          if (reuse) {
+            const key = await cacheKeyFor(db, resolve, task).catch(() => null);
+            const cached = key ? await findCached(db, key, task.id) : undefined;
+            if (key && cached && (await reuseResult(db, deps.dataDir, task.id, cached, key))) continue;
+          }
+          await startTask(client, task);
+        }
+      }
+      const { counts, ended } = await campaignCounts(db, c.id);
+      const finished = ended >= c.totalTasks;
+      await db.update(campaigns).set({ counts, updatedAt: new Date(), startedAt: c.startedAt ?? new Date() }).where(eq(campaigns.id, c.id));
+      return { status: c.status, counts, finished, more };
+    },
+
+    /** Cancels every unfinished task of the campaign; running ones are stopped by their workflows. */
+    async cancelCampaignTasks(input: { campaignId: string }): Promise<void> {
+      const client = Context.current().client;
+      await db.update(campaigns).set({ status: 'CANCELLED', finishedAt: sql`coalesce(${campaigns.finishedAt}, now())`, updatedAt: new Date() })
+        .where(eq(campaigns.id, input.campaignId));
+      // Never started: nothing to stop.
+      const idle = await db.select({ id: tasks.id }).from(tasks)
+        .where(and(eq(tasks.campaignId, input.campaignId), eq(tasks.status, 'PENDING'), isNull(tasks.queuedAt)));
+      for (const t of idle) await finish(db, t.id, { status: 'CANCELLED', errorType: 'CANCELLED', errorMessage: 'campaign cancelled' });
+      const live = await db.select({ id: tasks.id, status: tasks.status }).from(tasks)
+        .where(and(eq(tasks.campaignId, input.campaignId), notInArray(tasks.status, TERMINAL)));
+      const gone = await signalAll(client, live.map((t) => t.id), cancelSignal);
+      // Not running: cancelled now (the workflow's own terminal write is then a no-op); running ones stop within seconds.
+      for (const t of live) {
+        if (t.status !== 'RUNNING' || gone.has(t.id)) {
+          await finish(db, t.id, { status: 'CANCELLED', errorType: 'CANCELLED', errorMessage: 'campaign cancelled' });
+        }
+      }
+      const { counts } = await campaignCounts(db, input.campaignId);
+      await db.update(campaigns).set({ counts }).where(eq(campaigns.id, input.campaignId));
+    },
+
+    /** Pauses (queued and running tasks; running ones are checkpointed) or resumes the campaign's tasks. */
+    async setCampaignPaused(input: { campaignId: string; paused: boolean }): Promise<void> {
+      const client = Context.current().client;
+      await db.update(campaigns).set({ status: input.paused ? 'PAUSED' : 'RUNNING', updatedAt: new Date() })
+        .where(and(eq(campaigns.id, input.campaignId), inArray(campaigns.status, ['RUNNING', 'PAUSED', 'PENDING'])));
+      const states = input.paused ? ['QUEUED', 'RUNNING'] : ['PAUSED', 'QUEUED'];
+      const rows = await db.select({ id: tasks.id }).from(tasks)
+        .where(and(eq(tasks.campaignId, input.campaignId), inArray(tasks.status, states)));
+      await signalAll(client, rows.map((r) => r.id), input.paused ? pauseSignal : resumeSignal);
+    },
+
+    /** Records the end of a campaign whose tasks all ended, with its scores. */
+    async completeCampaign(input: { campaignId: string }): Promise<void> {
+      const { counts } = await campaignCounts(db, input.campaignId);
+      let scores: Record<string, unknown> | null = null;
+      let errorMessage: string | null = null;
+      if (deps.scoreCampaign) {
+        try { scores = (await deps.scoreCampaign(db, input.campaignId)) as Record<string, unknown>; } catch (err) { errorMessage = `scoring failed: ${(err as Error).message}`; }
+      }
+      await db.update(campaigns).set({ status: 'COMPLETED', counts, scores, errorMessage, finishedAt: new Date(), updatedAt: new Date() })
+        .where(and(eq(campaigns.id, input.campaignId), notInArray(campaigns.status, ['CANCELLED'])));
+    },
+  };
+}
+
+export type CampaignActivities = ReturnType<typeof createCampaignActivities>;
