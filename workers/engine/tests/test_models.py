@@ -26,9 +26,14 @@ def test_unknown_model():
     assert ei.value.code == "UNKNOWN_MODEL"
 
 
-def test_weights_sha256_stable():
+def test_weights_sha256_is_the_checkpoint_files_hash():
+    import hashlib
+
     a = get_adapter("sevennet_prod")
-    assert len(a.weights_sha256) == 64 and a.weights_sha256 == a.weights_sha256
+    expected = hashlib.sha256(a.weights_path.read_bytes()).hexdigest()
+    assert a.weights_sha256 == expected
+    # the two SevenNet keys ship different checkpoints: provenance tells them apart
+    assert get_adapter("sevennet_prod_l3i5").weights_sha256 not in (None, expected)
 
 
 def test_single_point_sevennet_matches_direct(cache, make_ctx):
