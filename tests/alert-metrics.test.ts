@@ -10,11 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import postgres from 'postgres';
+import { testAdminUrl } from '../scripts/services.js';
 import { collectAlertMetrics } from '../store/alert-metrics.js';
 import { ensureDatabaseExists, migrateDatabase, openDatabase, type Database } from '../store/client.js';
 import { tasks, webhookDeliveries, workers } from '../store/schema.js';
 
-const adminUrl = process.env.MOFSIM_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const adminUrl = testAdminUrl();
 const dbName = `mofsim_test_${randomBytes(4).toString('hex')}`;
 let database: Database;
 

@@ -221,7 +221,7 @@ export async function resumeCampaign(deps: ServerDeps, id: string, actor: Actor)
  * chained to them wait for them again) and runs the campaign on. A finished campaign's workflow starts again.
  */
 export async function retryCampaign(deps: ServerDeps, id: string, actor: Actor): Promise<CampaignRow> {
-  const c = await getCampaign(deps, id, actor);
+  await getCampaign(deps, id, actor); // 404 unless the caller may see it
   const { db } = deps.database;
   const again = await db.update(tasks).set({
     status: 'PENDING', queuedAt: null, startedAt: null, completedAt: null, result: null, outputFiles: null, errorType: null,

@@ -27,7 +27,7 @@ import { ensureDatabaseExists, migrateDatabase, openDatabase, type Database } fr
 import { createKey } from '../../server/services/keys.js';
 import { EngineSupervisor } from '../../engine-host/engine-supervisor.js';
 import { startWorker, type WorkerHandle } from '../../workers/worker.js';
-import { postgresAnswers, startEmbeddedPostgres, startTemporalDev, waitFor, type Service } from '../../scripts/services.js';
+import { postgresAnswers, startEmbeddedPostgres, testAdminUrl, startTemporalDev, waitFor, type Service } from '../../scripts/services.js';
 
 export interface TestStack {
   baseUrl: string;
@@ -78,7 +78,7 @@ async function freePort(): Promise<number> {
  */
 export async function startTestStack(opts: { workers?: number; env?: Record<string, string>; alerting?: boolean } = {}): Promise<TestStack> {
   const services: Service[] = [];
-  let adminUrl = process.env.MOFSIM_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  let adminUrl = testAdminUrl();
   const stateDir = mkdtempSync(join(tmpdir(), 'mofsim-test-'));
   if (!(await postgresAnswers(adminUrl))) {
     const pg = await startEmbeddedPostgres(join(stateDir, 'pg'), await freePort(), 'postgres');

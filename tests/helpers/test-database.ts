@@ -1,6 +1,7 @@
 /** A fresh, migrated database on the local PostgreSQL for tests that need the store but not the whole stack. */
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
+import { testAdminUrl } from '../../scripts/services.js';
 import { ensureDatabaseExists, migrateDatabase, openDatabase, type Database } from '../../store/client.js';
 
 export interface TestDatabase {
@@ -9,9 +10,9 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** Creates `mofsim_test_<random>` (MOFSIM_TEST_DATABASE_URL names the server, default 127.0.0.1:5432) and migrates it. */
+/** Creates `mofsim_test_<random>` on the test server (testAdminUrl) and migrates it. */
 export async function createTestDatabase(): Promise<TestDatabase> {
-  const adminUrl = process.env.MOFSIM_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const adminUrl = testAdminUrl();
   const name = `mofsim_test_${randomBytes(4).toString('hex')}`;
   const u = new URL(adminUrl);
   u.pathname = `/${name}`;
