@@ -186,7 +186,10 @@ describe('contract: every documented operation is implemented and schema-valid',
       const sub = layer.handle?.stack;
       if (layer.route) for (const m of Object.keys(layer.route.methods)) routes.push(`${m.toUpperCase()} ${layer.route.path}`);
       if (!sub) continue;
-      const prefix = prefixes.find((pre) => layer.matchers?.[0]?.(pre)) ?? '';
+      // The mount path is what the layer's matcher consumes of a documented prefix (a router at /api/v1 matches
+      // /api/v1/health too, but consumes only /api/v1).
+      const hit = prefixes.map((pre) => layer.matchers?.[0]?.(pre)).find(Boolean) as { path: string } | undefined;
+      const prefix = hit?.path ?? '';
       for (const l of sub) if (l.route) for (const m of Object.keys(l.route.methods)) routes.push(`${m.toUpperCase()} ${prefix}${l.route.path === '/' ? '' : l.route.path}`);
     }
     const api = routes.filter((r) => r.split(' ')[1]!.startsWith('/api/v1'));
