@@ -40,17 +40,16 @@ describe('end to end', () => {
   });
 
   it('relaxes calf and reports the optimization result with the DFT reference volume', async () => {
-    const { status, body } = await submit(stack.baseUrl, 'optimization', {
+    const request = {
       model: 'sevennet_prod',
       structure: { source: 'upload', file_id: fileId },
       parameters: { fmax: 0.05, max_steps: 25 },
       options: { priority: 'HIGH' },
-    }, { 'Idempotency-Key': 'e2e-opt-1' });
+    };
+    const { status, body } = await submit(stack.baseUrl, 'optimization', request, { 'Idempotency-Key': 'e2e-opt-1' });
     assert.equal(status, 202);
-    const retry = await submit(stack.baseUrl, 'optimization', {
-      model: 'sevennet_prod', structure: { source: 'upload', file_id: fileId }, parameters: { fmax: 0.05, max_steps: 25 },
-    }, { 'Idempotency-Key': 'e2e-opt-1' });
-    assert.equal(retry.body.data.task_id, body.data.task_id, 'a retried POST with the same Idempotency-Key returns the same task');
+    const retry = await submit(stack.baseUrl, 'optimization', request, { 'Idempotency-Key': 'e2e-opt-1' });
+    assert.equal(retry.body.data?.task_id, body.data.task_id, 'a retried POST with the same Idempotency-Key returns the same task');
 
     const done = await waitForTask(stack.baseUrl, body.data.task_id);
     assert.equal(done.status, 'COMPLETED', JSON.stringify(done));
