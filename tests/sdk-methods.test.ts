@@ -473,7 +473,7 @@ describe('SDK methods against the real server', () => {
 
     const cfg = await client.system.config();
     assert.ok(cfg.supported_models.includes('lj_test'));
-    assert.deepEqual([...cfg.task_types!].sort(), ['bulk-modulus', 'heat-capacity', 'interaction-energy', 'optimization', 'single-point-energy', 'stability']);
+    assert.deepEqual([...cfg.task_types!].sort(), ['bulk-modulus', 'heat-capacity', 'interaction-energy', 'optimization', 'single-point-energy', 'speed', 'stability']);
     assert.deepEqual(cfg.priorities, ['CRITICAL', 'HIGH', 'NORMAL', 'LOW']);
     assert.ok(cfg.default_timeout > 0);
 
