@@ -4,19 +4,9 @@
  * stopped when this process gets SIGTERM. Prints the admin URL (database `postgres`) on its first stdout line.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { postgresAnswers, startEmbeddedPostgres, testAdminUrl } from './services.js';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+import { freePort, postgresAnswers, startEmbeddedPostgres, testAdminUrl } from './services.js';
 
 const wanted = testAdminUrl();
 if (await postgresAnswers(wanted)) {

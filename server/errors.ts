@@ -34,7 +34,7 @@ export const unsupportedElements = (model: string, missing: string[]) =>
   new AppError(422, 42203, 'UNSUPPORTED_ELEMENTS', `model ${model} does not cover element(s) ${missing.join(', ')}`, 'model');
 export const unavailable = (type: string, message: string) => new AppError(503, 50301, type, message);
 
-// ---- issue 5 ----
+// Access: authentication, roles, rate limits and quotas.
 export const unauthorized = (message = 'missing API key: send Authorization: Bearer <key> or X-API-Key') =>
   new AppError(401, 40101, 'UNAUTHORIZED', message);
 export const invalidKey = () => new AppError(401, 40103, 'INVALID_API_KEY', 'invalid or revoked API key');
@@ -47,7 +47,7 @@ export const quotaExceeded = (message: string) => new AppError(429, 42902, 'QUOT
 export const conflict = (code: number, type: string, message: string, field?: string) => new AppError(409, code, type, message, field);
 export const keyNotFound = (id: string) => new AppError(404, 40405, 'KEY_NOT_FOUND', `API key not found: ${id}`, 'key_id');
 export const alertNotFound = (what: string, id: string) => new AppError(404, 40406, 'ALERT_NOT_FOUND', `${what} not found: ${id}`);
-// issue 4
+// Lifecycle: an action the task's current state does not allow.
 export const invalidTaskState = (status: string, action: string) =>
   new AppError(409, 40902, 'INVALID_TASK_STATE', `cannot ${action} a task that is ${status}`, 'task_id');
 export const workerNotFound = (id: string) => new AppError(404, 40407, 'WORKER_NOT_FOUND', `worker not found: ${id}`, 'worker_id');

@@ -144,7 +144,7 @@ export function taskEventToApi(e: TaskEventRow) {
   return { id: e.id, type: e.type, data: e.data, created_at: e.createdAt.toISOString() };
 }
 
-// issue 4
+// Workers as the API shows them (registry rows, heartbeat telemetry).
 export function workerToApi(w: WorkerRow) {
   return {
     id: w.id,

@@ -52,7 +52,7 @@ export const tasks = pgTable('tasks', {
   // Last checkpoint the engine reported ({path, step}); survives the worker that wrote it, so a retry anywhere resumes.
   checkpoint: jsonb('checkpoint').$type<{ path: string; step: number }>(),
   idempotencyKey: text('idempotency_key'),
-  // The API key that submitted it (issue 5); a user key sees only its own tasks.
+  // The API key that submitted it; a user key sees only its own tasks.
   ownerId: uuid('owner_id'),
   // The task this one retries (POST /tasks/{id}/retry).
   retryOf: uuid('retry_of'),
@@ -144,7 +144,7 @@ export const taskEvents = pgTable('task_events', {
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 }, (t) => [index('task_events_task_idx').on(t.taskId, t.id)]);
 
-// ---- issue 5: API keys, alerts ----
+// ---- API keys, alerts ----
 
 /** API keys: only the SHA-256 of a key is stored; `prefix` is the public part shown in listings. */
 export const apiKeys = pgTable('api_keys', {
@@ -233,7 +233,7 @@ export type StructureRow = typeof structures.$inferSelect;
 export type TaskRow = typeof tasks.$inferSelect;
 export type TaskEventRow = typeof taskEvents.$inferSelect;
 
-// issue 4: workers, scheduling, usage, webhooks.
+// Workers, scheduling, usage, webhooks.
 
 /** One worker process (one per GPU, or a CPU worker): registered at start, heartbeating while alive. */
 export const workers = pgTable('workers', {

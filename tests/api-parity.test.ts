@@ -1,5 +1,5 @@
 /**
- * The reference service's routes this API lacked (issue 5 gaps), on a real stack with one CPU worker:
+ * The reference service's routes this API lacked, on a real stack with one CPU worker:
  * structure details and re-validation against the stored file, where models are loaded (from the workers'
  * heartbeats), alert counts, and resending a finished task's webhook as a second signed delivery.
  */

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { until } from './helpers/until.js';
 import { api, calfPath, startTestStack, submit, upload, waitForTask, type TestStack } from './helpers/stack.js';
 
 let stack: TestStack;
@@ -86,11 +87,10 @@ describe('end to end', () => {
     });
     const id = body.data.task_id;
     // Wait until the job is past its first checkpoint (step 5), then kill the engine that runs it.
-    for (;;) {
+    await until('the job past step 7', async () => {
       const { body: ev } = await api(stack.baseUrl, `/api/v1/tasks/${id}/events`);
-      if (ev.data.items.some((e: { type: string; data: { step?: number } }) => e.type === 'progress' && (e.data.step ?? 0) >= 7)) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+      return ev.data.items.some((e: { type: string; data: { step?: number } }) => e.type === 'progress' && (e.data.step ?? 0) >= 7);
+    }, 300_000);
     const engine = await stack.workers[0]!.engine.peek();
     assert.ok(engine?.alive);
     const killedPid = engine!.pid;

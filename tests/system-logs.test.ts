@@ -40,6 +40,7 @@ const json = (body: unknown): RequestInit => ({ method: 'POST', headers: { 'cont
 /** An open SSE connection: frames are collected as they arrive. */
 function openStream(query: string, headers: Record<string, string> = {}) {
   const ctl = new AbortController();
+  setTimeout(() => ctl.abort(), 300_000).unref(); // a stream nobody closes still ends
   const frames: { id?: number; data?: Entry; comment?: string }[] = [];
   const opened = fetch(`${stack.baseUrl}/api/v1/system/logs/stream?${query}`, {
     headers: { authorization: `Bearer ${stack.adminKey}`, accept: 'text/event-stream', ...headers }, signal: ctl.signal,

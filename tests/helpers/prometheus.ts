@@ -4,8 +4,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { freePort } from '../../scripts/services.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../../common/config.js';
@@ -25,14 +24,6 @@ export interface TestPrometheus {
   /** An instant query; throws on a query error (a PromQL syntax error is a failure, not "no series"). */
   query(promql: string): Promise<PromSample[]>;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 /** Starts Prometheus scraping `targets` (job name → host:port list) every second. */

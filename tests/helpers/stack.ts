@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
@@ -27,7 +27,7 @@ import { ensureDatabaseExists, migrateDatabase, openDatabase, type Database } fr
 import { createKey } from '../../server/services/keys.js';
 import { EngineSupervisor } from '../../engine-host/engine-supervisor.js';
 import { startWorker, type WorkerHandle } from '../../workers/worker.js';
-import { postgresAnswers, startEmbeddedPostgres, testAdminUrl, startTemporalDev, waitFor, type Service } from '../../scripts/services.js';
+import { freePort, postgresAnswers, startEmbeddedPostgres, testAdminUrl, startTemporalDev, waitFor, type Service } from '../../scripts/services.js';
 
 export interface TestStack {
   baseUrl: string;
@@ -61,14 +61,6 @@ export interface ChildWorker {
   process: ChildProcess;
   /** Resolves with the exit code/signal. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 /**

@@ -1,5 +1,5 @@
 """Runs the MOFSimBench protocols end to end through the engine protocol with a real model and prints a table
-against the DFT references (issue 3 acceptance on CPU). Slow by design: full protocols, no loosened criteria,
+against the DFT references (the protocols' acceptance run on CPU). Slow by design: full protocols, no loosened criteria,
 except the stability run which is shortened (`--npt-steps`, default 200).
 
     ../../.venv/bin/python tools/protocol_check.py [--model sevennet_prod] [--only optimization,bulk_modulus,...]
