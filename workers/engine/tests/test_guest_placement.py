@@ -164,6 +164,11 @@ def test_sevennet_sites_share_batches_and_match_the_sequential_run(make_ctx, mon
     requests, batches = runs["parallel_calls"]
     assert batches < requests  # merged
     assert runs["sequential_calls"][0] == runs["sequential_calls"][1]
-    assert r["best_site_index"] == runs["sequential"]["best_site_index"]
+    # Sites 0 and 2 are symmetry-equivalent on calf (the same closest approach); their energies differ by float32
+    # noise (~1e-7 eV), so either may be the best one. The parallel run's best must be one of the sequential run's
+    # best sites within that noise.
+    seq = {row["index"]: row["interaction_energy_eV"] for row in runs["sequential"]["sites"]}
+    assert r["best_site_index"] in seq
+    assert seq[r["best_site_index"]] == pytest.approx(runs["sequential"]["interaction_energy_eV"], abs=1e-4)
     assert r["interaction_energy_eV"] == pytest.approx(runs["sequential"]["interaction_energy_eV"], abs=2e-3)
     assert -2.0 < r["interaction_energy_eV"] < 0.5  # a physisorbed CO2, not an explosion
