@@ -16,11 +16,32 @@ export const WEBHOOK_EVENTS: Record<string, string> = {
 /** Every final outcome plus the start; `task.created` and `task.progress` only when asked for. */
 export const DEFAULT_WEBHOOK_EVENTS = ['task.started', 'task.completed', 'task.failed', 'task.timeout', 'task.cancelled'];
 export const ALL_WEBHOOK_EVENTS = Object.values(WEBHOOK_EVENTS);
+/** A campaign's callback events: its throttled progress (counts by status) and its end; both unless it names some. */
+export const CAMPAIGN_WEBHOOK_EVENTS = ['campaign.progress', 'campaign.completed'];
 
 /** Returns why `url` may not receive webhooks, or null when it may (the one address policy: common/address-policy.ts). */
 export async function refuseCallbackUrl(url: string, allowHosts: readonly string[]): Promise<string | null> {
   const vetted = await vetUrl(url, allowHosts);
   return 'refused' in vetted ? `callback ${vetted.refused}` : null;
+}
+
+/**
+ * The headers of one delivery: `X-MOFSim-Event`, `X-MOFSim-Delivery` and `Idempotency-Key` (the same on every retry
+ * of one delivery), `X-MOFSim-Timestamp`, and with a secret `X-MOFSim-Signature` over that timestamp and `body`.
+ */
+export function webhookHeaders(o: { event: string; deliveryId: string; body: string; secret?: string; resend?: boolean }): Record<string, string> {
+  const timestamp = Math.floor(Date.now() / 1000);
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'user-agent': 'mofsim-webhooks/1',
+    'x-mofsim-event': o.event,
+    'x-mofsim-delivery': o.deliveryId,
+    'idempotency-key': o.deliveryId,
+    'x-mofsim-timestamp': String(timestamp),
+    ...(o.resend ? { 'x-mofsim-resend': 'true' } : {}),
+  };
+  if (o.secret) headers['x-mofsim-signature'] = signWebhook(o.secret, timestamp, o.body);
+  return headers;
 }
 
 /** The signature header value: `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`. */

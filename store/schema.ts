@@ -136,6 +136,31 @@ export const campaigns = pgTable('campaigns', {
 
 export type CampaignRow = typeof campaigns.$inferSelect;
 
+/**
+ * A campaign's own events (`progress`, `completed`): the live stream of a watched campaign and the source of its
+ * `campaign.progress` / `campaign.completed` webhooks, whose delivery is recorded on the row (as for alert events).
+ */
+export const campaignEvents = pgTable('campaign_events', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  campaignId: uuid('campaign_id').notNull().references(() => campaigns.id, { onDelete: 'cascade' }),
+  /** progress | completed */
+  type: text('type').notNull(),
+  data: jsonb('data').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
+  /** Whether the campaign's callback subscribed to the event when it was written. */
+  webhook: boolean('webhook').notNull().default(false),
+  dispatchedAt: timestamp('dispatched_at', { withTimezone: true }),
+  deliveredAt: timestamp('delivered_at', { withTimezone: true }),
+  attempts: integer('attempts').notNull().default(0),
+  lastStatusCode: integer('last_status_code'),
+  lastError: text('last_error'),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+}, (t) => [
+  index('campaign_events_campaign_idx').on(t.campaignId, t.id),
+  index('campaign_events_undispatched_idx').on(t.campaignId, t.id).where(sql`${t.webhook} and ${t.dispatchedAt} is null`),
+]);
+
+export type CampaignEventRow = typeof campaignEvents.$inferSelect;
+
 export const taskEvents = pgTable('task_events', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
   taskId: uuid('task_id').notNull().references(() => tasks.id, { onDelete: 'cascade' }),

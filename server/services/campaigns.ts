@@ -8,8 +8,9 @@ import type { SignalDefinition } from '@temporalio/common';
 import { and, asc, count, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { randomUUID } from 'node:crypto';
 import { isTaskType, type TaskType } from '../../common/task-types.js';
-import { campaigns, tasks, type CampaignRow, type StructureRow, type TaskRow } from '../../store/schema.js';
+import { campaigns, tasks, type CampaignEventRow, type CampaignRow, type StructureRow, type TaskRow } from '../../store/schema.js';
 import { appendTaskEvent } from '../../store/task-events.js';
+import { appendCampaignEvent, campaignCounts, progressOf } from '../../store/campaign-events.js';
 import { countSubmitted } from '../../metrics/task-metrics.js';
 import {
   campaignCancelSignal, campaignPauseSignal, campaignResumeSignal, campaignWakeSignal, campaignWorkflowId,
@@ -24,6 +25,7 @@ import type { Actor } from './keys.js';
 import { getModel } from './models.js';
 import { getStructure, resolveBuiltin } from './structures.js';
 import { checkCallback } from './webhooks.js';
+import { CAMPAIGN_WEBHOOK_EVENTS } from '../../common/webhook-policy.js';
 
 export interface CampaignStep { type: string; parameters?: Record<string, unknown>; start_from?: 'input' | 'optimization' }
 export interface CampaignCreate {
@@ -97,7 +99,7 @@ export async function createCampaign(deps: ServerDeps, body: CampaignCreate, act
     }
   }
   const options = { ...(body.options ?? {}) };
-  if (options.callback) await checkCallback(deps, options.callback);
+  if (options.callback) await checkCallback(deps, options.callback, 'options.callback', CAMPAIGN_WEBHOOK_EVENTS);
   const structs = await resolveStructures(deps, body.structures, actor);
   const total = models.length * structs.length * steps.length;
   if (total > deps.config.MOFSIM_CAMPAIGN_MAX_TASKS) {
@@ -232,12 +234,21 @@ export async function retryCampaign(deps: ServerDeps, id: string, actor: Actor):
     sql`coalesce(${tasks.errorType}, '') <> 'UNSUPPORTED_ELEMENTS'`)).returning({ id: tasks.id });
   if (!again.length) throw conflict(40904, 'NOT_RETRYABLE', `campaign ${id} has no failed or cancelled task to run again`, 'campaign_id');
   for (const t of again) await appendTaskEvent(db, t.id, 'retried', { campaign_id: id });
-  await db.update(campaigns).set({ status: 'RUNNING', finishedAt: null, scores: null, updatedAt: new Date() }).where(eq(campaigns.id, id));
+  const [c] = await db.update(campaigns).set({ status: 'RUNNING', finishedAt: null, scores: null, updatedAt: new Date() }).where(eq(campaigns.id, id)).returning();
+  // A new run of the campaign: its progress counts again from here, and it will end (campaign.completed) again.
+  const { counts, ended } = await campaignCounts(db, id);
+  await appendCampaignEvent(db, c!, 'retried', { ...progressOf('RUNNING', c!.totalTasks, counts, ended), retried_tasks: again.length });
   await deps.temporal.workflow.signalWithStart('campaignWorkflow', {
     taskQueue: deps.config.MOFSIM_TASK_QUEUE, workflowId: campaignWorkflowId(id), args: [{ campaignId: id } satisfies CampaignWorkflowInput],
     signal: campaignWakeSignal, signalArgs: [],
   });
   return getCampaign(deps, id);
+}
+
+/** The campaign's events after `afterId` (progress, completed, retried), oldest first, at most `limit`. */
+export async function listCampaignEvents(deps: ServerDeps, id: string, actor: Actor, afterId = 0, limit = 1000): Promise<CampaignEventRow[]> {
+  await getCampaign(deps, id, actor);
+  return deps.liveEvents.campaignEventsAfter(id, afterId, limit);
 }
 
 /** The headline numbers of one task's result: its top-level scalars (the columns of the campaign's CSV). */
