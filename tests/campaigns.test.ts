@@ -17,6 +17,7 @@ import { startWebhookReceiver, type WebhookReceiver } from './helpers/webhook-re
 import { asc, eq } from 'drizzle-orm';
 import { scoreTasks } from '../scoring/campaign-scores.js';
 import { tasks as tasksTable } from '../store/schema.js';
+import { progressDue } from '../store/campaign-events.js';
 import { campaignWorkflowId } from '../workflows/campaign-ids.js';
 
 let stack: TestStack;
@@ -95,6 +96,25 @@ const SMALL = {
     { type: 'bulk-modulus', parameters: { opt_steps: 5, npoints: 5, point_steps: 3, opt_fmax: 0.05, point_fmax: 0.05 }, start_from: 'optimization' },
   ],
 };
+
+describe('campaign progress throttle', () => {
+  /** How many progress events a campaign of `total` tasks sends when one task ends every `everyMs`. */
+  const sent = (total: number, everyMs: number, minIntervalS: number) => {
+    let previous: { ended: number; at: Date } | undefined;
+    let n = 0;
+    for (let ended = 1; ended < total; ended++) {
+      const now = new Date(ended * everyMs);
+      if (progressDue(previous, ended, total, now, minIntervalS)) { previous = { ended, at: now }; n++; }
+    }
+    return n;
+  };
+  it('sends at most one per interval and per 1 % of the tasks, and one per task for a small slow campaign', () => {
+    assert.ok(sent(2000, 10, 10) <= 3, 'a fast campaign: bounded by the interval');
+    assert.ok(sent(20_000, 60_000, 10) <= 100, 'a slow large one: bounded by 1 % steps');
+    assert.equal(sent(10, 60_000, 10), 9, 'a slow small one: every task end (the last comes with the completion)');
+    assert.equal(progressDue({ ended: 5, at: new Date(0) }, 5, 10, new Date(3_600_000), 10), false, 'nothing new, nothing sent');
+  });
+});
 
 describe('campaigns', () => {
   it('runs models × structures × steps, chains a step to the optimization output, and reuses every result the second time', async () => {
