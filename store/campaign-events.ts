@@ -84,3 +84,28 @@ export async function appendCampaignEvent(db: Db, campaign: Pick<CampaignRow, 'i
   await db.execute(sql`select pg_notify(${CAMPAIGN_EVENTS_CHANNEL}, ${JSON.stringify({ id, campaign_id: campaign.id, type })})`);
   return id;
 }
+
+/** Whether the campaign's current run (since its last retry) has written its completed event. */
+export async function runEnded(db: Db, campaignId: string): Promise<boolean> {
+  const rows = await db.execute(sql`
+    select 1 from ${campaignEvents} e where e.campaign_id = ${campaignId} and e.type = 'completed' and e.id > coalesce(
+      (select max(r.id) from ${campaignEvents} r where r.campaign_id = ${campaignId} and r.type = 'retried'), 0) limit 1`);
+  return rows.length > 0;
+}
+
+/**
+ * Writes the end of the campaign's run: its last progress event (always one, whatever the throttle let through)
+ * and its completed event. Call it in the transaction that holds the campaign row (`for update`, or the update
+ * that ends the run), after checking `runEnded`, so that a run ends once.
+ */
+export async function writeRunEnd(db: Db, campaign: CampaignRow, status: 'COMPLETED' | 'CANCELLED',
+  counts: Record<string, number>, ended: number): Promise<void> {
+  const p = progressOf(status, campaign.totalTasks, counts, ended);
+  await appendCampaignEvent(db, campaign, 'progress', { ...p });
+  const list = (campaign.scores as { scores?: { model: string; weights_sha256: string | null; protocol: string; aggregate: unknown }[] } | null)?.scores;
+  await appendCampaignEvent(db, campaign, 'completed', {
+    ...p, finished_at: (campaign.finishedAt ?? new Date()).toISOString(), error_message: campaign.errorMessage,
+    // The headline of the scores: each model × weights × protocol's aggregate (GET …/results has the rows).
+    scores: list ? list.map((s) => ({ model: s.model, weights_sha256: s.weights_sha256, protocol: s.protocol, aggregate: s.aggregate })) : null,
+  });
+}

@@ -2,23 +2,22 @@
  * Campaigns end to end on the real stack (Postgres, Temporal dev server, a CPU worker with its engine): a small
  * grid of lj_test and sevennet_prod runs through the API, chained steps start from the optimization's output, its
  * signed campaign.progress / campaign.completed webhooks and live events arrive, an identical second campaign takes
- * every result from the cache, cancel stops running children, and a 2,000-task campaign is accepted in one call and
- * completes with its workflow's history bounded while a worker is SIGKILLed under it. Few steps and small
- * structures keep it inside a CPU budget.
+ * every result from the cache, cancel stops running children, and a SIGKILLed worker loses none of a campaign's
+ * tasks. Few steps and small structures keep it inside a CPU budget; the 2,000-task campaign is
+ * tests/campaign-scale.test.ts.
  */
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { MOFSimClient } from '@mofsim/sdk';
 import WebSocket from 'ws';
-import { api, startTestStack, upload, type TestStack } from './helpers/stack.js';
+import { api, startTestStack, type TestStack } from './helpers/stack.js';
 import { until } from './helpers/until.js';
 import { startWebhookReceiver, type WebhookReceiver } from './helpers/webhook-receiver.js';
 import { asc, eq } from 'drizzle-orm';
 import { scoreTasks } from '../scoring/campaign-scores.js';
 import { tasks as tasksTable } from '../store/schema.js';
 import { progressDue } from '../store/campaign-events.js';
-import { campaignWorkflowId } from '../workflows/campaign-ids.js';
 
 let stack: TestStack;
 let hooks: WebhookReceiver;
@@ -92,8 +91,9 @@ const SMALL = {
   structures: ['calf', 'SAS_primitive'],
   tasks: [
     { type: 'single-point-energy' },
-    { type: 'optimization', parameters: { fmax: 0.05, max_steps: 15 } },
-    { type: 'bulk-modulus', parameters: { opt_steps: 5, npoints: 5, point_steps: 3, opt_fmax: 0.05, point_fmax: 0.05 }, start_from: 'optimization' },
+    // Few steps: a SevenNet-0 + D3 force call takes seconds on a loaded 2-core CPU.
+    { type: 'optimization', parameters: { fmax: 0.05, max_steps: 5 } },
+    { type: 'bulk-modulus', parameters: { opt_steps: 2, npoints: 5, point_steps: 1, opt_fmax: 0.05, point_fmax: 0.05 }, start_from: 'optimization' },
   ],
 };
 
@@ -216,6 +216,8 @@ describe('campaigns', () => {
     const again = (await post('/api/v1/campaigns', { name: 'small again', ...SMALL })).body.data;
     const done2 = await waitCampaign(again.campaign_id);
     assert.equal(done2.counts.COMPLETED, 12, JSON.stringify(done2.counts));
+    const tookS = (Date.parse(done2.finished_at) - Date.parse(done2.created_at)) / 1000;
+    assert.ok(tookS < 30, `the cached campaign finished in ${tookS} s (chained steps do not wait for the idle look)`);
     const tasks2 = await allTasks(again.campaign_id);
     const byKey = (t: any) => `${t.model}|${t.task_type}|${t.structure_name.split('@')[0]}`;
     for (const t of tasks2) {
@@ -311,63 +313,37 @@ describe('campaigns', () => {
     assert.equal((await api(stack.baseUrl, '/api/v1/campaigns/00000000-0000-4000-8000-000000000000')).status, 404);
   });
 
-  it('accepts a 2,000-task lj_test campaign in one call and completes it, its workflow history bounded, losing nothing to a SIGKILLed worker', async (t) => {
-    // 100 distinct one-atom cells × 20 single-point steps: the orchestration is what costs, not the physics. A
-    // second worker in its own process starts meanwhile, to be killed while it runs some of the campaign's tasks.
-    const childStarting = stack.spawnWorker('campaign-kill-1');
-    const ids: string[] = [];
-    for (let i = 0; i < 100; i++) {
-      const a = (3 + i * 0.01).toFixed(2);
-      const r = await upload(stack.baseUrl, `ar-${i}.vasp`, `Ar cell ${i}\n1.0\n${a} 0 0\n0 ${a} 0\n0 0 ${a}\nAr\n1\nCartesian\n0 0 0\n`);
-      assert.ok(r.body.data?.id, JSON.stringify(r.body));
-      ids.push(r.body.data.id);
-    }
-    const child = await childStarting;
-    const t0 = Date.now();
+  it('loses nothing when a worker running campaign tasks is SIGKILLed: the campaign completes with every task accounted for', async () => {
+    // A second worker in its own process; the in-process one keeps serving. 8 MD runs of the test potential (a
+    // checkpoint every 100 steps) fill both workers' 4 slots, so the child gets some of them.
+    const child = await stack.spawnWorker('campaign-kill-1');
+    const md = (nvt: number) => ({ type: 'stability', parameters: { opt_steps: 0, nvt_steps: nvt, npt_steps: 0, checkpoint_interval: 100, trajectory_interval: 1000 } });
     const { status, body } = await post('/api/v1/campaigns', {
-      name: 'two thousand', models: ['lj_test'], structures: ids,
-      tasks: Array.from({ length: 20 }, () => ({ type: 'single-point-energy' })), options: { reuse: false },
+      name: 'sigkill', models: ['lj_test'], structures: ['calf', 'SAS_primitive', 'LTA', 'MOF-5_primitive'], tasks: [md(800), md(900)],
+      options: { reuse: false },
     });
-    const acceptedMs = Date.now() - t0;
     assert.equal(status, 202, JSON.stringify(body).slice(0, 500));
-    assert.equal(body.data.total_tasks, 2000);
     const id = body.data.campaign_id;
-
-    const victims = await until('campaign tasks running on the child worker', async () => {
-      const rows = await stack.database.sql`select id from tasks where campaign_id = ${id} and worker_id = ${child.id} and status = 'RUNNING'`;
+    assert.equal(body.data.total_tasks, 8);
+    const victims = await until('a campaign task on the child worker past its first checkpoint', async () => {
+      const rows = await stack.database.sql`select id from tasks where campaign_id = ${id} and worker_id = ${child.id} and status = 'RUNNING'
+        and (checkpoint->>'step')::int >= 100`;
       return rows.length ? rows.map((r) => r.id as string) : undefined;
-    }, 300_000, 50);
-    const killedAt = Date.now();
-    const endedBeforeKill = (await api(stack.baseUrl, `/api/v1/campaigns/${id}`)).body.data.progress;
+    }, 300_000, 100);
     child.process.kill('SIGKILL');
     await child.exited;
-
-    const done = await waitCampaign(id, ['COMPLETED', 'CANCELLED', 'FAILED'], 1_200_000);
-    const totalMs = Date.now() - t0;
+    const done = await waitCampaign(id);
     assert.equal(done.status, 'COMPLETED', JSON.stringify(done).slice(0, 500));
-    assert.deepEqual(done.counts, { COMPLETED: 2000 }, 'every task accounted for');
+    assert.deepEqual(done.counts, { COMPLETED: 8 }, 'every task accounted for');
     for (const v of victims) {
       const task = (await api(stack.baseUrl, `/api/v1/tasks/${v}`)).body.data;
       assert.equal(task.status, 'COMPLETED');
-      assert.notEqual(task.worker_id, child.id, `task ${v} was run again by a live worker`);
+      assert.notEqual(task.worker_id, child.id, `task ${v} finished on a live worker`);
+      const { body: ev } = await api(stack.baseUrl, `/api/v1/tasks/${v}/events`);
+      const resumed = ev.data.items.find((e: any) => e.type === 'resumed');
+      assert.ok(resumed && resumed.data.from_step >= 100, `task ${v} resumed from its checkpoint: ${ev.data.items.map((e: any) => e.type).join(',')}`);
     }
     const { body: ev } = await api(stack.baseUrl, `/api/v1/campaigns/${id}/events`);
     assert.equal(ev.data.items.filter((e: any) => e.type === 'completed').length, 1);
-    assert.ok(ev.data.items.filter((e: any) => e.type === 'progress').length <= 101, 'progress is throttled to 1 % steps');
-
-    // Each run of the campaign workflow (walking back through its continue-as-new chain) stays near the 2,000
-    // events it continues at, although the chain as a whole holds far more: one history for all would not.
-    const lengths: number[] = [];
-    for (let handle = stack.temporalClient.workflow.getHandle(campaignWorkflowId(id)); ;) {
-      const events = (await handle.fetchHistory()).events ?? [];
-      lengths.unshift(events.length);
-      const previous = events[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId;
-      if (!previous) break;
-      handle = stack.temporalClient.workflow.getHandle(campaignWorkflowId(id), previous);
-    }
-    t.diagnostic(`2,000 tasks: accepted in ${acceptedMs} ms, completed in ${(totalMs / 1000).toFixed(1)} s (worker killed at ${((killedAt - t0) / 1000).toFixed(1)} s, ${endedBeforeKill}% ended, ${victims.length} task(s) running on it); workflow runs' history lengths ${lengths.join(', ')}`);
-    assert.ok(lengths.length >= 2, `it continued as new (runs: ${lengths.join(', ')})`);
-    assert.ok(Math.max(...lengths) <= 2_600, `every run stays bounded: ${lengths.join(', ')}`);
-    assert.ok(lengths.reduce((a, b) => a + b, 0) > 2_600, 'the chain holds more than one run may');
   });
 });

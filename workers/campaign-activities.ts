@@ -11,7 +11,7 @@ import { alias } from 'drizzle-orm/pg-core';
 import { TERMINAL_STATUSES } from '../common/task-types.js';
 import type { Db } from '../store/client.js';
 import { cacheKeyFor, findCached, reuseResult, type ResolveRun, type ResolvedRun } from '../store/result-cache.js';
-import { appendCampaignEvent, campaignCounts, lastProgress, progressDue, progressOf } from '../store/campaign-events.js';
+import { appendCampaignEvent, campaignCounts, lastProgress, progressDue, progressOf, runEnded, writeRunEnd } from '../store/campaign-events.js';
 import { campaignEvents, campaigns, tasks, type CampaignRow, type TaskRow } from '../store/schema.js';
 import { startTaskWorkflow } from '../store/workflow-outbox.js';
 import type { Config } from '../common/config.js';
@@ -51,12 +51,6 @@ async function signalAll(client: Client, ids: string[], signal: SignalDefinition
   return failed;
 }
 
-/** The headline of the scores for the completed event: each model × weights × protocol's aggregate, not its per-structure rows. */
-function scoreSummary(scores: Record<string, unknown> | null): unknown[] | null {
-  const list = (scores as { scores?: { model: string; weights_sha256: string | null; protocol: string; aggregate: unknown }[] } | null)?.scores;
-  return list ? list.map((s) => ({ model: s.model, weights_sha256: s.weights_sha256, protocol: s.protocol, aggregate: s.aggregate })) : null;
-}
-
 export function createCampaignActivities(deps: CampaignDeps) {
   const { db } = deps;
 
@@ -88,30 +82,25 @@ export function createCampaignActivities(deps: CampaignDeps) {
   }
 
   /**
-   * The end of a run (completed or cancelled): its last progress event (every task ended) and its completed event,
-   * both in the transaction that moves the campaign to COMPLETED (or, for a cancel, which already marked it
-   * CANCELLED, the one that records its first end since its last retry) — so a retried activity never writes a
-   * second end.
+   * The end of a run (completed or cancelled): its last progress event and its completed event, in the transaction
+   * that moves the campaign to COMPLETED, or for a cancel (which already marked it CANCELLED) in the one that holds
+   * its row while it checks the run has not ended yet — so a retried activity, or a retry of the campaign racing
+   * it, never writes a second end.
    */
   async function endRun(campaignId: string, status: 'COMPLETED' | 'CANCELLED', set: Partial<typeof campaigns.$inferInsert>): Promise<void> {
     const { counts, ended } = await campaignCounts(db, campaignId);
     await db.transaction(async (t) => {
       const tx = t as unknown as Db;
-      // COMPLETED comes from a running campaign; a CANCELLED one was marked when its cancel began, its end is written once.
-      const from = status === 'COMPLETED' ? notInArray(campaigns.status, ['COMPLETED', 'CANCELLED']) : eq(campaigns.status, 'CANCELLED');
-      const already = status === 'CANCELLED'
-        ? sql`not exists (select 1 from ${campaignEvents} e where e.campaign_id = ${campaigns.id} and e.type = 'completed' and e.id > coalesce(
-            (select max(r.id) from ${campaignEvents} r where r.campaign_id = ${campaigns.id} and r.type = 'retried'), 0))`
-        : undefined;
-      const [row] = await tx.update(campaigns).set({ counts, updatedAt: new Date(), ...set })
-        .where(and(eq(campaigns.id, campaignId), from, already)).returning();
-      if (!row) return;
-      const p = progressOf(status, row.totalTasks, counts, ended);
-      // Always one last progress event, whatever the throttle let through before (the looks never write it).
-      await appendCampaignEvent(tx, row, 'progress', { ...p });
-      await appendCampaignEvent(tx, row, 'completed', {
-        ...p, finished_at: (row.finishedAt ?? new Date()).toISOString(), error_message: row.errorMessage, scores: scoreSummary(row.scores),
-      });
+      let row: CampaignRow | undefined;
+      if (status === 'COMPLETED') {
+        [row] = await tx.update(campaigns).set({ counts, updatedAt: new Date(), ...set })
+          .where(and(eq(campaigns.id, campaignId), notInArray(campaigns.status, ['COMPLETED', 'CANCELLED']))).returning();
+      } else {
+        [row] = await tx.select().from(campaigns).where(and(eq(campaigns.id, campaignId), eq(campaigns.status, 'CANCELLED'))).for('update');
+        if (row && (await runEnded(tx, campaignId))) row = undefined;
+        if (row) [row] = await tx.update(campaigns).set({ counts, updatedAt: new Date() }).where(eq(campaigns.id, campaignId)).returning();
+      }
+      if (row) await writeRunEnd(tx, row, status, counts, ended);
     });
     await dispatchEvents(campaignId);
   }
@@ -164,6 +153,9 @@ export function createCampaignActivities(deps: CampaignDeps) {
           ))
           .orderBy(asc(tasks.campaignKey)).limit(input.startBatch);
         more = ready.length === input.startBatch;
+        // Tasks that ended in this look (a reused result, a failed dependency) send no signal, and the tasks chained
+        // to them are ready now: look again at once rather than at the idle look.
+        let endedHere = false;
         for (const { task, input: from } of ready) {
           Context.current().heartbeat();
           if (from) {
@@ -171,17 +163,19 @@ export function createCampaignActivities(deps: CampaignDeps) {
               await finish(db, task.id, {
                 status: 'FAILED', errorType: 'DEPENDENCY_FAILED', errorMessage: `task ${from.id} it starts from ended ${from.status}`,
               });
+              endedHere = true;
               continue;
             }
-            if (!task.structureId && !(await attachInput(task, from))) continue;
+            if (!task.structureId && !(await attachInput(task, from))) { endedHere = true; continue; }
           }
           if (reuse) {
             const key = await cacheKeyFor(db, resolve, task).catch(() => null);
             const cached = key ? await findCached(db, key, task.id) : undefined;
-            if (key && cached && (await reuseResult(db, deps.dataDir, task.id, cached, key))) continue;
+            if (key && cached && (await reuseResult(db, deps.dataDir, task.id, cached, key))) { endedHere = true; continue; }
           }
           await startTask(client, task);
         }
+        if (endedHere) more = true;
       }
       const { counts, ended } = await campaignCounts(db, c.id);
       const finished = ended >= c.totalTasks;

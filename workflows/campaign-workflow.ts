@@ -43,7 +43,9 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<st
   let dirty = true;
   setHandler(campaignTaskEndedSignal, () => { dirty = true; });
   setHandler(campaignWakeSignal, () => { dirty = true; });
-  setHandler(campaignCancelSignal, () => { cancelled = true; });
+  // Counted, so a cancel that arrives while an earlier one is being wound up is not lost when a retry interrupts it.
+  let cancelRequests = 0;
+  setHandler(campaignCancelSignal, () => { cancelled = true; cancelRequests++; });
   setHandler(campaignPauseSignal, () => { paused = true; });
   setHandler(campaignResumeSignal, () => { paused = false; });
 
@@ -52,11 +54,12 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<st
   if (input.cancelling && (await waitCancelled()) === 'ended') return 'CANCELLED';
   for (;;) {
     if (cancelled) {
+      const handling = cancelRequests;
       await acts.cancelCampaignTasks({ campaignId });
       // Runs started before the campaign had events end as they did.
       if (!patched('campaign-end-event') || (await waitCancelled()) === 'ended') return 'CANCELLED';
-      // Retried while its cancelled tasks were stopping: it runs on.
-      cancelled = false;
+      // Retried while its cancelled tasks were stopping: it runs on, unless cancelled again since.
+      cancelled = cancelRequests > handling;
       continue;
     }
     if (paused !== pauseApplied) {

@@ -10,7 +10,8 @@ import { randomUUID } from 'node:crypto';
 import { isTaskType, type TaskType } from '../../common/task-types.js';
 import { campaigns, tasks, type CampaignEventRow, type CampaignRow, type StructureRow, type TaskRow } from '../../store/schema.js';
 import { appendTaskEvent } from '../../store/task-events.js';
-import { appendCampaignEvent, campaignCounts, progressOf } from '../../store/campaign-events.js';
+import { appendCampaignEvent, campaignCounts, progressOf, runEnded, writeRunEnd } from '../../store/campaign-events.js';
+import type { Db } from '../../store/client.js';
 import { countSubmitted } from '../../metrics/task-metrics.js';
 import {
   campaignCancelSignal, campaignPauseSignal, campaignResumeSignal, campaignWakeSignal, campaignWorkflowId,
@@ -225,24 +226,36 @@ export async function resumeCampaign(deps: ServerDeps, id: string, actor: Actor)
 export async function retryCampaign(deps: ServerDeps, id: string, actor: Actor): Promise<CampaignRow> {
   await getCampaign(deps, id, actor); // 404 unless the caller may see it
   const { db } = deps.database;
-  const again = await db.update(tasks).set({
-    status: 'PENDING', queuedAt: null, startedAt: null, completedAt: null, result: null, outputFiles: null, errorType: null,
-    errorMessage: null, progress: 0, checkpoint: null, durationSeconds: null, workerId: null, gpuId: null,
-    // A chained task starts from the new output of the task it follows.
-    structureId: sql`case when ${tasks.inputTaskId} is null then ${tasks.structureId} else null end`,
-  }).where(and(eq(tasks.campaignId, id), inArray(tasks.status, ['FAILED', 'TIMEOUT', 'CANCELLED']),
-    sql`coalesce(${tasks.errorType}, '') <> 'UNSUPPORTED_ELEMENTS'`)).returning({ id: tasks.id });
-  if (!again.length) throw conflict(40904, 'NOT_RETRYABLE', `campaign ${id} has no failed or cancelled task to run again`, 'campaign_id');
+  const { again, campaign: c } = await db.transaction(async (t) => {
+    const tx = t as unknown as Db;
+    // The row lock orders this retry with the workflow writing the end of a cancelled run (workers/campaign-activities.ts).
+    const [before] = await tx.select().from(campaigns).where(eq(campaigns.id, id)).for('update');
+    // A cancelled run whose end the workflow has not written yet (its stopped tasks ended a moment ago) ends here,
+    // so every run has its completed event; the workflow's next look delivers it.
+    if (before!.status === 'CANCELLED' && !(await runEnded(tx, id))) {
+      const { counts, ended } = await campaignCounts(tx, id);
+      await writeRunEnd(tx, before!, 'CANCELLED', counts, ended);
+    }
+    const rows = await tx.update(tasks).set({
+      status: 'PENDING', queuedAt: null, startedAt: null, completedAt: null, result: null, outputFiles: null, errorType: null,
+      errorMessage: null, progress: 0, checkpoint: null, durationSeconds: null, workerId: null, gpuId: null,
+      // A chained task starts from the new output of the task it follows.
+      structureId: sql`case when ${tasks.inputTaskId} is null then ${tasks.structureId} else null end`,
+    }).where(and(eq(tasks.campaignId, id), inArray(tasks.status, ['FAILED', 'TIMEOUT', 'CANCELLED']),
+      sql`coalesce(${tasks.errorType}, '') <> 'UNSUPPORTED_ELEMENTS'`)).returning({ id: tasks.id });
+    if (!rows.length) throw conflict(40904, 'NOT_RETRYABLE', `campaign ${id} has no failed or cancelled task to run again`, 'campaign_id');
+    const [row] = await tx.update(campaigns).set({ status: 'RUNNING', finishedAt: null, scores: null, updatedAt: new Date() }).where(eq(campaigns.id, id)).returning();
+    // A new run of the campaign: its progress counts again from here, and it will end (campaign.completed) again.
+    const { counts, ended } = await campaignCounts(tx, id);
+    await appendCampaignEvent(tx, row!, 'retried', { ...progressOf('RUNNING', row!.totalTasks, counts, ended), retried_tasks: rows.length });
+    return { again: rows, campaign: row! };
+  });
   for (const t of again) await appendTaskEvent(db, t.id, 'retried', { campaign_id: id });
-  const [c] = await db.update(campaigns).set({ status: 'RUNNING', finishedAt: null, scores: null, updatedAt: new Date() }).where(eq(campaigns.id, id)).returning();
-  // A new run of the campaign: its progress counts again from here, and it will end (campaign.completed) again.
-  const { counts, ended } = await campaignCounts(db, id);
-  await appendCampaignEvent(db, c!, 'retried', { ...progressOf('RUNNING', c!.totalTasks, counts, ended), retried_tasks: again.length });
   await deps.temporal.workflow.signalWithStart('campaignWorkflow', {
     taskQueue: deps.config.MOFSIM_TASK_QUEUE, workflowId: campaignWorkflowId(id), args: [{ campaignId: id } satisfies CampaignWorkflowInput],
     signal: campaignWakeSignal, signalArgs: [],
   });
-  return getCampaign(deps, id);
+  return getCampaign(deps, c.id);
 }
 
 /** The campaign's events after `afterId` (progress, completed, retried), oldest first, at most `limit`. */
