@@ -97,6 +97,8 @@ def test_batcher_merges_concurrent_requests():
     st = b.stats()
     assert st["max_batch_size"] == 6 and st["batches"] == 1 and st["requests"] == 6
     assert st["batch_size_histogram"] == {"6": 1} and st["fallbacks"] == 0
+    # 1+2+...+6 = 21 atoms: the 32 bin, [batches, atoms]
+    assert st["batch_atoms_histogram"] == {"32": [1, 21]}
 
 
 def test_batcher_single_client_does_not_wait():
@@ -119,7 +121,11 @@ def test_batcher_respects_atom_budget():
     results = _submit_all(b, [Atoms("H4") for _ in range(4)] + [Atoms("H30")])
     assert all(isinstance(r, Prediction) for r in results)
     assert sum(calls) == 5 and max(calls) <= 2  # 4+4 fit in 10 atoms, 4+4+4 do not; the 30-atom one runs alone
-    assert b.stats()["max_batch_atoms_seen"] == 30
+    st = b.stats()
+    assert st["max_batch_atoms_seen"] == 30
+    assert st["batch_atoms_histogram"]["32"] == [1, 30]
+    assert sum(n for n, _ in st["batch_atoms_histogram"].values()) == st["batches"]
+    assert sum(a for _, a in st["batch_atoms_histogram"].values()) == 46
 
 
 def test_batcher_survives_a_failing_structure():

@@ -107,6 +107,11 @@ class _Request:
         self.done.set()
 
 
+def atoms_bin(n_atoms: int) -> int:
+    """The power-of-two bin of a batch's atom count: the least 2**k >= n_atoms (1 for an empty batch)."""
+    return 1 << max(0, int(n_atoms) - 1).bit_length()
+
+
 class Batcher:
     """Merges concurrent `submit` calls for one loaded model into batched `predict` calls.
 
@@ -131,6 +136,8 @@ class Batcher:
         self._parked = 0
         # statistics (guarded by _cond)
         self._sizes: Counter[int] = Counter()
+        # atoms per batch in power-of-two bins: upper bound -> [batches, atoms] (exported as a Prometheus histogram)
+        self._atoms_bins: dict[int, list[int]] = {}
         self._n_batches = 0
         self._n_requests = 0
         self._n_atoms = 0
@@ -258,8 +265,12 @@ class Batcher:
         self._sizes[n] += 1
         self._n_batches += 1
         self._n_requests += n
-        self._n_atoms += sum(atoms_per_request)
-        self._max_atoms_seen = max(self._max_atoms_seen, sum(atoms_per_request))
+        atoms = sum(atoms_per_request)
+        self._n_atoms += atoms
+        self._max_atoms_seen = max(self._max_atoms_seen, atoms)
+        b = self._atoms_bins.setdefault(atoms_bin(atoms), [0, 0])
+        b[0] += 1
+        b[1] += atoms
         self._wait_s += wait_s
         self._busy_s += busy_s
 
@@ -279,6 +290,7 @@ class Batcher:
                 "max_batch_size": max(self._sizes) if self._sizes else 0,
                 "batch_size_histogram": {str(k): v for k, v in sorted(self._sizes.items())},
                 "mean_batch_atoms": round(self._n_atoms / nb, 1) if nb else None,
+                "batch_atoms_histogram": {str(k): list(v) for k, v in sorted(self._atoms_bins.items())},
                 "max_batch_atoms_seen": self._max_atoms_seen,
                 "fallbacks": self._fallbacks,
                 "failed_requests": self._failed,
