@@ -1,6 +1,7 @@
 /**
  * Engine metrics of a worker, from the engine's `status` answer (read at every worker heartbeat) and from the
- * supervisor (restarts) and the job activity (out-of-memory failures). The engine's batching statistics count since
+ * supervisor (restarts) and the job activity (jobs that failed out of memory; the engine counts the model calls that
+ * ran out of memory itself, including those it recovered from by splitting a batch). The engine's batching statistics count since
  * its model loaded; they become Prometheus counters and histograms here by adding each increase (a reload starts
  * them again at 0).
  */
@@ -12,7 +13,12 @@ const wm = ['worker_id', 'model'] as const;
 
 const up = new Gauge({ name: 'mofsim_engine_up', help: '1 while the worker\'s engine process answers', labelNames: ['worker_id'] as const, registers: [registry] });
 const restarts = new Counter({ name: 'mofsim_engine_restarts_total', help: 'Engine processes restarted after a crash', labelNames: ['worker_id'] as const, registers: [registry] });
-const ooms = new Counter({ name: 'mofsim_engine_oom_total', help: 'Jobs that ran out of device memory', labelNames: wm, registers: [registry] });
+const ooms = new Counter({ name: 'mofsim_engine_oom_total', help: 'Jobs that failed out of device memory (they are retried)', labelNames: wm, registers: [registry] });
+const modelOoms = new Counter({
+  name: 'mofsim_engine_model_oom_total',
+  help: 'Model calls that ran out of device memory, counted by the engine where it happened (a batch split after an OOM too)',
+  labelNames: wm, registers: [registry],
+});
 const evaluations = new Counter({ name: 'mofsim_engine_model_evaluations_total', help: 'Structures evaluated by the model', labelNames: wm, registers: [registry] });
 // Powers of two: the engine reports atoms per batch in power-of-two bins (workers/engine/PROTOCOL.md), so each of
 // its bins falls inside exactly one bucket here and the histogram is exact.
@@ -35,6 +41,8 @@ export interface EngineModelStatus {
   load_seconds?: number;
   batching?: {
     batches?: number; requests?: number;
+    /** Model calls (batched or single) that raised an out-of-memory error. */
+    out_of_memory?: number;
     /** Batches by their size: `{"<size>": batches}`. */
     batch_size_histogram?: Record<string, number>;
     /** Batches by atoms in power-of-two bins: `{"<bin upper bound>": [batches, atoms]}`. */
@@ -45,9 +53,9 @@ export interface EngineModelStatus {
 /** A histogram as cumulative counts since the model loaded: bin → batches and the sum of their values. */
 type Bins = Map<string, { n: number; sum: number }>;
 
-interface Reading { requests: number; batches: number; sizes: Bins; atoms: Bins }
+interface Reading { requests: number; batches: number; ooms: number; sizes: Bins; atoms: Bins }
 
-const EMPTY: Reading = { requests: 0, batches: 0, sizes: new Map(), atoms: new Map() };
+const EMPTY: Reading = { requests: 0, batches: 0, ooms: 0, sizes: new Map(), atoms: new Map() };
 
 // Adds the batches that arrived since `prev` to `h`: each bin's new batches are observed at their mean value, which
 // lies in that bin, so buckets, count and sum come out as if every batch had been observed.
@@ -96,7 +104,7 @@ export class EngineMetrics {
     for (const m of status.loaded_models) {
       seen.add(m.id);
       const labels = { worker_id: w, model: m.id };
-      if (!this.models.has(m.id)) ooms.inc(labels, 0);
+      if (!this.models.has(m.id)) { ooms.inc(labels, 0); modelOoms.inc(labels, 0); }
       this.models.add(m.id);
       memory.set(labels, (m.memory_MB ?? 0) * MB);
       if (m.load_seconds !== undefined) loadSeconds.set(labels, m.load_seconds);
@@ -104,13 +112,15 @@ export class EngineMetrics {
       const now: Reading = {
         requests: b.requests ?? 0,
         batches: b.batches ?? 0,
+        ooms: b.out_of_memory ?? 0,
         sizes: new Map(Object.entries(b.batch_size_histogram ?? {}).map(([size, n]) => [size, { n, sum: n * Number(size) }])),
         atoms: new Map(Object.entries(b.batch_atoms_histogram ?? {}).map(([bin, [n, sum]]) => [bin, { n, sum }])),
       };
       const prev = this.last.get(m.id) ?? EMPTY;
       // A count below the last reading: the model was unloaded and loaded again, counting from 0.
-      const base = now.requests < prev.requests || now.batches < prev.batches ? EMPTY : prev;
+      const base = now.requests < prev.requests || now.batches < prev.batches || now.ooms < prev.ooms ? EMPTY : prev;
       evaluations.inc(labels, now.requests - base.requests);
+      modelOoms.inc(labels, now.ooms - base.ooms);
       observeIncrease(batchSize, labels, now.sizes, base.sizes);
       observeIncrease(batchAtoms, labels, now.atoms, base.atoms);
       this.last.set(m.id, now);

@@ -157,6 +157,7 @@ describe('metrics scraped by Prometheus', () => {
     assert.ok(await value('mofsim_engine_batch_atoms_sum{model="lj_test"}') >= 44);
     assert.equal(await value(`mofsim_engine_restarts_total${w}`), 0);
     assert.equal(await value(`mofsim_engine_oom_total{model="lj_test"}`), 0);
+    assert.equal(await value(`mofsim_engine_model_oom_total{model="lj_test"}`), 0);
   });
 
   it('exports the worker GPU under dcgm-exporter names and labels, from its nvidia-smi reading', async () => {

@@ -37,5 +37,8 @@ export function gpuFleetDashboard() {
     ], { span: 8 }))
     .withPanel(timeseries('Engine up', 'short', [promql('max by (worker_id) (mofsim_engine_up)', '{{worker_id}}')], { span: 8 }))
     .withPanel(timeseries('Engine restarts (1 h)', 'short', [promql('sum by (worker_id) (increase(mofsim_engine_restarts_total[1h]))', '{{worker_id}}')], { span: 8 }))
-    .withPanel(timeseries('Out-of-memory jobs (1 h)', 'short', [promql('sum by (worker_id) (increase(mofsim_engine_oom_total[1h]))', '{{worker_id}}')], { span: 8 }));
+    .withPanel(timeseries('Out of memory (1 h)', 'short', [
+      promql('sum by (worker_id) (increase(mofsim_engine_oom_total[1h]))', '{{worker_id}} jobs'),
+      promql('sum by (worker_id) (increase(mofsim_engine_model_oom_total[1h]))', '{{worker_id}} model calls', 'B'),
+    ], { span: 8 }));
 }

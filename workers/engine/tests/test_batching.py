@@ -143,6 +143,25 @@ def test_batcher_survives_a_failing_structure():
     assert b.submit(Atoms("N")).energy_eV == 7.0
 
 
+def test_batcher_counts_out_of_memory_where_it_happens():
+    # A batch too large for the device: the batched call runs out of memory, its structures then succeed alone.
+    def one(atoms):
+        return Prediction(float(atoms.numbers.sum()), np.zeros((len(atoms), 3)), None)
+
+    def batch(structures):
+        if len(structures) > 1:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return [one(a) for a in structures]
+
+    b = Batcher(batch, one, max_wait_s=1.0, name="fake")
+    for _ in range(3):
+        b.register_client()
+    results = _submit_all(b, [Atoms("H"), Atoms("He"), Atoms("Li")])
+    assert [r.energy_eV for r in results] == [1.0, 2.0, 3.0]
+    st = b.stats()
+    assert st["out_of_memory"] == 1 and st["fallbacks"] == 1 and st["failed_requests"] == 0
+
+
 def test_default_atom_budget(monkeypatch):
     from mofsim_engine.batching import max_batch_atoms
 

@@ -31,6 +31,8 @@ from collections import Counter, deque
 from contextlib import contextmanager
 from typing import Callable
 
+from ..errors import is_out_of_memory
+
 log = logging.getLogger("mofsim_engine.batching")
 
 DEFAULT_MAX_WAIT_MS = 5.0
@@ -144,6 +146,9 @@ class Batcher:
         self._max_atoms_seen = 0
         self._fallbacks = 0
         self._failed = 0
+        # model calls (batched or single) that ran out of memory, counted where torch raises it: a batch split after
+        # an OOM counts too, although its structures then succeed one by one
+        self._ooms = 0
         self._wait_s = 0.0
         self._busy_s = 0.0
 
@@ -181,9 +186,10 @@ class Batcher:
                 with self._model_lock:
                     t1 = time.monotonic()
                     result = self._predict_one(atoms)
-            except Exception:
+            except Exception as exc:
                 with self._cond:
                     self._failed += 1
+                    self._ooms += int(is_out_of_memory(exc))
                 raise
             with self._cond:
                 self._record([len(atoms)], wait_s=t1 - t0, busy_s=time.monotonic() - t1)
@@ -228,6 +234,7 @@ class Batcher:
     def _run(self, take: list[_Request]) -> None:
         t0 = time.monotonic()
         fallback = False
+        ooms = 0
         try:
             try:
                 with self._model_lock:
@@ -237,6 +244,7 @@ class Batcher:
                 for r, res in zip(take, results):
                     r.finish(result=res)
             except Exception as exc:  # noqa: BLE001 - isolate the structure at fault
+                ooms += int(is_out_of_memory(exc))
                 if len(take) == 1:
                     take[0].finish(error=exc)
                 else:
@@ -249,6 +257,7 @@ class Batcher:
                             with self._model_lock:
                                 r.finish(result=self._predict_one(r.atoms))
                         except Exception as exc1:  # noqa: BLE001 - this caller's own error
+                            ooms += int(is_out_of_memory(exc1))
                             r.finish(error=exc1)
         finally:
             for r in take:  # never leave a caller waiting, whatever happened above
@@ -259,6 +268,7 @@ class Batcher:
                              busy_s=time.monotonic() - t0)
                 self._fallbacks += int(fallback)
                 self._failed += sum(r.error is not None for r in take)
+                self._ooms += ooms
 
     def _record(self, atoms_per_request: list[int], *, wait_s: float, busy_s: float) -> None:
         n = len(atoms_per_request)
@@ -294,6 +304,7 @@ class Batcher:
                 "max_batch_atoms_seen": self._max_atoms_seen,
                 "fallbacks": self._fallbacks,
                 "failed_requests": self._failed,
+                "out_of_memory": self._ooms,
                 "mean_queue_wait_ms": round(1000.0 * self._wait_s / self._n_requests, 3) if self._n_requests else None,
                 "busy_s": round(self._busy_s, 3),
             }
