@@ -124,7 +124,7 @@ describe('is_healthy(): top-level status', () => {
     // The real engine behind a few seconds of start-up (what a cold start on a busy box looks like).
     const dir = mkdtempSync(join(tmpdir(), 'slow-engine-'));
     const slow = join(dir, 'python');
-    writeFileSync(slow, `#!/bin/sh\nsleep 3\nexec '${stack.config.MOFSIM_PYTHON}' "$@"\n`);
+    writeFileSync(slow, `#!/bin/sh\nsleep 1\nexec '${stack.config.MOFSIM_PYTHON}' "$@"\n`);
     chmodSync(slow, 0o755);
     const engine = new EngineSupervisor({ python: slow, logger: log, env: { MOFSIM_DEVICE: 'cpu' } }, log);
     const starting = await stack.startApi({ engine });
