@@ -24,6 +24,7 @@ import { discoverGpus } from './gpu-discovery.js';
 import { EngineMetrics, type EngineModelStatus } from '../metrics/engine-metrics.js';
 import { recordGpu } from '../metrics/gpu-metrics.js';
 import { createModelResidencyActivities } from './model-residency-activities.js';
+import { workflowCode } from '../common/workflow-bundle.js';
 import {
   engineQueueName, heartbeatWorker, modelQueueName, registerWorker, setWorkerStatus, type LoadedModelState, type WorkerIdentity,
 } from '../store/worker-registry.js';
@@ -100,7 +101,7 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.MOFSIM_TASK_QUEUE,
-    workflowsPath: require.resolve(join(repoRoot, 'workflows', 'index.ts')),
+    ...(await workflowCode(require.resolve(join(repoRoot, 'workflows', 'index.ts')))),
     activities: {
       ...createControlActivities({
         db: database.db, dispatcher,
