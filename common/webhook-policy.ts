@@ -25,25 +25,6 @@ export async function refuseCallbackUrl(url: string, allowHosts: readonly string
   return 'refused' in vetted ? `callback ${vetted.refused}` : null;
 }
 
-/**
- * The headers of one delivery: `X-MOFSim-Event`, `X-MOFSim-Delivery` and `Idempotency-Key` (the same on every retry
- * of one delivery), `X-MOFSim-Timestamp`, and with a secret `X-MOFSim-Signature` over that timestamp and `body`.
- */
-export function webhookHeaders(o: { event: string; deliveryId: string; body: string; secret?: string; resend?: boolean }): Record<string, string> {
-  const timestamp = Math.floor(Date.now() / 1000);
-  const headers: Record<string, string> = {
-    'content-type': 'application/json',
-    'user-agent': 'mofsim-webhooks/1',
-    'x-mofsim-event': o.event,
-    'x-mofsim-delivery': o.deliveryId,
-    'idempotency-key': o.deliveryId,
-    'x-mofsim-timestamp': String(timestamp),
-    ...(o.resend ? { 'x-mofsim-resend': 'true' } : {}),
-  };
-  if (o.secret) headers['x-mofsim-signature'] = signWebhook(o.secret, timestamp, o.body);
-  return headers;
-}
-
 /** The signature header value: `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`. */
 export function signWebhook(secret: string, timestamp: number, body: string): string {
   return `t=${timestamp},v1=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;

@@ -152,12 +152,22 @@ export function taskEventToApi(e: TaskEventRow) {
   return { id: e.id, type: e.type, data: e.data, created_at: e.createdAt.toISOString() };
 }
 
-/** A campaign event as the API shows it (ws, `/campaigns/{id}/events`): the event and its webhook delivery, if any. */
-export function campaignEventToApi(e: CampaignEventRow) {
-  return {
-    id: e.id, campaign_id: e.campaignId, type: e.type, data: e.data, created_at: e.createdAt.toISOString(),
-    webhook: e.webhook ? { attempts: e.attempts, delivered_at: e.deliveredAt?.toISOString() ?? null, last_status_code: e.lastStatusCode, last_error: e.lastError } : null,
-  };
+/** A campaign event's webhook delivery so far (from its `webhook_deliveries` rows). */
+export interface CampaignEventDelivery { attempts: number; deliveredAt: Date | null; lastStatusCode: number | null; lastError: string | null }
+
+/**
+ * A campaign event as the API shows it (ws, `/campaigns/{id}/events`); with `delivery` given (the events list) also
+ * its webhook delivery: null when the callback does not subscribe to it.
+ */
+export function campaignEventToApi(e: CampaignEventRow, delivery?: CampaignEventDelivery | null) {
+  const out: Record<string, unknown> = { id: e.id, campaign_id: e.campaignId, type: e.type, data: e.data, created_at: e.createdAt.toISOString() };
+  if (delivery !== undefined) {
+    out.webhook = e.webhook ? {
+      attempts: delivery?.attempts ?? 0, delivered_at: delivery?.deliveredAt?.toISOString() ?? null,
+      last_status_code: delivery?.lastStatusCode ?? null, last_error: delivery?.lastError ?? null,
+    } : null;
+  }
+  return out;
 }
 
 // Workers as the API shows them (registry rows, heartbeat telemetry).

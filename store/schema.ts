@@ -2,7 +2,8 @@
 import { sql } from 'drizzle-orm';
 import { PRIORITY_RANK, DEFAULT_PRIORITY_RANK } from './task-status.js';
 import {
-  bigserial, boolean, doublePrecision, index, integer, jsonb, pgTable, real, text, timestamp, unique, uniqueIndex, uuid,
+  bigint, bigserial, boolean, check, doublePrecision, index, integer, jsonb, pgTable, real, text, timestamp, unique, uniqueIndex,
+  uuid,
 } from 'drizzle-orm/pg-core';
 
 export const structures = pgTable('structures', {
@@ -138,7 +139,7 @@ export type CampaignRow = typeof campaigns.$inferSelect;
 
 /**
  * A campaign's own events (`progress`, `completed`): the live stream of a watched campaign and the source of its
- * `campaign.progress` / `campaign.completed` webhooks, whose delivery is recorded on the row (as for alert events).
+ * `campaign.progress` / `campaign.completed` webhooks (each attempt a `webhook_deliveries` row).
  */
 export const campaignEvents = pgTable('campaign_events', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
@@ -148,11 +149,8 @@ export const campaignEvents = pgTable('campaign_events', {
   data: jsonb('data').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
   /** Whether the campaign's callback subscribed to the event when it was written. */
   webhook: boolean('webhook').notNull().default(false),
+  /** When its delivery workflow was started; each attempt is a `webhook_deliveries` row. */
   dispatchedAt: timestamp('dispatched_at', { withTimezone: true }),
-  deliveredAt: timestamp('delivered_at', { withTimezone: true }),
-  attempts: integer('attempts').notNull().default(0),
-  lastStatusCode: integer('last_status_code'),
-  lastError: text('last_error'),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 }, (t) => [
   index('campaign_events_campaign_idx').on(t.campaignId, t.id),
@@ -239,11 +237,8 @@ export const alertEvents = pgTable('alert_events', {
   type: text('type').notNull(),
   /** Whether the rule's channels named `webhook` when the transition happened. */
   webhook: boolean('webhook').notNull().default(false),
+  /** When its delivery workflow was started; each attempt is a `webhook_deliveries` row. */
   dispatchedAt: timestamp('dispatched_at', { withTimezone: true }),
-  deliveredAt: timestamp('delivered_at', { withTimezone: true }),
-  attempts: integer('attempts').notNull().default(0),
-  lastStatusCode: integer('last_status_code'),
-  lastError: text('last_error'),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 }, (t) => [
   index('alert_events_alert_idx').on(t.alertId, t.id),
@@ -325,8 +320,11 @@ export type WorkerRow = typeof workers.$inferSelect;
 /** One attempt to deliver one task event to the task's callback URL (the delivery log). */
 export const webhookDeliveries = pgTable('webhook_deliveries', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
-  taskId: uuid('task_id').notNull().references(() => tasks.id, { onDelete: 'cascade' }),
-  eventId: integer('event_id').notNull(),
+  // One attempt of a task event (task_id, event_id), an alert transition (alert_event_id) or a campaign event (campaign_event_id).
+  taskId: uuid('task_id').references(() => tasks.id, { onDelete: 'cascade' }),
+  eventId: integer('event_id'),
+  alertEventId: bigint('alert_event_id', { mode: 'number' }).references(() => alertEvents.id, { onDelete: 'cascade' }),
+  campaignEventId: bigint('campaign_event_id', { mode: 'number' }).references(() => campaignEvents.id, { onDelete: 'cascade' }),
   event: text('event').notNull(),
   url: text('url').notNull(),
   /** Same for every attempt of one event: receivers de-duplicate on it. */
@@ -339,8 +337,12 @@ export const webhookDeliveries = pgTable('webhook_deliveries', {
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 }, (t) => [
   index('webhook_deliveries_task_idx').on(t.taskId, t.id),
+  index('webhook_deliveries_alert_event_idx').on(t.alertEventId),
+  index('webhook_deliveries_campaign_event_idx').on(t.campaignEventId),
   // Recent deliveries (the webhook backlog alert metric) without a scan of the whole log.
   index('webhook_deliveries_created_at_idx').on(t.createdAt),
+  // Exactly one subject: a task event, an alert transition or a campaign event.
+  check('webhook_deliveries_one_subject', sql`(${t.taskId} is not null and ${t.eventId} is not null)::int + (${t.alertEventId} is not null)::int + (${t.campaignEventId} is not null)::int = 1`),
 ]);
 
 export type WebhookDeliveryRow = typeof webhookDeliveries.$inferSelect;

@@ -103,14 +103,15 @@ export function createControlActivities(deps: ControlDeps) {
 
     /** Records that a campaign event's webhook will not be delivered (retries used up, or the URL refused). */
     async campaignWebhookGaveUp(input: { campaignEventId: number; error: string }): Promise<void> {
-      const [row] = await deps.db.select({ campaignId: campaignEvents.campaignId, type: campaignEvents.type, attempts: campaignEvents.attempts, options: campaigns.options })
+      const [row] = await deps.db.select({ campaignId: campaignEvents.campaignId, type: campaignEvents.type, options: campaigns.options })
         .from(campaignEvents).leftJoin(campaigns, eq(campaigns.id, campaignEvents.campaignId)).where(eq(campaignEvents.id, input.campaignEventId));
+      const [attempts] = await deps.db.select({ n: count() }).from(webhookDeliveries).where(eq(webhookDeliveries.campaignEventId, input.campaignEventId));
       const url = (row?.options?.callback as { url?: string } | undefined)?.url;
       let origin: string | null = null;
       try { origin = url ? new URL(url).origin : null; } catch { /* not a URL */ }
       countDeliveryGaveUp();
       webhooks?.error('webhooks', 'campaign webhook delivery given up', {
-        extra: { campaign_id: row?.campaignId, event: `campaign.${row?.type}`, campaign_event_id: input.campaignEventId, attempts: row?.attempts ?? 0, origin, error: input.error.slice(0, 500) },
+        extra: { campaign_id: row?.campaignId, event: `campaign.${row?.type}`, campaign_event_id: input.campaignEventId, attempts: Number(attempts?.n ?? 0), origin, error: input.error.slice(0, 500) },
       });
       await webhooks?.flush();
     },

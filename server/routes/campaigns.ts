@@ -37,7 +37,7 @@ export function campaignsRouter(deps: ServerDeps): Router {
     const after = Number(req.query.after ?? 0);
     const limit = Number(req.query.limit ?? 1000);
     const items = await listCampaignEvents(deps, req.params.id, actorOfResponse(res), after, limit);
-    sendData(res, { items: items.map(campaignEventToApi) });
+    sendData(res, { items: items.map((x) => campaignEventToApi(x.event, x.delivery)) });
   });
   r.get('/:id/results', async (req, res) => {
     const out = await campaignResults(deps, req.params.id, actorOfResponse(res));

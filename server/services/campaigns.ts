@@ -8,7 +8,8 @@ import type { SignalDefinition } from '@temporalio/common';
 import { and, asc, count, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { randomUUID } from 'node:crypto';
 import { isTaskType, type TaskType } from '../../common/task-types.js';
-import { campaigns, tasks, type CampaignEventRow, type CampaignRow, type StructureRow, type TaskRow } from '../../store/schema.js';
+import { campaigns, tasks, webhookDeliveries, type CampaignEventRow, type CampaignRow, type StructureRow, type TaskRow } from '../../store/schema.js';
+import type { CampaignEventDelivery } from '../mappers.js';
 import { appendTaskEvent } from '../../store/task-events.js';
 import { appendCampaignEvent, campaignCounts, progressOf, runEnded, writeRunEnd } from '../../store/campaign-events.js';
 import type { Db } from '../../store/client.js';
@@ -258,10 +259,25 @@ export async function retryCampaign(deps: ServerDeps, id: string, actor: Actor):
   return getCampaign(deps, c.id);
 }
 
-/** The campaign's events after `afterId` (progress, completed, retried), oldest first, at most `limit`. */
-export async function listCampaignEvents(deps: ServerDeps, id: string, actor: Actor, afterId = 0, limit = 1000): Promise<CampaignEventRow[]> {
+/** The campaign's events after `afterId` (progress, completed, retried), oldest first, at most `limit`, each with its webhook delivery so far. */
+export async function listCampaignEvents(deps: ServerDeps, id: string, actor: Actor, afterId = 0, limit = 1000): Promise<{ event: CampaignEventRow; delivery: CampaignEventDelivery | null }[]> {
   await getCampaign(deps, id, actor);
-  return deps.liveEvents.campaignEventsAfter(id, afterId, limit);
+  const events = await deps.liveEvents.campaignEventsAfter(id, afterId, limit);
+  const ids = events.filter((e) => e.webhook).map((e) => e.id);
+  const byEvent = new Map<number, CampaignEventDelivery>();
+  if (ids.length) {
+    const rows = await deps.database.db.execute<{ id: number; attempts: number; delivered_at: Date | string | null; last_status_code: number | null; last_error: string | null }>(sql`
+      select campaign_event_id as id, count(*)::int as attempts, max(created_at) filter (where ok) as delivered_at,
+        (array_agg(status_code order by id desc))[1] as last_status_code, (array_agg(error order by id desc))[1] as last_error
+      from ${webhookDeliveries} where campaign_event_id in (${sql.join(ids.map((x) => sql`${x}`), sql`, `)}) group by 1`);
+    for (const r of rows) {
+      byEvent.set(Number(r.id), {
+        attempts: Number(r.attempts), deliveredAt: r.delivered_at ? new Date(r.delivered_at) : null,
+        lastStatusCode: r.last_status_code === null ? null : Number(r.last_status_code), lastError: r.last_error,
+      });
+    }
+  }
+  return events.map((event) => ({ event, delivery: byEvent.get(event.id) ?? null }));
 }
 
 /** The headline numbers of one task's result: its top-level scalars (the columns of the campaign's CSV). */

@@ -1471,11 +1471,12 @@ export interface components {
         };
         Health: {
             /** @enum {string} */
-            status: "healthy" | "degraded";
+            status: "healthy" | "starting" | "degraded";
             version: string;
             uptime_seconds?: number;
             components?: {
                 [key: string]: {
+                    /** @description healthy, unhealthy, or starting (the parse engine while its process starts) */
                     status?: string;
                     error?: string;
                 };
@@ -2735,7 +2736,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description healthy or degraded */
+            /** @description healthy, starting (a component such as the parse engine is starting; nothing has failed) or degraded (a component is unhealthy) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2746,7 +2747,7 @@ export interface operations {
                          * @description data.status again, beside the envelope (the reference Python client's is_healthy() reads it here)
                          * @enum {string}
                          */
-                        status?: "healthy" | "degraded";
+                        status?: "healthy" | "starting" | "degraded";
                         data?: components["schemas"]["Health"];
                     };
                 };
@@ -2762,7 +2763,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description healthy or degraded */
+            /** @description healthy, starting (a component such as the parse engine is starting; nothing has failed) or degraded (a component is unhealthy) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2773,7 +2774,7 @@ export interface operations {
                          * @description data.status again, beside the envelope (the reference Python client's is_healthy() reads it here)
                          * @enum {string}
                          */
-                        status?: "healthy" | "degraded";
+                        status?: "healthy" | "starting" | "degraded";
                         data?: components["schemas"]["Health"];
                     };
                 };
