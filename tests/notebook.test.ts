@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { repoRoot } from '../common/config.js';
-import { startTestStack, type TestStack } from './helpers/stack.js';
+import { api, startTestStack, type TestStack } from './helpers/stack.js';
+import { until } from './helpers/until.js';
 
 const tslabDir = join(repoRoot, '.mofsim', 'tslab');
 
@@ -30,7 +31,11 @@ const tslab = ensureTslab();
 let stack: TestStack;
 
 describe('tslab notebook', { skip: tslab ? false : 'tslab@1.0.22 could not be installed (no npm registry?)' }, () => {
-  before(async () => { stack = await startTestStack({ workers: 1 }); });
+  before(async () => {
+    stack = await startTestStack({ workers: 1 });
+    // As a user's running server would be: its parse engine up (GET /health says `starting` until then).
+    await until('the API healthy', async () => (await api(stack.baseUrl, '/api/v1/health')).body.data?.status === 'healthy', 120_000, 500);
+  });
   after(async () => { await stack?.stop(); });
 
   /** Runs every code cell of a notebook with `env` set; what the cells printed, and what they displayed (tslab.display). */

@@ -2106,7 +2106,7 @@ export interface components {
             data: components["schemas"]["CampaignProgress"];
             /** Format: date-time */
             created_at: string;
-            /** @description its delivery to the campaign's callback (null when the callback does not subscribe to it) */
+            /** @description its delivery to the campaign's callback (null when the callback does not subscribe to it); in the events list only, not on the WebSocket */
             webhook?: {
                 attempts?: number;
                 /** Format: date-time */
@@ -2188,7 +2188,9 @@ export interface components {
             campaign?: components["schemas"]["Campaign"];
             rows?: components["schemas"]["CampaignResultRow"][];
             /** @description scoreCampaign: {campaign_id, computed_at, reference, scores: [{model, weights_sha256, protocol, aggregate, structures}]} */
-            scores?: Record<string, never>;
+            scores?: {
+                [key: string]: unknown;
+            };
         };
         Pagination: {
             /** @description same as total_items (the reference Python SDK reads it) */
