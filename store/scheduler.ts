@@ -239,11 +239,14 @@ async function fairHead(tx: Db, shares: Shares): Promise<Candidate | undefined> 
  * decision can put a granted request back in line, and granting it again would hand its task a second slot.
  */
 async function grant(tx: Db, c: Candidate, w: WorkerLoad): Promise<Grant | undefined> {
-  const [taken] = await tx.update(tasks).set({ waitSeq: null, workerId: w.id })
-    .where(and(eq(tasks.id, c.id), eq(tasks.waitSeq, c.waitSeq))).returning({ id: tasks.id });
-  if (!taken) return undefined;
+  const stillWaiting = and(eq(tasks.id, c.id), eq(tasks.waitSeq, c.waitSeq));
   const [held] = await tx.select({ seq: taskAssignments.seq }).from(taskAssignments).where(eq(taskAssignments.taskId, c.id));
-  if (held?.seq === c.waitSeq) return undefined;
+  if (held?.seq === c.waitSeq) {
+    await tx.update(tasks).set({ waitSeq: null }).where(stillWaiting);
+    return undefined;
+  }
+  const [taken] = await tx.update(tasks).set({ waitSeq: null, workerId: w.id }).where(stillWaiting).returning({ id: tasks.id });
+  if (!taken) return undefined;
   const mb = needMB(w, c);
   // A grant left from an earlier request of this task is stale: this one replaces it.
   await tx.insert(taskAssignments).values({ taskId: c.id, workerId: w.id, memoryMB: mb, seq: c.waitSeq })

@@ -28,8 +28,14 @@ CREATE FUNCTION line_counts_add(r integer, n bigint, d integer) RETURNS void LAN
   INSERT INTO line_counts (priority_rank, level, bucket, waiting) VALUES (r, 1, n >> 20, d), (r, 0, n >> 10, d)
   ON CONFLICT (priority_rank, level, bucket) DO UPDATE SET waiting = line_counts.waiting + excluded.waiting
 $$;--> statement-breakpoint
+-- A waiting task whose priority changes moves between two ranks: the lower rank's rows first, as in every writer.
 CREATE FUNCTION tasks_line_count_row() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  IF TG_OP = 'UPDATE' AND OLD.status IN ('PENDING', 'QUEUED') AND NEW.status IN ('PENDING', 'QUEUED') AND NEW.priority_rank < OLD.priority_rank THEN
+    PERFORM line_counts_add(NEW.priority_rank, NEW.line_no, 1);
+    PERFORM line_counts_add(OLD.priority_rank, OLD.line_no, -1);
+    RETURN NULL;
+  END IF;
   IF TG_OP <> 'INSERT' AND OLD.status IN ('PENDING', 'QUEUED') THEN PERFORM line_counts_add(OLD.priority_rank, OLD.line_no, -1); END IF;
   IF TG_OP <> 'DELETE' AND NEW.status IN ('PENDING', 'QUEUED') THEN PERFORM line_counts_add(NEW.priority_rank, NEW.line_no, 1); END IF;
   RETURN NULL;
