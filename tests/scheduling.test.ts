@@ -54,8 +54,10 @@ const batch = async (auth: { key: string }, n: number, baseUrl = stack.baseUrl) 
   return r.body.data.task_ids as string[];
 };
 const historyLength = async (id: string) => (await temporal.workflow.getHandle(id).fetchHistory()).events?.length ?? 0;
-const runsOf = async (ids: string[]) => (await stack.database.sql`
-  select task_id, count(*)::int as n from task_runs where task_id = any(${ids}) group by task_id having count(*) <> 1`) as unknown as { task_id: string; n: number }[];
+// Rows as a plain array (postgres.js returns its own Array subclass, which deepEqual tells apart from []).
+const rows = async (q: Promise<readonly Record<string, any>[]>) => [...(await q)];
+const runsOf = (ids: string[]) => rows(stack.database.sql`
+  select task_id, count(*)::int as n from task_runs where task_id = any(${ids}) group by task_id having count(*) <> 1`);
 // What a stuck task looks like, for the message of a failed wait.
 const describeTasks = async (ids: string[]) => {
   const counts = await stack.database.sql`select status, (wait_seq is not null) as in_line, count(*)::int as n from tasks where id = any(${ids}) group by 1, 2`;
@@ -231,11 +233,11 @@ describe('scheduling', () => {
       console.log(`# 1,000 tasks drained in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
       // One run per request: a task runs once, plus at most once more for each attempt its workflow saw lost or
       // failed and put back in line (legitimate on a starved machine, and reported); more would be a slot granted twice.
-      const runs = await stack.database.sql`
+      const runs = await rows(stack.database.sql`
         select t.id, (select count(*)::int from task_runs r where r.task_id = t.id) as runs,
                (select count(*)::int from task_events e where e.task_id = t.id and e.type in ('started', 'resumed')) as starts,
                (select count(*)::int from task_events e where e.task_id = t.id and e.type in ('requeued', 'preempted')) as requeues
-        from tasks t where t.id = any(${ids})`;
+        from tasks t where t.id = any(${ids})`);
       const requeued = runs.filter((r) => r.requeues > 0);
       if (requeued.length) console.log(`# ${requeued.length} task(s) requeued after a lost or failed attempt`);
       assert.deepEqual(runs.filter((r) => r.runs < 1 || r.runs > 1 + r.requeues || r.starts !== r.runs), [], 'every request ran exactly once');
@@ -277,7 +279,7 @@ describe('scheduling', () => {
     }
     // Nothing of the decision survived: the head is still waiting in line, with no slot.
     assert.notEqual((await row(head)).wait_seq, null);
-    assert.deepEqual(await stack.database.sql`select task_id from task_assignments where task_id = ${head}`, []);
+    assert.deepEqual(await rows(stack.database.sql`select task_id from task_assignments where task_id = ${head}`), []);
     // A new worker joins once the dead one counts as offline (so nothing is granted to its slot meanwhile).
     await until('the killed worker silent', async () => (await stack.database.sql`
       select 1 from workers where id = 's-kill' and last_heartbeat < now() - make_interval(secs => ${stack.config.MOFSIM_WORKER_STALE_S})`).length > 0, 60_000);
