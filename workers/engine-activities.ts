@@ -15,6 +15,7 @@ import type { EngineMetrics } from '../metrics/engine-metrics.js';
 import { observeQueueWait, observeRun } from '../metrics/task-metrics.js';
 import { EngineError, type EngineEvent } from '../engine-host/engine-client.js';
 import type { EngineSupervisor } from '../engine-host/engine-supervisor.js';
+import { releaseWorker } from '../store/scheduler.js';
 import { addEvent, endRun, finish, markRunning, saveCheckpoint, setProgress, startRun } from '../store/task-state.js';
 
 export interface EngineActivityDeps {
@@ -35,6 +36,8 @@ export interface EngineActivityDeps {
   systemLog?: SystemLog;
   /** This worker's engine metrics (out-of-memory failures are counted there). */
   engineMetrics?: EngineMetrics;
+  /** Called when a completed job has given its slot back (the scheduler decides who gets it). */
+  onSlotFreed?: () => void;
 }
 
 /** A job running in this worker's engine. */
@@ -155,6 +158,10 @@ export function createEngineActivities(deps: EngineActivityDeps) {
         await writes;
         if (lastProgress) await addEvent(deps.db, taskId, 'progress', { ...lastProgress, progress: 100 });
         await finish(deps.db, taskId, { status: 'COMPLETED', result, outputFiles });
+        // The engine is done with the job: its slot goes to the next task now rather than after the workflow's
+        // next step (two Temporal round trips later); the workflow's own release finds nothing left to free.
+        await releaseWorker(deps.db, taskId);
+        deps.onSlotFreed?.();
         outcome = 'completed';
         log.info('task completed', { result_status: result.status });
         return { status: 'COMPLETED' };

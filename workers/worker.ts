@@ -24,6 +24,7 @@ import { discoverGpus } from './gpu-discovery.js';
 import { EngineMetrics, type EngineModelStatus } from '../metrics/engine-metrics.js';
 import { recordGpu } from '../metrics/gpu-metrics.js';
 import { createModelResidencyActivities } from './model-residency-activities.js';
+import { workflowCode } from '../common/workflow-bundle.js';
 import {
   engineQueueName, heartbeatWorker, modelQueueName, registerWorker, setWorkerStatus, type LoadedModelState, type WorkerIdentity,
 } from '../store/worker-registry.js';
@@ -100,7 +101,7 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.MOFSIM_TASK_QUEUE,
-    workflowsPath: require.resolve(join(repoRoot, 'workflows', 'index.ts')),
+    ...(await workflowCode(require.resolve(join(repoRoot, 'workflows', 'index.ts')))),
     activities: {
       ...createControlActivities({
         db: database.db, dispatcher,
@@ -126,6 +127,7 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
     activities: createEngineActivities({
       db: database.db, engine, dataDir: config.MOFSIM_DATA_DIR, workerId, logger: log,
       device: gpu === null ? identity.device : `${identity.device}:${gpu}`, gpuIndex: gpu, jobs, systemLog, engineMetrics,
+      onSlotFreed: () => dispatcher.kick(),
     }),
     maxConcurrentActivityTaskExecutions: config.MOFSIM_ENGINE_MAX_JOBS,
     // Checkpoint references travel in heartbeats: send them promptly rather than the default ~1 min throttle.

@@ -11,6 +11,7 @@ import { repoRoot } from '../../common/config.js';
 import { ALERT_EVALUATOR_WORKFLOW_ID, alertIntervalSignal, type AlertEvaluatorInput } from '../../workflows/alert-workflow.js';
 import type { ServerDeps } from '../deps.js';
 import { createAlertActivities } from './alert-activities.js';
+import { workflowCode } from '../../common/workflow-bundle.js';
 
 const require = createRequire(import.meta.url);
 
@@ -40,7 +41,7 @@ export async function startAlerting(deps: Pick<ServerDeps, 'config' | 'database'
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue,
-    workflowsPath: require.resolve(join(repoRoot, 'workflows', 'alerting-index.ts')),
+    ...(await workflowCode(require.resolve(join(repoRoot, 'workflows', 'alerting-index.ts')))),
     activities: createAlertActivities({
       db: deps.database.db,
       metrics: { staleSeconds: config.MOFSIM_WORKER_STALE_S, failureWindowSeconds: config.MOFSIM_ALERT_FAILURE_WINDOW_S, dataDir: config.MOFSIM_DATA_DIR },
