@@ -364,7 +364,7 @@ export async function placeModel(db: Db, opts: { needMB: number; among: string[]
   return best ? { workerId: best.id, taskQueue: best.task_queue } : null;
 }
 
-// Bucket widths of `line_counts` (its levels 0 and 1), as shifts of the ticket; the trigger in migration 0012 uses them.
+// Bucket widths of `line_counts` (its levels 0 and 1), as shifts of the ticket; the trigger in migration 0013 uses them.
 const FINE_BITS = sql.raw('10');
 const COARSE_BITS = sql.raw('20');
 const FINE_PER_COARSE_BITS = sql.raw('10');
@@ -372,7 +372,7 @@ const FINE_PER_COARSE_BITS = sql.raw('10');
 /**
  * Tasks waiting to start ahead of `task` (PENDING or QUEUED, at a higher priority level, or at its level with an
  * earlier ticket): its queue position minus one. The cost does not depend on the length of the line: instead of
- * counting the waiting rows it adds up the counts that triggers keep in `line_counts` (migration 0012) — one row per
+ * counting the waiting rows it adds up the counts that triggers keep in `line_counts` (migration 0013) — one row per
  * 2^20 tickets for the whole ranges ahead, one per 2^10 tickets for the part of the task's own 2^20 range before it —
  * and counts rows (through `tasks_waiting_idx`) only inside the task's own 2^10-ticket bucket: at most ~2,000 rows
  * read for any line below 2^30 tickets. By level and age: fair share may start another owner's younger task first.

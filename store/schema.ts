@@ -2,7 +2,8 @@
 import { sql } from 'drizzle-orm';
 import { PRIORITY_RANK, DEFAULT_PRIORITY_RANK } from './task-status.js';
 import {
-  bigint, bigserial, boolean, doublePrecision, index, integer, jsonb, pgTable, primaryKey, real, smallint, text, timestamp, unique, uniqueIndex, uuid,
+  bigint, bigserial, boolean, check, doublePrecision, index, integer, jsonb, pgTable, primaryKey, real, smallint, text, timestamp, unique,
+  uniqueIndex, uuid,
 } from 'drizzle-orm/pg-core';
 
 export const structures = pgTable('structures', {
@@ -219,11 +220,8 @@ export const alertEvents = pgTable('alert_events', {
   type: text('type').notNull(),
   /** Whether the rule's channels named `webhook` when the transition happened. */
   webhook: boolean('webhook').notNull().default(false),
+  /** When its delivery workflow was started; each attempt is a `webhook_deliveries` row. */
   dispatchedAt: timestamp('dispatched_at', { withTimezone: true }),
-  deliveredAt: timestamp('delivered_at', { withTimezone: true }),
-  attempts: integer('attempts').notNull().default(0),
-  lastStatusCode: integer('last_status_code'),
-  lastError: text('last_error'),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 }, (t) => [
   index('alert_events_alert_idx').on(t.alertId, t.id),
@@ -283,7 +281,7 @@ export const taskAssignments = pgTable('task_assignments', {
 /**
  * How many tasks wait to start (PENDING or QUEUED, the WAITING_STATUSES) per priority level and range of tickets
  * (`tasks.line_no`): level 0 counts 1,024 tickets a row, level 1 counts 1,048,576. Kept by triggers on `tasks`
- * (migration 0012), so a queue position sums a bounded number of rows instead of counting the line (`tasksAhead` in
+ * (migration 0013), so a queue position sums a bounded number of rows instead of counting the line (`tasksAhead` in
  * scheduler.ts).
  */
 export const lineCounts = pgTable('line_counts', {
@@ -320,8 +318,10 @@ export type WorkerRow = typeof workers.$inferSelect;
 /** One attempt to deliver one task event to the task's callback URL (the delivery log). */
 export const webhookDeliveries = pgTable('webhook_deliveries', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
-  taskId: uuid('task_id').notNull().references(() => tasks.id, { onDelete: 'cascade' }),
-  eventId: integer('event_id').notNull(),
+  // One attempt of a task event (task_id, event_id) or of an alert transition (alert_event_id).
+  taskId: uuid('task_id').references(() => tasks.id, { onDelete: 'cascade' }),
+  eventId: integer('event_id'),
+  alertEventId: bigint('alert_event_id', { mode: 'number' }).references(() => alertEvents.id, { onDelete: 'cascade' }),
   event: text('event').notNull(),
   url: text('url').notNull(),
   /** Same for every attempt of one event: receivers de-duplicate on it. */
@@ -334,8 +334,10 @@ export const webhookDeliveries = pgTable('webhook_deliveries', {
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 }, (t) => [
   index('webhook_deliveries_task_idx').on(t.taskId, t.id),
+  index('webhook_deliveries_alert_event_idx').on(t.alertEventId),
   // Recent deliveries (the webhook backlog alert metric) without a scan of the whole log.
   index('webhook_deliveries_created_at_idx').on(t.createdAt),
+  check('webhook_deliveries_one_subject', sql`(${t.taskId} is not null and ${t.eventId} is not null) <> (${t.alertEventId} is not null)`),
 ]);
 
 export type WebhookDeliveryRow = typeof webhookDeliveries.$inferSelect;
