@@ -5,13 +5,11 @@
  * Every query reads through an index (tasks by status, the small workers and assignments tables, deliveries of the
  * last 24 h).
  */
-import { existsSync } from 'node:fs';
-import { statfs } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { Gauge } from 'prom-client';
 import { PRIORITIES } from '../common/task-types.js';
 import type { Logger } from '../common/logger.js';
 import type { Database } from '../store/client.js';
+import { dataDirSpace, webhookBacklog } from '../store/alert-metrics.js';
 import { registry } from './registry.js';
 
 const MB = 1024 * 1024;
@@ -64,15 +62,8 @@ export async function sampleFleet(o: Pick<FleetSampleOptions, 'database' | 'data
       from workers w
       left join (select worker_id, count(*) as n, sum(memory_mb) as mem from task_assignments group by worker_id) a on a.worker_id = w.id
       where w.last_heartbeat > now() - interval '1 day'`,
-    // One delivery is one idempotency key (every automatic attempt of an event shares it; a resend has its own).
-    sql<{ n: number; oldest: number }[]>`
-      select count(*)::int as n, coalesce(extract(epoch from now() - min(first_attempt)), 0)::float8 as oldest
-      from (select min(created_at) as first_attempt from webhook_deliveries
-            where created_at > now() - interval '24 hours'
-            group by idempotency_key
-            -- A refused URL (the delivery's error starts 'callback …') is not retried: it is not pending.
-            having not bool_or(ok) and not bool_or(status_code is null and coalesce(error, '') like 'callback %')) pending`,
-    diskUsage(o.dataDir),
+    webhookBacklog(o.database.db),
+    dataDirSpace(o.dataDir),
   ]);
   // Reset and refill in one synchronous stretch: a scrape never sees a half-written sample.
   queueDepth.reset();
@@ -98,21 +89,9 @@ export async function sampleFleet(o: Pick<FleetSampleOptions, 'database' | 'data
     budgetUsed.set(id, w.mem * MB);
   }
   for (const s of WORKER_STATUSES) workersByStatus.set({ status: s }, counts[s] ?? 0);
-  pendingRetries.set(hooks[0]?.n ?? 0);
-  oldestUndelivered.set(Math.max(0, hooks[0]?.oldest ?? 0));
+  pendingRetries.set(hooks.pending);
+  oldestUndelivered.set(hooks.oldestSeconds);
   if (disk) { diskFree.set(disk.free); diskSize.set(disk.size); }
-}
-
-async function diskUsage(dir: string): Promise<{ free: number; size: number } | undefined> {
-  // The data directory may not exist yet: measure the file system it will be created on.
-  let d = dir;
-  while (!existsSync(d) && dirname(d) !== d) d = dirname(d);
-  try {
-    const s = await statfs(d);
-    return { free: s.bavail * s.bsize, size: s.blocks * s.bsize };
-  } catch {
-    return undefined;
-  }
 }
 
 /** Samples now and then every `intervalSeconds`; returns the stop function. */

@@ -3,6 +3,7 @@
  * (`DCGM_FI_DEV_*`; `gpu`, `UUID`, `modelName`, `Hostname`), so dashboards built for DCGM work unchanged.
  */
 import { Gauge } from 'prom-client';
+import type { GpuInfo } from '../workers/gpu-discovery.js';
 import { registry } from './registry.js';
 
 const labelNames = ['gpu', 'UUID', 'modelName', 'Hostname'] as const;
@@ -15,20 +16,8 @@ const fbTotal = gauge('DCGM_FI_DEV_FB_TOTAL', 'Framebuffer memory total (in MiB)
 const temp = gauge('DCGM_FI_DEV_GPU_TEMP', 'GPU temperature (in C)');
 const power = gauge('DCGM_FI_DEV_POWER_USAGE', 'Power draw (in W)');
 
-/** One nvidia-smi reading of one GPU (workers/gpu-discovery.ts); null = N/A. */
-export interface GpuReading {
-  index: number;
-  uuid: string;
-  name: string;
-  memoryTotalMB: number;
-  memoryUsedMB: number;
-  utilizationPercent: number | null;
-  temperatureC: number | null;
-  powerW: number | null;
-}
-
-/** Stores one reading of one GPU; fields nvidia-smi reported as N/A are left out rather than exported as 0. */
-export function recordGpu(host: string, g: GpuReading): void {
+/** Stores one nvidia-smi reading of one GPU (workers/gpu-discovery.ts); fields nvidia-smi reported as N/A are left out rather than exported as 0. */
+export function recordGpu(host: string, g: GpuInfo): void {
   const labels = { gpu: String(g.index), UUID: g.uuid, modelName: g.name, Hostname: host };
   fbUsed.set(labels, g.memoryUsedMB);
   fbTotal.set(labels, g.memoryTotalMB);

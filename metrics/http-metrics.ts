@@ -25,3 +25,9 @@ export function httpMetrics() {
     next();
   };
 }
+
+/** Times a request answered outside Express (the API's `/metrics`), under its fixed route. */
+export function timeRequest(route: string, method: string): (status: number) => void {
+  const end = requestDuration.startTimer({ route, method });
+  return (status) => { end({ status: String(status) }); };
+}

@@ -1,4 +1,4 @@
-/** Webhook delivery counters (the delivery activity runs in workers). */
+/** Webhook delivery counters: task webhooks are delivered by workers, alert webhooks by the API's alert worker. */
 import { Counter } from 'prom-client';
 import { registry } from './registry.js';
 

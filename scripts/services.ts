@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
-import { createConnection, createServer, type AddressInfo } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import postgres from 'postgres';
@@ -12,14 +12,7 @@ import { repoRoot } from '../common/config.js';
 
 export const temporalBin = join(repoRoot, '.venv', 'bin', 'temporal');
 
-/** A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it). */
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+export { freePort } from '../common/free-port.js';
 
 /** Resolves true when something accepts TCP connections on host:port within `ms`. */
 export function portOpen(host: string, port: number, ms = 1000): Promise<boolean> {

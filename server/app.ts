@@ -3,6 +3,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import * as OpenApiValidator from 'express-openapi-validator';
 import multer from 'multer';
 import { randomBytes } from 'node:crypto';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import { join } from 'node:path';
 import { repoRoot } from '../common/config.js';
 import type { ServerDeps } from './deps.js';
@@ -26,8 +27,8 @@ import { modelsRouter } from './routes/models.js';
 import { structuresRouter } from './routes/structures.js';
 import { tasksRouter } from './routes/tasks.js';
 import { usageRouter, workersRouter } from './routes/workers.js';
-import { httpMetrics, routeTemplate } from '../metrics/http-metrics.js';
-import { contentType, metricsText } from '../metrics/exposition.js';
+import { httpMetrics, routeTemplate, timeRequest } from '../metrics/http-metrics.js';
+import { answerScrape, isScrape } from '../metrics/exposition.js';
 
 export const apiSpecPath = join(repoRoot, 'openapi', 'mofsim.yaml');
 
@@ -50,6 +51,29 @@ function fieldOf(path?: string): string | undefined {
   return path.replace(/^[./]?(body|query|params|path|headers)[./]?/, '').replace(/\//g, '.').replace(/^\./, '') || 'body';
 }
 
+/**
+ * The API's HTTP request listener: `GET /metrics` is answered ahead of Express — no router, request id, request
+ * log, key check, body parsing or OpenAPI validation; a scrape costs the render alone — and still timed in the HTTP
+ * histogram (route `/metrics`). It is public, like /health: Prometheus scrapes without a key. Everything else goes
+ * to the app.
+ */
+export function apiListener(app: ReturnType<typeof createApp>): RequestListener {
+  return (req, res) => {
+    if (!isScrape(req)) return app(req, res);
+    const end = timeRequest('/metrics', 'GET');
+    void answerScrape(res).then(end);
+  };
+}
+
+/** Serves the app (with `/metrics` ahead of it) on `port` (0: any free one) and `host`. */
+export function listenApi(app: ReturnType<typeof createApp>, port: number, host: string): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer(apiListener(app));
+    server.once('error', reject);
+    server.listen(port, host, () => { server.off('error', reject); resolve(server); });
+  });
+}
+
 /** Builds the app around its dependencies (tests build one per suite). */
 export function createApp(deps: ServerDeps) {
   const app = express();
@@ -59,12 +83,6 @@ export function createApp(deps: ServerDeps) {
   app.set('etag', false);
   const log = deps.logger.child({ component: 'http' });
   app.use(httpMetrics());
-  // Public, like /health (server/auth.ts lets it through): Prometheus scrapes without a key.
-  app.get('/metrics', async (_req: Request, res: Response) => {
-    res.setHeader('content-type', contentType);
-    res.send(await metricsText());
-  });
-
   app.use((req, res, next) => {
     const incoming = req.get('X-Request-ID');
     const id = incoming && /^[\w.-]{1,100}$/.test(incoming) ? incoming : `req_${randomBytes(6).toString('hex')}`;

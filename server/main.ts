@@ -6,7 +6,7 @@ import { createLogger } from '../common/logger.js';
 import { gitSha } from '../common/git-sha.js';
 import { EngineSupervisor } from '../engine-host/engine-supervisor.js';
 import { startAlerting } from './alerting/alerting.js';
-import { createApp } from './app.js';
+import { createApp, listenApi } from './app.js';
 import { migrateDatabase, openDatabase } from '../store/client.js';
 import { ensureReferenceScores } from '../scoring/leaderboard.js';
 import { SystemLog } from '../store/system-logs.js';
@@ -44,9 +44,8 @@ const stopFleetSample = startFleetSample({
   database, dataDir: config.MOFSIM_DATA_DIR, staleSeconds: config.MOFSIM_WORKER_STALE_S, intervalSeconds: config.MOFSIM_METRICS_SAMPLE_S, logger,
 });
 const app = createApp(deps);
-const server = app.listen(config.PORT, config.HOST, () => {
-  systemLog.info('lifecycle', 'api started', { extra: { version: VERSION, port: config.PORT, pid: process.pid, git_sha: config.MOFSIM_GIT_SHA ?? gitSha() } });
-});
+const server = await listenApi(app, config.PORT, config.HOST);
+systemLog.info('lifecycle', 'api started', { extra: { version: VERSION, port: config.PORT, pid: process.pid, git_sha: config.MOFSIM_GIT_SHA ?? gitSha() } });
 attachLiveSocket(server, deps);
 // In the background: bundling the alert worker's workflows takes seconds and must not delay the first request.
 const alerting = startAlerting(deps).catch((err) => {

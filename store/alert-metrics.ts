@@ -54,12 +54,7 @@ export async function collectAlertMetrics(db: Db, opts: AlertMetricOptions): Pro
   const recent = await db.execute<{ status: string }>(sql`
     select status from tasks where completed_at is not null and status in ('COMPLETED', 'FAILED', 'TIMEOUT')
     order by completed_at desc limit 100`);
-  const [backlog] = await db.execute<{ n: string }>(sql`
-    select (select count(*) from (
-        select event_id from webhook_deliveries where created_at > now() - interval '24 hours'
-        group by event_id having not bool_or(ok)) failing)
-      + (select count(*) from alert_events where webhook and delivered_at is null and attempts > 0
-          and created_at > now() - interval '24 hours') as n`);
+  const backlog = await webhookBacklog(db);
 
   const active = workerRows.filter((w) => w.fresh);
   const gpus = active.filter((w) => w.gpu_index !== null).map((w) => w.telemetry);
@@ -80,14 +75,30 @@ export async function collectAlertMetrics(db: Db, opts: AlertMetricOptions): Pro
     max_gpu_temp: tel('temperature_C').length ? Math.max(...tel('temperature_C')) : null,
     failure_rate_percent: total ? (100 * Number(finished!.failed)) / total : null,
     consecutive_failures: consecutive,
-    webhook_backlog: Number(backlog?.n ?? 0),
+    webhook_backlog: backlog.pending,
     disk_free_gb: disk ? disk.free / 2 ** 30 : null,
     disk_free_percent: disk ? (100 * disk.free) / disk.size : null,
   };
 }
 
-// The data directory may not exist yet (nothing uploaded): measure the file system it will be created on.
-async function dataDirSpace(dir: string): Promise<{ free: number; size: number } | null> {
+/**
+ * Webhook deliveries (task events and alert transitions) still being retried: one delivery is one idempotency key
+ * (every automatic attempt shares it; a resend has its own) with attempts in the last 24 h and none answered 2xx.
+ * A refused URL (its error starts `callback `, common/webhook-attempt.ts) is not retried, so not pending. Reads
+ * the last day of the log by its created_at index.
+ */
+export async function webhookBacklog(db: Db): Promise<{ pending: number; oldestSeconds: number }> {
+  const [r] = await db.execute<{ n: number; oldest: number }>(sql`
+    select count(*)::int as n, coalesce(extract(epoch from now() - min(first_attempt)), 0)::float8 as oldest
+    from (select min(created_at) as first_attempt from webhook_deliveries
+          where created_at > now() - interval '24 hours'
+          group by idempotency_key
+          having not bool_or(ok) and not bool_or(status_code is null and coalesce(error, '') like 'callback %')) pending`);
+  return { pending: Number(r?.n ?? 0), oldestSeconds: Math.max(0, Number(r?.oldest ?? 0)) };
+}
+
+/** Free and total bytes of the file system holding `dir`; it may not exist yet (nothing uploaded): the file system it will be created on. */
+export async function dataDirSpace(dir: string): Promise<{ free: number; size: number } | null> {
   for (let d = dir; ; d = dirname(d)) {
     try {
       const s = await statfs(d);

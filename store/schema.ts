@@ -2,7 +2,8 @@
 import { sql } from 'drizzle-orm';
 import { PRIORITY_RANK, DEFAULT_PRIORITY_RANK } from './task-status.js';
 import {
-  bigserial, boolean, doublePrecision, index, integer, jsonb, pgTable, real, text, timestamp, unique, uniqueIndex, uuid,
+  bigint, bigserial, boolean, check, doublePrecision, index, integer, jsonb, pgTable, primaryKey, real, smallint, text, timestamp, unique,
+  uniqueIndex, uuid,
 } from 'drizzle-orm/pg-core';
 
 export const structures = pgTable('structures', {
@@ -85,11 +86,16 @@ export const tasks = pgTable('tasks', {
   bypassed: integer('bypassed').notNull().default(0),
   // Committed but its workflow not started yet (batch submission's outbox; started after the answer or by a sweep).
   workflowPending: boolean('workflow_pending').notNull().default(false),
+  // The task's ticket: its age in the line (a sequence, so the tasks of one batch — one created_at — keep their
+  // order too), and the key its queue position is counted by (`line_counts`).
+  lineNo: bigserial('line_no', { mode: 'number' }).notNull(),
 }, (t) => [
   index('tasks_status_idx').on(t.status),
   // The line: waiting tasks by priority then age, and the same per owner (fair share); only waiting rows are indexed.
-  index('tasks_line_idx').on(t.priorityRank, t.createdAt, t.id).where(sql`wait_seq is not null`),
-  index('tasks_fair_line_idx').on(t.priorityRank, t.fairKey, t.createdAt, t.id).where(sql`wait_seq is not null`),
+  index('tasks_line_idx').on(t.priorityRank, t.lineNo).where(sql`wait_seq is not null`),
+  index('tasks_fair_line_idx').on(t.priorityRank, t.fairKey, t.lineNo).where(sql`wait_seq is not null`),
+  // Tasks not started yet by level and ticket: the last step of a queue position (see line_counts).
+  index('tasks_waiting_idx').on(t.priorityRank, t.lineNo).where(sql`status in ('PENDING', 'QUEUED')`),
   index('tasks_workflow_pending_idx').on(t.createdAt).where(sql`workflow_pending`),
   index('tasks_created_at_idx').on(t.createdAt),
   uniqueIndex('tasks_idempotency_key_idx').on(t.idempotencyKey),
@@ -214,11 +220,8 @@ export const alertEvents = pgTable('alert_events', {
   type: text('type').notNull(),
   /** Whether the rule's channels named `webhook` when the transition happened. */
   webhook: boolean('webhook').notNull().default(false),
+  /** When its delivery workflow was started; each attempt is a `webhook_deliveries` row. */
   dispatchedAt: timestamp('dispatched_at', { withTimezone: true }),
-  deliveredAt: timestamp('delivered_at', { withTimezone: true }),
-  attempts: integer('attempts').notNull().default(0),
-  lastStatusCode: integer('last_status_code'),
-  lastError: text('last_error'),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 }, (t) => [
   index('alert_events_alert_idx').on(t.alertId, t.id),
@@ -275,6 +278,19 @@ export const taskAssignments = pgTable('task_assignments', {
   index('task_assignments_unsignalled_idx').on(t.assignedAt).where(sql`signalled_at is null`),
 ]);
 
+/**
+ * How many tasks wait to start (PENDING or QUEUED, the WAITING_STATUSES) per priority level and range of tickets
+ * (`tasks.line_no`): level 0 counts 1,024 tickets a row, level 1 counts 1,048,576. Kept by triggers on `tasks`
+ * (migration 0013), so a queue position sums a bounded number of rows instead of counting the line (`tasksAhead` in
+ * scheduler.ts).
+ */
+export const lineCounts = pgTable('line_counts', {
+  priorityRank: integer('priority_rank').notNull(),
+  level: smallint('level').notNull(),
+  bucket: bigint('bucket', { mode: 'number' }).notNull(),
+  waiting: integer('waiting').notNull().default(0),
+}, (t) => [primaryKey({ columns: [t.priorityRank, t.level, t.bucket] })]);
+
 /** One engine attempt of a task on one worker: the basis of usage accounting (device-seconds) and ETAs. */
 export const taskRuns = pgTable('task_runs', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
@@ -293,6 +309,8 @@ export const taskRuns = pgTable('task_runs', {
   // Recent usage per owner (fair share): runs that started in the window, and those still running.
   index('task_runs_started_idx').on(t.startedAt),
   index('task_runs_open_idx').on(t.startedAt).where(sql`ended_at is null`),
+  // The ETA of a queued task: the latest completed runs of its type and model.
+  index('task_runs_completed_idx').on(t.taskType, t.model, t.id).where(sql`outcome = 'completed'`),
 ]);
 
 export type WorkerRow = typeof workers.$inferSelect;
@@ -300,8 +318,10 @@ export type WorkerRow = typeof workers.$inferSelect;
 /** One attempt to deliver one task event to the task's callback URL (the delivery log). */
 export const webhookDeliveries = pgTable('webhook_deliveries', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
-  taskId: uuid('task_id').notNull().references(() => tasks.id, { onDelete: 'cascade' }),
-  eventId: integer('event_id').notNull(),
+  // One attempt of a task event (task_id, event_id) or of an alert transition (alert_event_id).
+  taskId: uuid('task_id').references(() => tasks.id, { onDelete: 'cascade' }),
+  eventId: integer('event_id'),
+  alertEventId: bigint('alert_event_id', { mode: 'number' }).references(() => alertEvents.id, { onDelete: 'cascade' }),
   event: text('event').notNull(),
   url: text('url').notNull(),
   /** Same for every attempt of one event: receivers de-duplicate on it. */
@@ -314,8 +334,10 @@ export const webhookDeliveries = pgTable('webhook_deliveries', {
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 }, (t) => [
   index('webhook_deliveries_task_idx').on(t.taskId, t.id),
+  index('webhook_deliveries_alert_event_idx').on(t.alertEventId),
   // Recent deliveries (the webhook backlog alert metric) without a scan of the whole log.
   index('webhook_deliveries_created_at_idx').on(t.createdAt),
+  check('webhook_deliveries_one_subject', sql`(${t.taskId} is not null and ${t.eventId} is not null) <> (${t.alertEventId} is not null)`),
 ]);
 
 export type WebhookDeliveryRow = typeof webhookDeliveries.$inferSelect;

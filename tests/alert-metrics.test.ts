@@ -13,7 +13,7 @@ import postgres from 'postgres';
 import { testAdminUrl } from '../scripts/services.js';
 import { collectAlertMetrics } from '../store/alert-metrics.js';
 import { ensureDatabaseExists, migrateDatabase, openDatabase, type Database } from '../store/client.js';
-import { tasks, webhookDeliveries, workers } from '../store/schema.js';
+import { alertEvents, alerts, tasks, webhookDeliveries, workers } from '../store/schema.js';
 
 const adminUrl = testAdminUrl();
 const dbName = `mofsim_test_${randomBytes(4).toString('hex')}`;
@@ -83,6 +83,15 @@ describe('alert metrics', () => {
       { taskId: t!.id, eventId: 2, event: 'task.failed', url: 'http://x', idempotencyKey: 'k2', attempt: 1, ok: false },
       { taskId: t!.id, eventId: 2, event: 'task.failed', url: 'http://x', idempotencyKey: 'k2', attempt: 2, ok: false },
       { taskId: t!.id, eventId: 3, event: 'task.failed', url: 'http://x', idempotencyKey: 'k3', attempt: 1, ok: false, createdAt: ago(2 * 86400) },
+      // A refused URL is not retried: not pending.
+      { taskId: t!.id, eventId: 4, event: 'task.failed', url: 'http://x', idempotencyKey: 'k4', attempt: 1, ok: false, error: 'callback host resolves to a private address' },
+    ]);
+    // An alert transition's delivery still failing counts in the same backlog; one delivered does not.
+    const [a] = await db.insert(alerts).values({ level: 'WARNING', alertType: 'system', message: 'm' }).returning();
+    const [firing, resolved] = await db.insert(alertEvents).values([{ alertId: a!.id, type: 'firing', webhook: true }, { alertId: a!.id, type: 'resolved', webhook: true }]).returning();
+    await db.insert(webhookDeliveries).values([
+      { alertEventId: firing!.id, event: 'alert.firing', url: 'http://x', idempotencyKey: `alert:${a!.id}:firing`, attempt: 1, ok: false, statusCode: 503 },
+      { alertEventId: resolved!.id, event: 'alert.resolved', url: 'http://x', idempotencyKey: `alert:${a!.id}:resolved`, attempt: 1, ok: true, statusCode: 200 },
     ]);
     const dataDir = join(tmpdir(), 'not-created-yet', 'data');
     const m = await collectAlertMetrics(db, { staleSeconds: 15, failureWindowSeconds: 900, dataDir });
@@ -95,7 +104,7 @@ describe('alert metrics', () => {
     assert.equal(m.max_gpu_temp, 88);
     assert.ok(Math.abs(m.failure_rate_percent! - 200 / 3) < 1e-9, `failure rate ${m.failure_rate_percent}`);
     assert.equal(m.consecutive_failures, 2);
-    assert.equal(m.webhook_backlog, 1);
+    assert.equal(m.webhook_backlog, 2, 'the failing task event and the failing alert transition');
     const fs = statfsSync(tmpdir());
     assert.ok(Math.abs(m.disk_free_gb! - (fs.bavail * fs.bsize) / 2 ** 30) < 1, 'the nearest existing ancestor is measured');
     assert.ok(m.disk_free_percent! > 0 && m.disk_free_percent! <= 100);

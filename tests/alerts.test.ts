@@ -152,6 +152,11 @@ describe('alert rules evaluated by the alert evaluator workflow', () => {
       assert.equal(h.json.rule.condition.metric, 'active_workers');
     }
 
+    // Every attempt is in webhook_deliveries, as task webhooks' are: one 2xx row per transition delivered.
+    const rows = await stack.database.sql<{ key: string; ok: boolean; status_code: number | null }[]>`
+      select idempotency_key as key, ok, status_code from webhook_deliveries where alert_event_id is not null and task_id is null`;
+    for (const k of keys) assert.equal(rows.filter((r) => r.key === k && r.ok && r.status_code === 200).length, 1, `one delivered attempt of ${k}`);
+
     // The system log has the transitions of A (its channels include `log`), at the rule's level.
     const logs = (await api(stack.baseUrl, '/api/v1/system/logs?limit=500', {}, admin())).body.data;
     const entries = (logs.items ?? logs.logs ?? logs).filter((e: any) => e.extra?.rule_id === 'no_worker_a');

@@ -146,10 +146,18 @@ describe('metrics scraped by Prometheus', () => {
     assert.ok(await value(`mofsim_engine_model_load_seconds{model="lj_test"}`) >= 0);
     // Every single point is one evaluation, every optimisation step one more.
     assert.ok(await eventually(`mofsim_engine_model_evaluations_total{model="lj_test"}`, (v) => v >= TASKS) >= TASKS);
-    assert.ok(await value('mofsim_engine_batches_total{model="lj_test"}') >= 1);
-    assert.ok(await value('mofsim_engine_batch_atoms_total{model="lj_test"}') >= 44);
+    // Batch size and atoms per batch are histograms: every batch counted, its structures and atoms summed.
+    const batches = await value('mofsim_engine_batch_size_count{model="lj_test"}');
+    assert.ok(batches >= 1);
+    assert.ok(await value('mofsim_engine_batch_size_sum{model="lj_test"}') >= batches);
+    // Compared within one query: a later scrape may have added batches.
+    const lj = '{model="lj_test"}';
+    const same = await prom.query(`sum(mofsim_engine_batch_size_bucket{model="lj_test",le="+Inf"}) - sum(mofsim_engine_batch_size_count${lj}) + sum(mofsim_engine_batch_atoms_count${lj}) - sum(mofsim_engine_batch_size_count${lj})`);
+    assert.equal(Number(same[0]?.value[1]), 0);
+    assert.ok(await value('mofsim_engine_batch_atoms_sum{model="lj_test"}') >= 44);
     assert.equal(await value(`mofsim_engine_restarts_total${w}`), 0);
     assert.equal(await value(`mofsim_engine_oom_total{model="lj_test"}`), 0);
+    assert.equal(await value(`mofsim_engine_model_oom_total{model="lj_test"}`), 0);
   });
 
   it('exports the worker GPU under dcgm-exporter names and labels, from its nvidia-smi reading', async () => {

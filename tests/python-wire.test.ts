@@ -10,6 +10,8 @@ import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { createLogger } from '../common/logger.js';
+import { EngineSupervisor } from '../engine-host/engine-supervisor.js';
 import { api, calfPath, startTestStack, submit, upload, waitForTask, type TestStack } from './helpers/stack.js';
 import { until } from './helpers/until.js';
 import { startWebhookReceiver, type WebhookReceiver } from './helpers/webhook-receiver.js';
@@ -101,7 +103,7 @@ describe('is_healthy(): top-level status', () => {
     // _url("/health") → /api/v1/health; is_healthy() is resp.get("status") == "healthy".
     const up = await api(stack.baseUrl, '/api/v1/health');
     assert.equal(up.status, 200);
-    assert.ok(['healthy', 'degraded'].includes(up.body.status), JSON.stringify(up.body));
+    assert.ok(['healthy', 'starting', 'degraded'].includes(up.body.status), JSON.stringify(up.body));
     assert.equal(up.body.status, up.body.data.status);
     assert.equal(up.body.status === 'healthy', Object.values(up.body.data.components).every((c: any) => c.status === 'healthy'));
     assert.equal((await api(stack.baseUrl, '/health')).body.status !== undefined, true);
@@ -114,6 +116,40 @@ describe('is_healthy(): top-level status', () => {
       assert.equal(res.body.data.components.temporal.status, 'unhealthy');
     } finally {
       await down.stop();
+    }
+  });
+
+  it('says "starting", not "degraded", while the parse engine starts, and "degraded" when its start fails', async () => {
+    const log = createLogger('test', 'error');
+    // The real engine behind a few seconds of start-up (what a cold start on a busy box looks like).
+    const dir = mkdtempSync(join(tmpdir(), 'slow-engine-'));
+    const slow = join(dir, 'python');
+    writeFileSync(slow, `#!/bin/sh\nsleep 1\nexec '${stack.config.MOFSIM_PYTHON}' "$@"\n`);
+    chmodSync(slow, 0o755);
+    const engine = new EngineSupervisor({ python: slow, logger: log, env: { MOFSIM_DEVICE: 'cpu' } }, log);
+    const starting = await stack.startApi({ engine });
+    try {
+      const first = await api(starting.baseUrl, '/health');
+      assert.equal(first.status, 200);
+      assert.equal(first.body.data.components.engine.status, 'starting', JSON.stringify(first.body));
+      assert.equal(first.body.status, 'starting');
+      await until('the engine up', async () => (await api(starting.baseUrl, '/health')).body.status === 'healthy', 120_000, 250);
+    } finally {
+      await starting.stop();
+      await engine.stop();
+    }
+    const broken = new EngineSupervisor({ python: join(dir, 'no-such-python'), logger: log, env: {} }, log);
+    const failing = await stack.startApi({ engine: broken });
+    try {
+      const res = await until('the failed start reported', async () => {
+        const r = await api(failing.baseUrl, '/health');
+        return r.body.status === 'degraded' ? r : undefined;
+      }, 30_000, 100);
+      assert.equal(res.body.data.components.engine.status, 'unhealthy');
+      assert.match(res.body.data.components.engine.error, /engine failed to start/);
+    } finally {
+      await failing.stop();
+      await broken.stop();
     }
   });
 });

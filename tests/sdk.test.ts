@@ -86,7 +86,7 @@ describe('SDK against the real server', () => {
   let structureId: string;
 
   it('checks health and uploads a structure from a path, a Buffer and a stream', async () => {
-    // The API's parser engine starts on the first health probe; on a busy machine that first answer is "degraded".
+    // The API's parser engine starts on the first health probe; on a busy machine that first answer is "starting".
     await until('a healthy server', async () => client.isHealthy(), 120_000, 500);
     assert.equal((await client.healthCheck()).status, 'healthy');
     const s = await client.uploadStructure(calfPath);

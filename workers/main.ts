@@ -9,14 +9,14 @@ import { createLogger } from '../common/logger.js';
 import { discoverGpus } from './gpu-discovery.js';
 import { addExpositionSource } from '../metrics/exposition.js';
 import { startMetricsServer } from '../metrics/metrics-server.js';
-import { freeLoopbackPort } from '../metrics/free-port.js';
+import { freePort } from '../common/free-port.js';
 import { installTemporalRuntime, startWorker } from './worker.js';
 
 const config = loadConfig();
 const logger = createLogger('worker', config.MOFSIM_LOG_LEVEL);
 // The SDK's exporter listens on loopback only; the metrics port below appends its text, so one scrape target per
 // worker process carries both.
-const temporalMetrics = `127.0.0.1:${await freeLoopbackPort()}`;
+const temporalMetrics = `127.0.0.1:${await freePort()}`;
 installTemporalRuntime(logger, config.MOFSIM_LOG_LEVEL, { prometheusAddress: temporalMetrics });
 addExpositionSource(async () => {
   const res = await fetch(`http://${temporalMetrics}/metrics`, { signal: AbortSignal.timeout(2000) });

@@ -4,7 +4,7 @@
  * or one alert transition to the alert webhook (`alert-webhook-<alert event id>`, on the alerts queue).
  * Retries with exponential backoff for up to 24 h.
  */
-import { isCancellation, patched, proxyActivities } from '@temporalio/workflow';
+import { isCancellation, patched, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { AlertActivities } from '../server/alerting/alert-activities.js';
 import type { ControlActivities } from '../workers/control-activities.js';
 
@@ -33,50 +33,53 @@ export interface TaskWebhookInput {
 /** Delivers until the receiver answers 2xx, the URL is refused, or 24 h have passed. */
 export async function webhookWorkflow(input: WebhookWorkflowInput): Promise<void> {
   if ('alertEventId' in input) return alertWebhook(input);
-  const { deliverWebhook } = proxyActivities<ControlActivities>({
-    startToCloseTimeout: '1 minute',
-    scheduleToCloseTimeout: '24 hours',
-    retry: {
-      initialInterval: `${input.retryInitialSeconds ?? 5} seconds`,
-      backoffCoefficient: 2,
-      maximumInterval: '1 hour',
-      nonRetryableErrorTypes: ['WEBHOOK_URL_REFUSED', 'TASK_NOT_FOUND'],
-    },
-  });
-  const { webhookGaveUp } = proxyActivities<ControlActivities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 5 } });
-  try {
-    await deliverWebhook({ taskId: input.taskId, eventId: input.eventId, ...(input.deliveryId ? { deliveryId: input.deliveryId } : {}) });
-  } catch (err) {
-    // An operator should hear of an event that will never arrive (system_logs); patched: runs started before this
-    // change replay without the extra activity.
-    if (!isCancellation(err) && patched('webhook-gave-up-log')) {
-      const cause = (err as { cause?: { message?: string } }).cause?.message;
-      await webhookGaveUp({ taskId: input.taskId, eventId: input.eventId, error: cause ?? String((err as Error).message ?? err) });
-    }
-    throw err;
-  }
+  const { deliverWebhook } = proxyActivities<ControlActivities>(retrying(input, 'TASK_NOT_FOUND'));
+  const { webhookGaveUp } = proxyActivities<ControlActivities>(GAVE_UP);
+  await deliverOrReport(
+    () => deliverWebhook({ taskId: input.taskId, eventId: input.eventId, ...(input.deliveryId ? { deliveryId: input.deliveryId } : {}) }),
+    (error) => webhookGaveUp({ taskId: input.taskId, eventId: input.eventId, error }),
+    // Patched: runs started before the gave-up record existed replay without the extra activity.
+    () => patched('webhook-gave-up-log'),
+  );
 }
 
-// The alert branch: the same retry schedule, activities of the alerts queue (served by every API process, so an
-// alert about the workers still goes out while none runs).
+// The alert branch: activities of the alerts queue (served by every API process, so an alert about the workers
+// still goes out while none runs).
 async function alertWebhook(input: AlertWebhookInput): Promise<void> {
-  const { deliverAlertWebhook } = proxyActivities<AlertActivities>({
+  const { deliverAlertWebhook } = proxyActivities<AlertActivities>(retrying(input, 'ALERT_NOT_FOUND'));
+  const { alertWebhookGaveUp } = proxyActivities<AlertActivities>(GAVE_UP);
+  await deliverOrReport(
+    () => deliverAlertWebhook({ alertEventId: input.alertEventId }),
+    (error) => alertWebhookGaveUp({ alertEventId: input.alertEventId, error }),
+    () => true,
+  );
+}
+
+// Exponential backoff from `retryInitialSeconds`, doubling up to 1 h, for 24 h; a refused URL or a vanished
+// subject is final.
+function retrying(input: { retryInitialSeconds?: number }, notFound: string): ActivityOptions {
+  return {
     startToCloseTimeout: '1 minute',
     scheduleToCloseTimeout: '24 hours',
     retry: {
       initialInterval: `${input.retryInitialSeconds ?? 5} seconds`,
       backoffCoefficient: 2,
       maximumInterval: '1 hour',
-      nonRetryableErrorTypes: ['WEBHOOK_URL_REFUSED', 'ALERT_NOT_FOUND'],
+      nonRetryableErrorTypes: ['WEBHOOK_URL_REFUSED', notFound],
     },
-  });
-  const { alertWebhookGaveUp } = proxyActivities<AlertActivities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 5 } });
+  };
+}
+
+const GAVE_UP: ActivityOptions = { startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 5 } };
+
+// An operator should hear of an event that will never arrive (system_logs): retries used up or the URL refused.
+async function deliverOrReport(deliver: () => Promise<unknown>, gaveUp: (error: string) => Promise<void>, report: () => boolean): Promise<void> {
   try {
-    await deliverAlertWebhook({ alertEventId: input.alertEventId });
+    await deliver();
   } catch (err) {
-    if (!isCancellation(err)) {
+    if (!isCancellation(err) && report()) {
       const cause = (err as { cause?: { message?: string } }).cause?.message;
-      await alertWebhookGaveUp({ alertEventId: input.alertEventId, error: cause ?? String((err as Error).message ?? err) });
+      await gaveUp(cause ?? String((err as Error).message ?? err));
     }
     throw err;
   }

@@ -27,14 +27,18 @@ export function gpuFleetDashboard() {
     .withPanel(timeseries('Model evaluations / s', 'short', [
       promql('sum by (model) (rate(mofsim_engine_model_evaluations_total[$__rate_interval]))', '{{model}}'),
     ], { span: 8 }))
-    .withPanel(timeseries('Mean batch size', 'short', [
-      promql('sum by (model) (rate(mofsim_engine_model_evaluations_total[$__rate_interval])) / sum by (model) (rate(mofsim_engine_batches_total[$__rate_interval]))', '{{model}}'),
-      promql('max by (model) (mofsim_engine_batch_size_max)', '{{model}} max', 'B'),
+    .withPanel(timeseries('Batch size', 'short', [
+      promql('sum by (model) (rate(mofsim_engine_batch_size_sum[$__rate_interval])) / sum by (model) (rate(mofsim_engine_batch_size_count[$__rate_interval]))', '{{model}} mean'),
+      promql('histogram_quantile(0.95, sum by (model, le) (rate(mofsim_engine_batch_size_bucket[$__rate_interval])))', '{{model}} p95', 'B'),
     ], { span: 8 }))
     .withPanel(timeseries('Atoms per batch', 'short', [
-      promql('sum by (model) (rate(mofsim_engine_batch_atoms_total[$__rate_interval])) / sum by (model) (rate(mofsim_engine_batches_total[$__rate_interval]))', '{{model}}'),
+      promql('sum by (model) (rate(mofsim_engine_batch_atoms_sum[$__rate_interval])) / sum by (model) (rate(mofsim_engine_batch_atoms_count[$__rate_interval]))', '{{model}} mean'),
+      promql('histogram_quantile(0.95, sum by (model, le) (rate(mofsim_engine_batch_atoms_bucket[$__rate_interval])))', '{{model}} p95', 'B'),
     ], { span: 8 }))
     .withPanel(timeseries('Engine up', 'short', [promql('max by (worker_id) (mofsim_engine_up)', '{{worker_id}}')], { span: 8 }))
     .withPanel(timeseries('Engine restarts (1 h)', 'short', [promql('sum by (worker_id) (increase(mofsim_engine_restarts_total[1h]))', '{{worker_id}}')], { span: 8 }))
-    .withPanel(timeseries('Out-of-memory jobs (1 h)', 'short', [promql('sum by (worker_id) (increase(mofsim_engine_oom_total[1h]))', '{{worker_id}}')], { span: 8 }));
+    .withPanel(timeseries('Out of memory (1 h)', 'short', [
+      promql('sum by (worker_id) (increase(mofsim_engine_oom_total[1h]))', '{{worker_id}} jobs'),
+      promql('sum by (worker_id) (increase(mofsim_engine_model_oom_total[1h]))', '{{worker_id}} model calls', 'B'),
+    ], { span: 8 }));
 }

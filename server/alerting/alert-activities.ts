@@ -5,9 +5,10 @@
  */
 import { Context } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { and, asc, eq, isNull, sql } from 'drizzle-orm';
+import { and, asc, count, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../../store/client.js';
-import { alertEvents, alertRules, alerts } from '../../store/schema.js';
+import { alertEvents, alertRules, alerts, webhookDeliveries } from '../../store/schema.js';
+import { countDeliveryGaveUp } from '../../metrics/webhook-metrics.js';
 import type { SystemLog } from '../../store/system-logs.js';
 import { collectAlertMetrics, type AlertMetricOptions, type AlertMetrics } from '../../store/alert-metrics.js';
 import type { WebhookWorkflowInput } from '../../workflows/webhook-workflow.js';
@@ -116,8 +117,10 @@ export function createAlertActivities(deps: AlertActivityDeps) {
     /** Records that an alert transition's webhook will not be delivered. */
     async alertWebhookGaveUp(input: { alertEventId: number; error: string }): Promise<void> {
       const [e] = await deps.db.select().from(alertEvents).where(eq(alertEvents.id, input.alertEventId));
+      const [attempts] = await deps.db.select({ n: count() }).from(webhookDeliveries).where(eq(webhookDeliveries.alertEventId, input.alertEventId));
+      countDeliveryGaveUp();
       log?.error('alerts', 'alert webhook delivery given up', {
-        extra: { alert_event_id: input.alertEventId, alert_id: e?.alertId, transition: e?.type, attempts: e?.attempts, error: input.error.slice(0, 500) },
+        extra: { alert_event_id: input.alertEventId, alert_id: e?.alertId, transition: e?.type, attempts: Number(attempts?.n ?? 0), error: input.error.slice(0, 500) },
       });
       await log?.flush();
     },

@@ -1,5 +1,5 @@
 /** Task submission and queries: validate against models and structures, persist, start the workflow. */
-import { and, asc, avg, count, desc, eq, gt, gte, inArray, lte, sql, type SQL } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, gte, inArray, lte, sql, type SQL } from 'drizzle-orm';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,9 +8,9 @@ import { EngineError } from '../../engine-host/engine-client.js';
 import { cacheKeyFor, findCached, reuseResult, type ResolvedRun, type ResolveRun } from '../../store/result-cache.js';
 import { structureFromTaskOutput, taskOutputPath } from '../../store/task-output-structure.js';
 import { cancelSignal, pauseSignal, resumeSignal } from '../../workflows/task-workflow.js';
-import { tasksAhead, wakeSchedulers } from '../../store/scheduler.js';
+import { tasksAhead, typicalRunSeconds, wakeSchedulers } from '../../store/scheduler.js';
 import { countFinished, countSubmitted } from '../../metrics/task-metrics.js';
-import { taskAssignments, taskEvents, taskRuns, tasks, workers, type StructureRow, type TaskEventRow, type TaskRow } from '../../store/schema.js';
+import { taskAssignments, taskEvents, tasks, workers, type StructureRow, type TaskEventRow, type TaskRow } from '../../store/schema.js';
 import { cancelNow, changePriority, insertQueued } from '../../store/task-state.js';
 import {
   FINISHED_STATUSES, isIn, isTerminal, LIVE_STATUSES, NOT_STARTED_STATUSES, PAUSABLE_STATUSES, TASK_STATUS,
@@ -466,9 +466,7 @@ export async function getQueuePosition(deps: ServerDeps, id: string, actor?: Act
   const { db } = deps.database;
   const task = await getTask(deps, id, actor);
   const [assigned] = await db.select().from(taskAssignments).where(eq(taskAssignments.taskId, id));
-  const [stats] = await db.select({ avg: avg(taskRuns.seconds) }).from(taskRuns)
-    .where(and(eq(taskRuns.taskType, task.taskType), eq(taskRuns.model, task.model), eq(taskRuns.outcome, 'completed')));
-  const typical = stats?.avg === null || stats?.avg === undefined ? null : Number(stats.avg);
+  const typical = await typicalRunSeconds(db, task.taskType, task.model);
   const waiting = task.status === TASK_STATUS.QUEUED && !assigned;
   const ahead = waiting ? await tasksAhead(db, task) : 0;
   const [slots] = await db.select({ n: sql<number>`coalesce(sum(${workers.maxJobs}), 0)::int` }).from(workers).where(eq(workers.status, 'online'));

@@ -14,7 +14,7 @@ import postgres from 'postgres';
 import type { WebSocketServer } from 'ws';
 import { loadConfig, repoRoot, type Config } from '../../common/config.js';
 import { createLogger } from '../../common/logger.js';
-import { createApp } from '../../server/app.js';
+import { createApp, listenApi } from '../../server/app.js';
 import type { ServerDeps } from '../../server/deps.js';
 import { attachLiveSocket } from '../../server/live-socket.js';
 import { SystemLog } from '../../store/system-logs.js';
@@ -134,7 +134,7 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
     database, dataDir: config.MOFSIM_DATA_DIR, staleSeconds: config.MOFSIM_WORKER_STALE_S, intervalSeconds: config.MOFSIM_METRICS_SAMPLE_S, logger,
   });
   const app = createApp(deps);
-  const server: Server = await new Promise((resolve) => { const s = app.listen(0, '127.0.0.1', () => resolve(s)); });
+  const server: Server = await listenApi(app, 0, '127.0.0.1');
   const wss = attachLiveSocket(server, deps);
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const adminKey = (await createKey(database.db, { name: 'test-admin', role: 'admin' })).key;
@@ -154,7 +154,7 @@ export async function startTestStack(opts: { workers?: number; env?: Record<stri
   const startApi = async (overrides: Partial<ServerDeps> = {}) => {
     const db2 = openDatabase(databaseUrl, 4);
     const app2 = createApp({ ...deps, database: db2, ...overrides });
-    const s2: Server = await new Promise((resolve) => { const s = app2.listen(0, '127.0.0.1', () => resolve(s)); });
+    const s2: Server = await listenApi(app2, 0, '127.0.0.1');
     const url = `http://127.0.0.1:${(s2.address() as AddressInfo).port}`;
     defaultKeys.set(url, userKey);
     let stopped = false;

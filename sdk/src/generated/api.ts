@@ -1416,11 +1416,12 @@ export interface components {
         };
         Health: {
             /** @enum {string} */
-            status: "healthy" | "degraded";
+            status: "healthy" | "starting" | "degraded";
             version: string;
             uptime_seconds?: number;
             components?: {
                 [key: string]: {
+                    /** @description healthy, unhealthy, or starting (the parse engine while its process starts) */
                     status?: string;
                     error?: string;
                 };
@@ -2614,7 +2615,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description healthy or degraded */
+            /** @description healthy, starting (a component such as the parse engine is starting; nothing has failed) or degraded (a component is unhealthy) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2625,7 +2626,7 @@ export interface operations {
                          * @description data.status again, beside the envelope (the reference Python client's is_healthy() reads it here)
                          * @enum {string}
                          */
-                        status?: "healthy" | "degraded";
+                        status?: "healthy" | "starting" | "degraded";
                         data?: components["schemas"]["Health"];
                     };
                 };
@@ -2641,7 +2642,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description healthy or degraded */
+            /** @description healthy, starting (a component such as the parse engine is starting; nothing has failed) or degraded (a component is unhealthy) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2652,7 +2653,7 @@ export interface operations {
                          * @description data.status again, beside the envelope (the reference Python client's is_healthy() reads it here)
                          * @enum {string}
                          */
-                        status?: "healthy" | "degraded";
+                        status?: "healthy" | "starting" | "degraded";
                         data?: components["schemas"]["Health"];
                     };
                 };

@@ -97,6 +97,8 @@ def test_batcher_merges_concurrent_requests():
     st = b.stats()
     assert st["max_batch_size"] == 6 and st["batches"] == 1 and st["requests"] == 6
     assert st["batch_size_histogram"] == {"6": 1} and st["fallbacks"] == 0
+    # 1+2+...+6 = 21 atoms: the 32 bin, [batches, atoms]
+    assert st["batch_atoms_histogram"] == {"32": [1, 21]}
 
 
 def test_batcher_single_client_does_not_wait():
@@ -119,7 +121,11 @@ def test_batcher_respects_atom_budget():
     results = _submit_all(b, [Atoms("H4") for _ in range(4)] + [Atoms("H30")])
     assert all(isinstance(r, Prediction) for r in results)
     assert sum(calls) == 5 and max(calls) <= 2  # 4+4 fit in 10 atoms, 4+4+4 do not; the 30-atom one runs alone
-    assert b.stats()["max_batch_atoms_seen"] == 30
+    st = b.stats()
+    assert st["max_batch_atoms_seen"] == 30
+    assert st["batch_atoms_histogram"]["32"] == [1, 30]
+    assert sum(n for n, _ in st["batch_atoms_histogram"].values()) == st["batches"]
+    assert sum(a for _, a in st["batch_atoms_histogram"].values()) == 46
 
 
 def test_batcher_survives_a_failing_structure():
@@ -135,6 +141,25 @@ def test_batcher_survives_a_failing_structure():
     assert st["fallbacks"] == 1 and st["failed_requests"] == 1
     # the batcher keeps working afterwards
     assert b.submit(Atoms("N")).energy_eV == 7.0
+
+
+def test_batcher_counts_out_of_memory_where_it_happens():
+    # A batch too large for the device: the batched call runs out of memory, its structures then succeed alone.
+    def one(atoms):
+        return Prediction(float(atoms.numbers.sum()), np.zeros((len(atoms), 3)), None)
+
+    def batch(structures):
+        if len(structures) > 1:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return [one(a) for a in structures]
+
+    b = Batcher(batch, one, max_wait_s=1.0, name="fake")
+    for _ in range(3):
+        b.register_client()
+    results = _submit_all(b, [Atoms("H"), Atoms("He"), Atoms("Li")])
+    assert [r.energy_eV for r in results] == [1.0, 2.0, 3.0]
+    st = b.stats()
+    assert st["out_of_memory"] == 1 and st["fallbacks"] == 1 and st["failed_requests"] == 0
 
 
 def test_default_atom_budget(monkeypatch):

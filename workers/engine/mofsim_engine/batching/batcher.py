@@ -31,6 +31,8 @@ from collections import Counter, deque
 from contextlib import contextmanager
 from typing import Callable
 
+from ..errors import is_out_of_memory
+
 log = logging.getLogger("mofsim_engine.batching")
 
 DEFAULT_MAX_WAIT_MS = 5.0
@@ -107,6 +109,11 @@ class _Request:
         self.done.set()
 
 
+def atoms_bin(n_atoms: int) -> int:
+    """The power-of-two bin of a batch's atom count: the least 2**k >= n_atoms (1 for an empty batch)."""
+    return 1 << max(0, int(n_atoms) - 1).bit_length()
+
+
 class Batcher:
     """Merges concurrent `submit` calls for one loaded model into batched `predict` calls.
 
@@ -131,12 +138,17 @@ class Batcher:
         self._parked = 0
         # statistics (guarded by _cond)
         self._sizes: Counter[int] = Counter()
+        # atoms per batch in power-of-two bins: upper bound -> [batches, atoms] (exported as a Prometheus histogram)
+        self._atoms_bins: dict[int, list[int]] = {}
         self._n_batches = 0
         self._n_requests = 0
         self._n_atoms = 0
         self._max_atoms_seen = 0
         self._fallbacks = 0
         self._failed = 0
+        # model calls (batched or single) that ran out of memory, counted where torch raises it: a batch split after
+        # an OOM counts too, although its structures then succeed one by one
+        self._ooms = 0
         self._wait_s = 0.0
         self._busy_s = 0.0
 
@@ -174,9 +186,10 @@ class Batcher:
                 with self._model_lock:
                     t1 = time.monotonic()
                     result = self._predict_one(atoms)
-            except Exception:
+            except Exception as exc:
                 with self._cond:
                     self._failed += 1
+                    self._ooms += int(is_out_of_memory(exc))
                 raise
             with self._cond:
                 self._record([len(atoms)], wait_s=t1 - t0, busy_s=time.monotonic() - t1)
@@ -221,6 +234,7 @@ class Batcher:
     def _run(self, take: list[_Request]) -> None:
         t0 = time.monotonic()
         fallback = False
+        ooms = 0
         try:
             try:
                 with self._model_lock:
@@ -230,6 +244,7 @@ class Batcher:
                 for r, res in zip(take, results):
                     r.finish(result=res)
             except Exception as exc:  # noqa: BLE001 - isolate the structure at fault
+                ooms += int(is_out_of_memory(exc))
                 if len(take) == 1:
                     take[0].finish(error=exc)
                 else:
@@ -242,6 +257,7 @@ class Batcher:
                             with self._model_lock:
                                 r.finish(result=self._predict_one(r.atoms))
                         except Exception as exc1:  # noqa: BLE001 - this caller's own error
+                            ooms += int(is_out_of_memory(exc1))
                             r.finish(error=exc1)
         finally:
             for r in take:  # never leave a caller waiting, whatever happened above
@@ -252,14 +268,19 @@ class Batcher:
                              busy_s=time.monotonic() - t0)
                 self._fallbacks += int(fallback)
                 self._failed += sum(r.error is not None for r in take)
+                self._ooms += ooms
 
     def _record(self, atoms_per_request: list[int], *, wait_s: float, busy_s: float) -> None:
         n = len(atoms_per_request)
         self._sizes[n] += 1
         self._n_batches += 1
         self._n_requests += n
-        self._n_atoms += sum(atoms_per_request)
-        self._max_atoms_seen = max(self._max_atoms_seen, sum(atoms_per_request))
+        atoms = sum(atoms_per_request)
+        self._n_atoms += atoms
+        self._max_atoms_seen = max(self._max_atoms_seen, atoms)
+        b = self._atoms_bins.setdefault(atoms_bin(atoms), [0, 0])
+        b[0] += 1
+        b[1] += atoms
         self._wait_s += wait_s
         self._busy_s += busy_s
 
@@ -279,9 +300,11 @@ class Batcher:
                 "max_batch_size": max(self._sizes) if self._sizes else 0,
                 "batch_size_histogram": {str(k): v for k, v in sorted(self._sizes.items())},
                 "mean_batch_atoms": round(self._n_atoms / nb, 1) if nb else None,
+                "batch_atoms_histogram": {str(k): list(v) for k, v in sorted(self._atoms_bins.items())},
                 "max_batch_atoms_seen": self._max_atoms_seen,
                 "fallbacks": self._fallbacks,
                 "failed_requests": self._failed,
+                "out_of_memory": self._ooms,
                 "mean_queue_wait_ms": round(1000.0 * self._wait_s / self._n_requests, 3) if self._n_requests else None,
                 "busy_s": round(self._busy_s, 3),
             }
