@@ -21,7 +21,7 @@
  */
 import { and, eq, inArray, isNull, lt, ne, sql } from 'drizzle-orm';
 import type { Db } from './client.js';
-import { taskAssignments, tasks, workers } from './schema.js';
+import { lineCounts, taskAssignments, taskRuns, tasks, workers } from './schema.js';
 import { PRIORITY_RANK, TASK_STATUS, WAITING_STATUSES } from './task-status.js';
 import { markStaleWorkersOffline } from './worker-registry.js';
 
@@ -89,10 +89,13 @@ export async function enterLine(db: Db, input: { taskId: string; seq: number; av
     .from(taskAssignments).innerJoin(workers, eq(workers.id, taskAssignments.workerId))
     .where(and(eq(taskAssignments.taskId, input.taskId), eq(taskAssignments.seq, input.seq)));
   if (granted?.status === 'online') return { taskId: input.taskId, seq: input.seq, workerId: granted.workerId, taskQueue: granted.taskQueue };
-  // A grant for an earlier request (or on a worker gone since) is stale: its slot goes back.
-  await db.delete(taskAssignments).where(eq(taskAssignments.taskId, input.taskId));
+  // A grant for an earlier request (or on a worker gone since) is stale: its slot goes back. One for this request
+  // that a decision commits meanwhile is kept (it has been or will be signalled), and the request is then not put
+  // back in line; a decision that finds a granted request in line anyway only takes it out (see grant()).
+  await db.delete(taskAssignments).where(and(eq(taskAssignments.taskId, input.taskId), granted ? undefined : ne(taskAssignments.seq, input.seq)));
   await db.update(tasks).set({ waitSeq: input.seq, avoidWorkerId: input.avoidWorkerId ?? null })
-    .where(and(eq(tasks.id, input.taskId), inArray(tasks.status, [...WAITING_STATUSES])));
+    .where(and(eq(tasks.id, input.taskId), inArray(tasks.status, [...WAITING_STATUSES]),
+      sql`not exists (select 1 from ${taskAssignments} a where a.task_id = ${input.taskId} and a.seq = ${input.seq})`));
   return null;
 }
 
@@ -115,12 +118,16 @@ export async function releaseWorker(db: Db, taskId: string): Promise<void> {
   await db.delete(taskAssignments).where(eq(taskAssignments.taskId, taskId));
 }
 
+/** Clears a preemption mark whose signal did not go out, so that a later decision may choose again. */
+export async function abandonPreemption(db: Db, taskId: string): Promise<void> {
+  await db.update(taskAssignments).set({ preemptedAt: null }).where(eq(taskAssignments.taskId, taskId));
+}
+
 /** Records that grants reached their workflows. */
 export async function markSignalled(db: Db, grants: Grant[]): Promise<void> {
-  for (const g of grants) {
-    await db.update(taskAssignments).set({ signalledAt: sql`now()` })
-      .where(and(eq(taskAssignments.taskId, g.taskId), eq(taskAssignments.seq, g.seq)));
-  }
+  if (!grants.length) return;
+  const pairs = sql.join(grants.map((g) => sql`(${g.taskId}::uuid, ${g.seq}::int)`), sql`, `);
+  await db.execute(sql`update ${taskAssignments} set signalled_at = now() where (task_id, seq) in (${pairs})`);
 }
 
 /** Grants committed at least `olderThanMs` ago whose workflow was never told (its decider died first). */
@@ -148,7 +155,7 @@ interface Candidate {
   nAtoms: number;
   rank: number;
   fairKey: string;
-  createdAt: Date;
+  lineNo: number;
   avoidWorkerId: string | null;
   waitSeq: number;
   bypassed: number;
@@ -167,7 +174,7 @@ function bestWorker(all: WorkerLoad[], c: Candidate): WorkerLoad | undefined {
 
 const candidateColumns = {
   id: tasks.id, model: tasks.model, nAtoms: sql<number>`coalesce((select s.n_atoms from structures s where s.id = ${tasks.structureId}), 1)`.mapWith(Number),
-  rank: tasks.priorityRank, fairKey: tasks.fairKey, createdAt: tasks.createdAt, avoidWorkerId: tasks.avoidWorkerId,
+  rank: tasks.priorityRank, fairKey: tasks.fairKey, lineNo: tasks.lineNo, avoidWorkerId: tasks.avoidWorkerId,
   waitSeq: sql<number>`${tasks.waitSeq}`.mapWith(Number), bypassed: tasks.bypassed,
 };
 
@@ -217,19 +224,36 @@ async function fairHead(tx: Db, shares: Shares): Promise<Candidate | undefined> 
   for (const k of owners) {
     const [c] = await tx.select(candidateColumns).from(tasks)
       .where(and(sql`${tasks.waitSeq} is not null`, eq(tasks.priorityRank, top), eq(tasks.fairKey, k)))
-      .orderBy(tasks.priorityRank, tasks.fairKey, tasks.createdAt, tasks.id).limit(1);
+      .orderBy(tasks.priorityRank, tasks.fairKey, tasks.lineNo).limit(1);
     if (c) heads.push(c);
   }
   if (heads.length <= 1) return heads[0];
   const scored = await Promise.all(heads.map(async (c) => ({ c, share: await shares.of(c.fairKey) })));
-  scored.sort((a, b) => a.share - b.share || a.c.createdAt.getTime() - b.c.createdAt.getTime());
+  scored.sort((a, b) => a.share - b.share || a.c.lineNo - b.c.lineNo);
   return scored[0]!.c;
 }
 
-async function grant(tx: Db, c: Candidate, w: WorkerLoad): Promise<Grant> {
+/**
+ * Gives `w`'s slot to request `c.waitSeq` of task `c`; undefined when that request is no longer waiting (withdrawn,
+ * cancelled or renewed since it was read) or already holds a grant — a retried `enterLine` racing an earlier
+ * decision can put a granted request back in line, and granting it again would hand its task a second slot.
+ */
+async function grant(tx: Db, c: Candidate, w: WorkerLoad): Promise<Grant | undefined> {
+  const stillWaiting = and(eq(tasks.id, c.id), eq(tasks.waitSeq, c.waitSeq));
+  const [held] = await tx.select({ seq: taskAssignments.seq }).from(taskAssignments).where(eq(taskAssignments.taskId, c.id));
+  if (held?.seq === c.waitSeq) {
+    await tx.update(tasks).set({ waitSeq: null }).where(stillWaiting);
+    return undefined;
+  }
+  const [taken] = await tx.update(tasks).set({ waitSeq: null, workerId: w.id }).where(stillWaiting).returning({ id: tasks.id });
+  if (!taken) return undefined;
   const mb = needMB(w, c);
-  await tx.insert(taskAssignments).values({ taskId: c.id, workerId: w.id, memoryMB: mb, seq: c.waitSeq });
-  await tx.update(tasks).set({ waitSeq: null, workerId: w.id }).where(eq(tasks.id, c.id));
+  // A grant left from an earlier request of this task is stale: this one replaces it.
+  await tx.insert(taskAssignments).values({ taskId: c.id, workerId: w.id, memoryMB: mb, seq: c.waitSeq })
+    .onConflictDoUpdate({
+      target: taskAssignments.taskId,
+      set: { workerId: w.id, memoryMB: mb, seq: c.waitSeq, assignedAt: sql`now()`, preemptedAt: null, signalledAt: null },
+    });
   w.jobs += 1;
   w.usedMB += mb;
   return { taskId: c.id, seq: c.waitSeq, workerId: w.id, taskQueue: w.taskQueue };
@@ -275,13 +299,17 @@ export async function schedulePass(db: Db, policy: SchedulerPolicy = DEFAULT_POL
     }));
     if (!ws.length) return result;
     const shares = new Shares(tx as unknown as Db, policy, ws);
-    while (result.grants.length < MAX_GRANTS_PER_PASS) {
+    // Each look either grants, takes a stale request out of line, or ends the pass; the bound only guards a bug.
+    for (let looks = 0; result.grants.length < MAX_GRANTS_PER_PASS && looks < 4 * MAX_GRANTS_PER_PASS; looks++) {
       const head = await fairHead(tx as unknown as Db, shares);
       if (!head) break;
       const w = bestWorker(ws, head);
       if (w) {
-        shares.granted(head.fairKey, needMB(w, head));
-        result.grants.push(await grant(tx as unknown as Db, head, w));
+        const g = await grant(tx as unknown as Db, head, w);
+        if (g) {
+          shares.granted(head.fairKey, needMB(w, head));
+          result.grants.push(g);
+        }
         continue;
       }
       // The head fits nowhere. CRITICAL makes room at once; otherwise smaller tasks that fit go first (bounded).
@@ -293,12 +321,13 @@ export async function schedulePass(db: Db, policy: SchedulerPolicy = DEFAULT_POL
       let filled: Grant | undefined;
       if (head.bypassed < policy.backfillMaxBypass && ws.some((x) => x.jobs < x.maxJobs)) {
         const ahead = await tx.select(candidateColumns).from(tasks).where(sql`${tasks.waitSeq} is not null and ${tasks.id} <> ${head.id}`)
-          .orderBy(tasks.priorityRank, tasks.createdAt, tasks.id).limit(policy.backfillLookahead);
+          .orderBy(tasks.priorityRank, tasks.lineNo).limit(policy.backfillLookahead);
         for (const c of ahead) {
           const fit = bestWorker(ws, c);
           if (!fit) continue;
-          shares.granted(c.fairKey, needMB(fit, c));
           filled = await grant(tx as unknown as Db, c, fit);
+          if (!filled) continue;
+          shares.granted(c.fairKey, needMB(fit, c));
           await tx.update(tasks).set({ bypassed: sql`${tasks.bypassed} + 1` }).where(eq(tasks.id, head.id));
           break;
         }
@@ -335,11 +364,40 @@ export async function placeModel(db: Db, opts: { needMB: number; among: string[]
   return best ? { workerId: best.id, taskQueue: best.task_queue } : null;
 }
 
-/** Tasks waiting in line ahead of `task` (by level, then age): its queue position minus one. */
-export async function tasksAhead(db: Db, task: { id: string; priorityRank: number; createdAt: Date }): Promise<number> {
+// Bucket widths of `line_counts` (its levels 0 and 1), as shifts of the ticket; the trigger in migration 0013 uses them.
+const FINE_BITS = sql.raw('10');
+const COARSE_BITS = sql.raw('20');
+const FINE_PER_COARSE_BITS = sql.raw('10');
+
+/**
+ * Tasks waiting to start ahead of `task` (PENDING or QUEUED, at a higher priority level, or at its level with an
+ * earlier ticket): its queue position minus one. The cost does not depend on the length of the line: instead of
+ * counting the waiting rows it adds up the counts that triggers keep in `line_counts` (migration 0013) — one row per
+ * 2^20 tickets for the whole ranges ahead, one per 2^10 tickets for the part of the task's own 2^20 range before it —
+ * and counts rows (through `tasks_waiting_idx`) only inside the task's own 2^10-ticket bucket: at most ~2,000 rows
+ * read for any line below 2^30 tickets. By level and age: fair share may start another owner's younger task first.
+ */
+export async function tasksAhead(db: Db, task: { priorityRank: number; lineNo: number }): Promise<number> {
+  const r = task.priorityRank;
+  const n = task.lineNo;
+  const waiting = sql.join(WAITING_STATUSES.map((st) => sql`${st}`), sql`, `);
   const [row] = await db.execute<{ n: number }>(sql`
-    select count(*)::int as n from ${tasks} t where t.status in (${sql.join(WAITING_STATUSES.map((st) => sql`${st}`), sql`, `)}) and t.id <> ${task.id}
-      and not exists (select 1 from ${taskAssignments} a where a.task_id = t.id)
-      and (t.priority_rank, t.created_at) < (${task.priorityRank}::int, ${task.createdAt.toISOString()}::timestamptz)`);
+    select (
+      coalesce((select sum(c.waiting) from ${lineCounts} c where c.level = 1
+        and (c.priority_rank < ${r}::int or (c.priority_rank = ${r}::int and c.bucket < ${n}::bigint >> ${COARSE_BITS}))), 0)
+      + coalesce((select sum(c.waiting) from ${lineCounts} c where c.level = 0 and c.priority_rank = ${r}::int
+        and c.bucket >= (${n}::bigint >> ${COARSE_BITS}) << ${FINE_PER_COARSE_BITS} and c.bucket < ${n}::bigint >> ${FINE_BITS}), 0)
+      + (select count(*) from ${tasks} t where t.status in (${waiting}) and t.priority_rank = ${r}::int
+        and t.line_no >= (${n}::bigint >> ${FINE_BITS}) << ${FINE_BITS} and t.line_no < ${n}::bigint)
+    )::int as n`);
   return Number(row?.n ?? 0);
+}
+
+/** Mean seconds of the latest completed runs of one task type and model (null before the first): the ETA's unit. */
+export async function typicalRunSeconds(db: Db, taskType: string, model: string): Promise<number | null> {
+  // The latest 100 through task_runs_completed_idx: bounded, and it follows a model that got faster or slower.
+  const [row] = await db.execute<{ s: number | null }>(sql`
+    select avg(seconds)::float8 as s from (select seconds from ${taskRuns} where task_type = ${taskType} and model = ${model}
+      and outcome = 'completed' order by id desc limit 100) recent`);
+  return row?.s === null || row?.s === undefined ? null : Number(row.s);
 }

@@ -2,8 +2,8 @@
 import { sql } from 'drizzle-orm';
 import { PRIORITY_RANK, DEFAULT_PRIORITY_RANK } from './task-status.js';
 import {
-  bigint, bigserial, boolean, check, doublePrecision, index, integer, jsonb, pgTable, real, text, timestamp, unique, uniqueIndex,
-  uuid,
+  bigint, bigserial, boolean, check, doublePrecision, index, integer, jsonb, pgTable, primaryKey, real, smallint, text, timestamp, unique,
+  uniqueIndex, uuid,
 } from 'drizzle-orm/pg-core';
 
 export const structures = pgTable('structures', {
@@ -86,11 +86,16 @@ export const tasks = pgTable('tasks', {
   bypassed: integer('bypassed').notNull().default(0),
   // Committed but its workflow not started yet (batch submission's outbox; started after the answer or by a sweep).
   workflowPending: boolean('workflow_pending').notNull().default(false),
+  // The task's ticket: its age in the line (a sequence, so the tasks of one batch — one created_at — keep their
+  // order too), and the key its queue position is counted by (`line_counts`).
+  lineNo: bigserial('line_no', { mode: 'number' }).notNull(),
 }, (t) => [
   index('tasks_status_idx').on(t.status),
   // The line: waiting tasks by priority then age, and the same per owner (fair share); only waiting rows are indexed.
-  index('tasks_line_idx').on(t.priorityRank, t.createdAt, t.id).where(sql`wait_seq is not null`),
-  index('tasks_fair_line_idx').on(t.priorityRank, t.fairKey, t.createdAt, t.id).where(sql`wait_seq is not null`),
+  index('tasks_line_idx').on(t.priorityRank, t.lineNo).where(sql`wait_seq is not null`),
+  index('tasks_fair_line_idx').on(t.priorityRank, t.fairKey, t.lineNo).where(sql`wait_seq is not null`),
+  // Tasks not started yet by level and ticket: the last step of a queue position (see line_counts).
+  index('tasks_waiting_idx').on(t.priorityRank, t.lineNo).where(sql`status in ('PENDING', 'QUEUED')`),
   index('tasks_workflow_pending_idx').on(t.createdAt).where(sql`workflow_pending`),
   index('tasks_created_at_idx').on(t.createdAt),
   uniqueIndex('tasks_idempotency_key_idx').on(t.idempotencyKey),
@@ -273,6 +278,19 @@ export const taskAssignments = pgTable('task_assignments', {
   index('task_assignments_unsignalled_idx').on(t.assignedAt).where(sql`signalled_at is null`),
 ]);
 
+/**
+ * How many tasks wait to start (PENDING or QUEUED, the WAITING_STATUSES) per priority level and range of tickets
+ * (`tasks.line_no`): level 0 counts 1,024 tickets a row, level 1 counts 1,048,576. Kept by triggers on `tasks`
+ * (migration 0013), so a queue position sums a bounded number of rows instead of counting the line (`tasksAhead` in
+ * scheduler.ts).
+ */
+export const lineCounts = pgTable('line_counts', {
+  priorityRank: integer('priority_rank').notNull(),
+  level: smallint('level').notNull(),
+  bucket: bigint('bucket', { mode: 'number' }).notNull(),
+  waiting: integer('waiting').notNull().default(0),
+}, (t) => [primaryKey({ columns: [t.priorityRank, t.level, t.bucket] })]);
+
 /** One engine attempt of a task on one worker: the basis of usage accounting (device-seconds) and ETAs. */
 export const taskRuns = pgTable('task_runs', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
@@ -291,6 +309,8 @@ export const taskRuns = pgTable('task_runs', {
   // Recent usage per owner (fair share): runs that started in the window, and those still running.
   index('task_runs_started_idx').on(t.startedAt),
   index('task_runs_open_idx').on(t.startedAt).where(sql`ended_at is null`),
+  // The ETA of a queued task: the latest completed runs of its type and model.
+  index('task_runs_completed_idx').on(t.taskType, t.model, t.id).where(sql`outcome = 'completed'`),
 ]);
 
 export type WorkerRow = typeof workers.$inferSelect;

@@ -6,7 +6,7 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from './client.js';
 import { taskRuns, tasks, type TaskRow } from './schema.js';
-import { appendTaskEvent } from './task-events.js';
+import { appendTaskEvent, appendTaskEvents } from './task-events.js';
 import { recordCacheKey } from './result-cache.js';
 import {
   LIVE_STATUSES, NOT_STARTED_STATUSES, TASK_STATUS, TERMINAL_STATUSES, TRANSITION_EVENT, WAITING_STATUSES, type TerminalStatus,
@@ -18,12 +18,21 @@ export async function addEvent(db: Db, taskId: string, type: string, data: Recor
   await appendTaskEvent(db, taskId, type, data);
 }
 
-/** PENDING → QUEUED once its workflow exists (the `queued` event); returns the row, or undefined if it moved on. */
-export async function markQueued(db: Db, taskId: string, priority: string): Promise<TaskRow | undefined> {
-  const [row] = await db.update(tasks).set({ status: TASK_STATUS.QUEUED, queuedAt: new Date() })
-    .where(and(eq(tasks.id, taskId), eq(tasks.status, TASK_STATUS.PENDING))).returning();
-  await appendTaskEvent(db, taskId, TRANSITION_EVENT.queued, { priority });
-  return row;
+/**
+ * New tasks straight into QUEUED with their `queued` events, in one transaction; the rows are the workflow outbox
+ * (`workflow_pending`): their workflows start after the caller has answered, or by a worker's sweep if that process
+ * died first (`store/workflow-outbox.ts`). A row whose idempotency key is taken is skipped (not returned).
+ */
+export async function insertQueued(db: Db, values: (typeof tasks.$inferInsert)[]): Promise<TaskRow[]> {
+  if (!values.length) return [];
+  return db.transaction(async (tx) => {
+    const now = new Date();
+    const rows = await tx.insert(tasks)
+      .values(values.map((v) => ({ ...v, status: TASK_STATUS.QUEUED, queuedAt: now, workflowPending: true })))
+      .onConflictDoNothing().returning();
+    await appendTaskEvents(tx as unknown as Db, rows.map((r) => ({ taskId: r.id, type: TRANSITION_EVENT.queued, data: { priority: r.priority } })));
+    return rows;
+  });
 }
 
 /** Marks a waiting (or re-run) task RUNNING on `workerId`; returns false when the task already ended or is paused. */
@@ -68,16 +77,10 @@ export async function changePriority(db: Db, taskId: string, from: string, to: s
  */
 export async function cancelNow(db: Db, taskId: string, from: readonly string[]): Promise<TaskRow | undefined> {
   const [row] = await db.update(tasks)
-    .set({ status: TASK_STATUS.CANCELLED, errorType: 'CANCELLED', errorMessage: 'cancelled by request', completedAt: new Date(), waitSeq: null })
+    .set({ status: TASK_STATUS.CANCELLED, errorType: 'CANCELLED', errorMessage: 'cancelled by request', completedAt: new Date(), waitSeq: null, workflowPending: false })
     .where(and(eq(tasks.id, taskId), inArray(tasks.status, [...from]))).returning();
   if (row) await appendTaskEvent(db, taskId, TRANSITION_EVENT.cancelled);
   return row;
-}
-
-/** A task whose workflow could not be started ends FAILED (ORCHESTRATOR_UNAVAILABLE). */
-export async function failUnstarted(db: Db, taskId: string, message: string): Promise<void> {
-  await db.update(tasks).set({ status: TASK_STATUS.FAILED, errorType: 'ORCHESTRATOR_UNAVAILABLE', errorMessage: message, waitSeq: null })
-    .where(eq(tasks.id, taskId));
 }
 
 /** Stores the latest progress (0–100). */

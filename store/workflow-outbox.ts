@@ -4,12 +4,12 @@
  * the answer; a sweep starts any that a crashed process left behind, so no committed task is lost.
  */
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import { and, eq, inArray, lt, sql } from 'drizzle-orm';
+import { and, eq, inArray, lt, notInArray, sql } from 'drizzle-orm';
 import type { Config } from '../common/config.js';
 import type { TaskWorkflowInput } from '../workflows/task-workflow.js';
 import type { Db } from './client.js';
 import { tasks, type TaskRow } from './schema.js';
-import { priorityRank } from './task-status.js';
+import { priorityRank, TERMINAL_STATUSES } from './task-status.js';
 
 /** Owner used as the fairness key of a task without one. */
 export const ANONYMOUS_OWNER = 'anonymous';
@@ -52,7 +52,7 @@ export async function startPendingWorkflows(
   db: Db, client: Client, config: Config, opts: { ids?: string[]; olderThanMs?: number; concurrency?: number },
 ): Promise<number> {
   const rows = await db.select({ id: tasks.id, priority: tasks.priority, ownerId: tasks.ownerId, options: tasks.options, campaignId: tasks.campaignId }).from(tasks)
-    .where(and(eq(tasks.workflowPending, true),
+    .where(and(eq(tasks.workflowPending, true), notInArray(tasks.status, [...TERMINAL_STATUSES]),
       opts.ids ? inArray(tasks.id, opts.ids) : lt(tasks.createdAt, new Date(Date.now() - (opts.olderThanMs ?? 0)))))
     .orderBy(tasks.createdAt).limit(opts.ids ? opts.ids.length : 1000);
   let next = 0;

@@ -5,18 +5,18 @@
  * grants whose decider died before signalling, marks silent workers offline, and starts workflows a batch
  * submission committed but did not start (its outbox). Decisions in several processes are serialised by Postgres.
  */
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type postgres from 'postgres';
 import type { Config } from '../common/config.js';
 import type { Db } from '../store/client.js';
 import {
-  markSignalled, schedulePass, SCHEDULE_CHANNEL, unsignalledGrants, type Grant, type PassResult, type SchedulerPolicy,
+  abandonPreemption, leaveLine, markSignalled, releaseWorker, schedulePass, SCHEDULE_CHANNEL, unsignalledGrants, type Grant, type PassResult,
+  type SchedulerPolicy,
 } from '../store/scheduler.js';
 import type { SystemLog } from '../store/system-logs.js';
 import { logStaleWorkers } from '../store/worker-registry.js';
 import { startPendingWorkflows } from '../store/workflow-outbox.js';
 import { preemptSignal, slotSignal } from '../workflows/task-workflow.js';
-import { releaseWorker } from '../store/scheduler.js';
 
 export interface DispatcherDeps {
   db: Db;
@@ -58,15 +58,19 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
 
   const tell = async (grants: Grant[]) => {
     const told: Grant[] = [];
+    let freed = false;
     await Promise.all(grants.map(async (g) => {
       try {
         await deps.client.workflow.getHandle(g.taskId).signal(slotSignal, g);
         told.push(g);
-      } catch {
-        // Not running (yet, or any more): the sweep tries again; a finished task's grant is freed by its end.
+      } catch (err) {
+        // The workflow has ended (it entered the line itself, so it existed): nobody will take this slot, and the
+        // sweep would re-send it for ever. Anything else (Temporal briefly away): the sweep tries again.
+        if (err instanceof WorkflowNotFoundError && (await leaveLine(deps.db, g).catch(() => false))) freed = true;
       }
     }));
     await markSignalled(deps.db, told);
+    if (freed) kick();
   };
 
   const preempt = async (r: PassResult) => {
@@ -75,8 +79,12 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         taskId: p.taskId, workerId: p.workerId, extra: { for_task_id: p.forTaskId },
       });
       // The victim's workflow stops its job (checkpoint kept), frees the slot and requeues it behind the other.
-      await deps.client.workflow.getHandle(p.taskId).signal(preemptSignal, { by: p.forTaskId })
-        .catch(() => releaseWorker(deps.db, p.taskId));
+      await deps.client.workflow.getHandle(p.taskId).signal(preemptSignal, { by: p.forTaskId }).catch(async (err) => {
+        // An ended workflow holds nothing; otherwise the mark goes, so that a later decision may preempt again.
+        if (err instanceof WorkflowNotFoundError) await releaseWorker(deps.db, p.taskId);
+        else await abandonPreemption(deps.db, p.taskId);
+        kick();
+      });
     }
   };
 
@@ -100,12 +108,19 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     });
   };
 
+  // One sweep at a time: on a loaded machine one can outlast the interval, and overlapping ones would start the same
+  // outbox workflows over and over.
+  let sweeping = false;
   const sweep = async () => {
+    if (sweeping) return;
+    sweeping = true;
     try {
       await tell(await unsignalledGrants(deps.db, 2000));
       await startPendingWorkflows(deps.db, deps.client, deps.config, { olderThanMs: 5000 });
     } catch {
       // Postgres or Temporal briefly away: the next sweep tries again.
+    } finally {
+      sweeping = false;
     }
     kick();
   };

@@ -1,5 +1,5 @@
 /** Task submission and queries: validate against models and structures, persist, start the workflow. */
-import { and, asc, avg, count, desc, eq, gt, gte, inArray, lte, sql, type SQL } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, gte, inArray, lte, sql, type SQL } from 'drizzle-orm';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,20 +8,18 @@ import { EngineError } from '../../engine-host/engine-client.js';
 import { cacheKeyFor, findCached, reuseResult, type ResolvedRun, type ResolveRun } from '../../store/result-cache.js';
 import { structureFromTaskOutput, taskOutputPath } from '../../store/task-output-structure.js';
 import { cancelSignal, pauseSignal, resumeSignal } from '../../workflows/task-workflow.js';
-import type { Db } from '../../store/client.js';
-import { tasksAhead, wakeSchedulers } from '../../store/scheduler.js';
+import { tasksAhead, typicalRunSeconds, wakeSchedulers } from '../../store/scheduler.js';
 import { countFinished, countSubmitted } from '../../metrics/task-metrics.js';
-import { taskAssignments, taskEvents, taskRuns, tasks, workers, type StructureRow, type TaskEventRow, type TaskRow } from '../../store/schema.js';
-import { cancelNow, changePriority, failUnstarted, markQueued } from '../../store/task-state.js';
+import { taskAssignments, taskEvents, tasks, workers, type StructureRow, type TaskEventRow, type TaskRow } from '../../store/schema.js';
+import { cancelNow, changePriority, insertQueued } from '../../store/task-state.js';
 import {
-  FINISHED_STATUSES, isIn, isTerminal, LIVE_STATUSES, NOT_STARTED_STATUSES, PAUSABLE_STATUSES, TASK_STATUS, TRANSITION_EVENT,
+  FINISHED_STATUSES, isIn, isTerminal, LIVE_STATUSES, NOT_STARTED_STATUSES, PAUSABLE_STATUSES, TASK_STATUS,
 } from '../../store/task-status.js';
-import { ANONYMOUS_OWNER, startPendingWorkflows, startTaskWorkflow } from '../../store/workflow-outbox.js';
+import { ANONYMOUS_OWNER, startPendingWorkflows } from '../../store/workflow-outbox.js';
 import type { ServerDeps } from '../deps.js';
 import {
-  AppError, conflict, fileNotFound, invalidParameter, invalidTaskState, quotaExceeded, resultNotReady, taskNotFound, unavailable, unsupportedElements,
+  AppError, conflict, fileNotFound, invalidParameter, invalidTaskState, quotaExceeded, resultNotReady, taskNotFound, unsupportedElements,
 } from '../errors.js';
-import { appendTaskEvents } from '../../store/task-events.js';
 import { FINAL_EVENT_TYPES } from './live-events.js';
 import type { Actor } from './keys.js';
 import { getModel } from './models.js';
@@ -216,13 +214,14 @@ export async function submitTask(
     if (prior) return checkSameRequest(prior, fingerprint);
   }
   const values = await prepareTask(deps, taskType, body, actor, { retryOf, idempotencyKey, fingerprint });
-  const inserted = await db.insert(tasks).values(values).onConflictDoNothing().returning();
-  if (!inserted[0]) {
+  // QUEUED with its event in one transaction; the workflow starts right after the answer (a Temporal round trip off
+  // the request's path), or from the outbox sweep if this process dies first.
+  const [task] = await insertQueued(db, [values]);
+  if (!task) {
     // A concurrent request with the same idempotency key won.
     const [prior] = await db.select().from(tasks).where(eq(tasks.idempotencyKey, idempotencyKey!));
     return checkSameRequest(prior!, fingerprint);
   }
-  const task = inserted[0];
   countSubmitted(task);
   if ((values.options as TaskCreate['options'])?.reuse) {
     // The result cache: an identical earlier computation stands for this one (no workflow, no engine time).
@@ -230,14 +229,8 @@ export async function submitTask(
     const cached = key ? await findCached(db, key, task.id) : undefined;
     if (key && cached && (await reuseResult(db, deps.config.MOFSIM_DATA_DIR, task.id, cached, key))) return getTask(deps, task.id);
   }
-  try {
-    await startTaskWorkflow(deps.temporal, task, deps.config);
-  } catch (err) {
-    await failUnstarted(db, task.id, String(err));
-    countFinished(task, 'FAILED', 'ORCHESTRATOR_UNAVAILABLE');
-    throw unavailable('ORCHESTRATOR_UNAVAILABLE', `could not queue the task: ${(err as Error).message}`);
-  }
-  return (await markQueued(db, task.id, task.priority)) ?? (await getTask(deps, task.id));
+  void startBatchWorkflows(deps, [task]);
+  return task;
 }
 
 /** The most items one batch may carry. */
@@ -249,14 +242,7 @@ export const MAX_BATCH_ITEMS = 1000;
  * process that dies before starting them leaves them to the workers' sweep.
  */
 export async function insertBatch(deps: ServerDeps, prepared: PreparedTask[]): Promise<TaskRow[]> {
-  if (!prepared.length) return [];
-  return deps.database.db.transaction(async (tx) => {
-    const now = new Date();
-    const rows = await tx.insert(tasks)
-      .values(prepared.map((p) => ({ ...p, status: TASK_STATUS.QUEUED, queuedAt: now, workflowPending: true }))).returning();
-    await appendTaskEvents(tx as unknown as Db, rows.map((r) => ({ taskId: r.id, type: TRANSITION_EVENT.queued, data: { priority: r.priority } })));
-    return rows;
-  });
+  return insertQueued(deps.database.db, prepared);
 }
 
 /** Starts the workflows of a committed batch (in the background of the request that committed it). */
@@ -428,12 +414,21 @@ export async function taskFilePath(deps: ServerDeps, id: string, filename: strin
 
 export { ANONYMOUS_OWNER };
 
+/**
+ * A task submitted a moment ago may still be in the outbox: its workflow is started now, so that a signal sent
+ * right after the submission finds it (a start that raced with the background one counts as started).
+ */
+async function startIfPending(deps: ServerDeps, task: TaskRow): Promise<void> {
+  if (task.workflowPending) await startPendingWorkflows(deps.database.db, deps.temporal, deps.config, { ids: [task.id] });
+}
+
 /** Asks the task's workflow to cancel (any live state). A task whose workflow is gone is cancelled in the row. */
 export async function cancelTask(deps: ServerDeps, id: string, actor?: Actor): Promise<TaskRow> {
   const task = await getTask(deps, id, actor);
   if (isTerminal(task.status)) throw invalidTaskState(task.status, 'cancel');
   let signalled = true;
   try {
+    await startIfPending(deps, task);
     await deps.temporal.workflow.getHandle(id).signal(cancelSignal);
   } catch {
     signalled = false;
@@ -450,6 +445,7 @@ export async function cancelTask(deps: ServerDeps, id: string, actor?: Actor): P
 export async function pauseTask(deps: ServerDeps, id: string, actor?: Actor): Promise<TaskRow> {
   const task = await getTask(deps, id, actor);
   if (!isIn(PAUSABLE_STATUSES, task.status)) throw invalidTaskState(task.status, 'pause');
+  await startIfPending(deps, task);
   await deps.temporal.workflow.getHandle(id).signal(pauseSignal);
   return getTask(deps, id);
 }
@@ -470,9 +466,7 @@ export async function getQueuePosition(deps: ServerDeps, id: string, actor?: Act
   const { db } = deps.database;
   const task = await getTask(deps, id, actor);
   const [assigned] = await db.select().from(taskAssignments).where(eq(taskAssignments.taskId, id));
-  const [stats] = await db.select({ avg: avg(taskRuns.seconds) }).from(taskRuns)
-    .where(and(eq(taskRuns.taskType, task.taskType), eq(taskRuns.model, task.model), eq(taskRuns.outcome, 'completed')));
-  const typical = stats?.avg === null || stats?.avg === undefined ? null : Number(stats.avg);
+  const typical = await typicalRunSeconds(db, task.taskType, task.model);
   const waiting = task.status === TASK_STATUS.QUEUED && !assigned;
   const ahead = waiting ? await tasksAhead(db, task) : 0;
   const [slots] = await db.select({ n: sql<number>`coalesce(sum(${workers.maxJobs}), 0)::int` }).from(workers).where(eq(workers.status, 'online'));
