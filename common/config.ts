@@ -47,6 +47,8 @@ const schema = z.object({
   MOFSIM_FAIR_SHARE_WINDOW_S: z.coerce.number().positive().default(3600),
   /** The most tasks (models × structures × steps) one campaign may hold. */
   MOFSIM_CAMPAIGN_MAX_TASKS: int(20000),
+  /** The shortest time between two `campaign.progress` events of one campaign, seconds (they also wait for 1 % more tasks to end). */
+  MOFSIM_CAMPAIGN_PROGRESS_S: z.coerce.number().positive().default(10),
   /** Seconds a draining worker waits for its jobs to hand back before it kills its engine. */
   MOFSIM_DRAIN_TIMEOUT_S: z.coerce.number().positive().default(30),
   /** The nvidia-smi binary (tests point it at a recorded fake). */

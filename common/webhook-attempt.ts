@@ -1,5 +1,5 @@
 /**
- * One signed webhook POST attempt, for a task event or an alert transition alike: the URL checked by the address
+ * One signed webhook POST attempt, for a task event, an alert transition or a campaign event alike: the URL checked by the address
  * policy at every attempt (DNS may change) and the POST sent to the address checked, the task webhooks' headers
  * and signature, the attempt recorded in `webhook_deliveries` and counted in the delivery metrics. The callers
  * build the body; the webhook workflow retries.
@@ -20,8 +20,8 @@ export interface WebhookAttemptDeps {
 }
 
 export interface WebhookAttempt {
-  /** What is delivered: a task event, or an alert transition (`alert_events` row). */
-  subject: { taskId: string; eventId: number } | { alertEventId: number };
+  /** What is delivered: a task event, an alert transition (`alert_events` row) or a campaign event (`campaign_events` row). */
+  subject: { taskId: string; eventId: number } | { alertEventId: number } | { campaignEventId: number };
   url: string;
   /** HMAC secret: with one, `X-MOFSim-Signature: t=<unix>,v1=<hex>` over `<t>.<body>`. */
   secret?: string;

@@ -16,6 +16,8 @@ export const WEBHOOK_EVENTS: Record<string, string> = {
 /** Every final outcome plus the start; `task.created` and `task.progress` only when asked for. */
 export const DEFAULT_WEBHOOK_EVENTS = ['task.started', 'task.completed', 'task.failed', 'task.timeout', 'task.cancelled'];
 export const ALL_WEBHOOK_EVENTS = Object.values(WEBHOOK_EVENTS);
+/** A campaign's callback events: its throttled progress (counts by status) and its end; both unless it names some. */
+export const CAMPAIGN_WEBHOOK_EVENTS = ['campaign.progress', 'campaign.completed'];
 
 /** Returns why `url` may not receive webhooks, or null when it may (the one address policy: common/address-policy.ts). */
 export async function refuseCallbackUrl(url: string, allowHosts: readonly string[]): Promise<string | null> {

@@ -23,6 +23,8 @@ export interface ScorableTask {
   errorType: string | null;
   errorMessage: string | null;
   createdAt: Date | string;
+  /** When the task ended (`tasks.completed_at`); decides which of two tasks of one structure counts. */
+  completedAt?: Date | string | null;
 }
 
 /** One model × weights × protocol: its aggregate and its per-structure rows. */
@@ -48,11 +50,12 @@ function weightsOf(t: ScorableTask): string | null {
 
 /**
  * Groups and scores tasks. A task without provenance (a failed one) joins its model's most recent weights hash, so
- * its failure counts against the weights that ran the rest. Within a group, a later task of the same structure
- * replaces an earlier one (retries).
+ * its failure counts against the weights that ran the rest. Within a group, the task of a structure that ended
+ * last (then the greatest id) replaces the others (retries), whatever order the rows come in.
  */
 export function scoreTasks(tasks: ScorableTask[]): ModelProtocolScore[] {
-  const ordered = [...tasks].sort((a, b) => new Date(a.createdAt).getTime() - new Date(b.createdAt).getTime());
+  // Creation time, then id: the caller's row order never decides (a campaign's rows share one creation time).
+  const ordered = [...tasks].sort((a, b) => new Date(a.createdAt).getTime() - new Date(b.createdAt).getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const latestWeights = new Map<string, string>();
   for (const t of ordered) {
     const w = weightsOf(t);
@@ -68,7 +71,7 @@ export function scoreTasks(tasks: ScorableTask[]): ModelProtocolScore[] {
     if (!g) groups.set(key, (g = { model: t.model, weights, protocol, outcomes: [] }));
     g.outcomes.push({
       taskId: t.id, structure: t.structureName ?? t.id, status: t.status, result: t.result,
-      errorType: t.errorType, errorMessage: t.errorMessage,
+      errorType: t.errorType, errorMessage: t.errorMessage, finishedAt: t.completedAt ?? null,
     });
   }
   return [...groups.values()].map((g) => {
@@ -83,6 +86,7 @@ export async function scoreCampaign(db: Db, campaignId: string): Promise<Campaig
   const tasks: ScorableTask[] = await db.select({
     id: t.id, taskType: t.taskType, model: t.model, structureName: t.structureName, status: t.status,
     parameters: t.parameters, result: t.result, errorType: t.errorType, errorMessage: t.errorMessage, createdAt: t.createdAt,
+    completedAt: t.completedAt,
   }).from(t).where(eq(t.campaignId, campaignId)).orderBy(asc(t.createdAt), asc(t.id));
   return { campaign_id: campaignId, computed_at: new Date().toISOString(), reference: REFERENCE_ATTRIBUTION, scores: scoreTasks(tasks) };
 }

@@ -34,6 +34,8 @@ export interface TaskOutcome {
   result: Record<string, unknown> | null;
   errorType?: string | null;
   errorMessage?: string | null;
+  /** When the task ended (null or absent: not ended); of two outcomes of one structure the later-ended one counts. */
+  finishedAt?: Date | string | null;
 }
 
 /**
@@ -138,11 +140,29 @@ function ratio(n: number, d: number): number | null {
   return d > 0 ? n / d : null;
 }
 
-/** Later outcomes of the same structure replace earlier ones (a retry, or a re-run in a later campaign). */
-function latestPerStructure(outcomes: TaskOutcome[]): TaskOutcome[] {
+const endedAt = (o: TaskOutcome): number => (o.finishedAt ? new Date(o.finishedAt).getTime() : Number.NEGATIVE_INFINITY);
+
+/**
+ * Orders outcomes by when they ended, then by task id: the order in which "latest" is decided, whatever order the
+ * rows came in (a campaign's tasks share one creation time, so a database order by it is no order at all). An
+ * outcome that has not ended sorts first: an ended run of the structure says more than one still to come.
+ */
+export function compareOutcomes(a: TaskOutcome, b: TaskOutcome): number {
+  const t = endedAt(a) - endedAt(b);
+  if (t !== 0 && !Number.isNaN(t)) return t;
+  const x = a.taskId ?? '';
+  const y = b.taskId ?? '';
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/**
+ * One outcome per structure: the latest-ended (then greatest task id) replaces the others (a retry, or a re-run in
+ * a later campaign). The rows come out in structure-name order, so nothing depends on the order the caller passed.
+ */
+export function latestPerStructure(outcomes: TaskOutcome[]): TaskOutcome[] {
   const byKey = new Map<string, TaskOutcome>();
-  for (const o of outcomes) byKey.set(structureKey(o.structure), o);
-  return [...byKey.values()];
+  for (const o of [...outcomes].sort(compareOutcomes)) byKey.set(structureKey(o.structure), o);
+  return [...byKey.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, o]) => o);
 }
 
 function base(protocol: Protocol, o: TaskOutcome): StructureScore {
@@ -306,7 +326,7 @@ export function scoreHeatCapacity(outcomes: TaskOutcome[], refs: ReferenceTables
 export function scoreSpeed(outcomes: TaskOutcome[]): ProtocolReport {
   // Every run is kept (not only the latest per structure): repeated timings of one structure are the sample.
   const atomsPerS: number[] = [];
-  const rows = outcomes.map((o) => {
+  const rows = [...outcomes].sort(compareOutcomes).map((o) => {
     const row = base('speed', o);
     const bad = unusable(row, o);
     if (bad) return bad;

@@ -1,7 +1,9 @@
 /**
  * WebSocket `/ws`: clients send `{"action":"subscribe","task_id":"<id>","last_event_id":N}` (or `"all":true`) and
  * `{"action":"unsubscribe",...}`; the server sends `{"type":"event","event":{id, task_id, type, data, created_at}}`,
- * replaying stored events after `last_event_id` first. The key comes in the upgrade request's `Authorization: Bearer`
+ * replaying stored events after `last_event_id` first. `{"action":"subscribe","campaign_id":"<id>","last_event_id":N}`
+ * streams a campaign's own events the same way, as `{"type":"campaign_event","event":{id, campaign_id, type, data, …}}`
+ * (`last_event_id` then counts campaign event ids). The key comes in the upgrade request's `Authorization: Bearer`
  * or `X-API-Key` header, or (for browsers, which cannot set headers) in a first message `{"action":"auth","api_key":…}`.
  * A user key reaches only its own tasks, for `all` too; an admin key reaches every task. A wrong key (header or
  * message) closes the socket (1008) and counts towards the address's failed-authentication limit, as over HTTP.
@@ -9,11 +11,14 @@
 import type { IncomingMessage, Server } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ServerDeps } from './deps.js';
-import { taskEventToApi } from './mappers.js';
+import { campaignEventToApi, taskEventToApi } from './mappers.js';
 import { admitRequest, hitWindow } from './rate-limits.js';
 import { actorOf, hashKey, type Actor } from './services/keys.js';
+import { getCampaign } from './services/campaigns.js';
 import { getTask, replayTaskEvents } from './services/tasks.js';
-import type { TaskEventRow } from '../store/schema.js';
+import type { CampaignEventRow, TaskEventRow } from '../store/schema.js';
+
+interface SocketMessage { action?: string; task_id?: string; campaign_id?: string; all?: boolean; last_event_id?: number; api_key?: string }
 
 /** Serves `/ws` on the API's HTTP server. */
 export function attachLiveSocket(server: Server, deps: ServerDeps): WebSocketServer {
@@ -63,8 +68,40 @@ export function attachLiveSocket(server: Server, deps: ServerDeps): WebSocketSer
     const send = (e: TaskEventRow) => {
       if (socket.readyState === socket.OPEN) socket.send(JSON.stringify({ type: 'event', event: { ...taskEventToApi(e), task_id: e.taskId } }));
     };
+    const sendCampaign = (e: CampaignEventRow) => {
+      if (socket.readyState === socket.OPEN) socket.send(JSON.stringify({ type: 'campaign_event', event: campaignEventToApi(e) }));
+    };
+    // A campaign's own events (progress, completed, retried): stored ones after last_event_id, then live ones.
+    const campaignSubscription = async (msg: SocketMessage) => {
+      const id = String(msg.campaign_id);
+      const key = `campaign:${id}`;
+      if (!/^[0-9a-f-]{36}$/i.test(id)) { socket.send(JSON.stringify({ type: 'error', message: 'campaign_id must be a UUID' })); return; }
+      if (msg.action === 'unsubscribe') { subs.get(key)?.(); subs.delete(key); return; }
+      if (msg.action !== 'subscribe' || subs.has(key)) return;
+      const visible = await getCampaign(deps, id, actor).then(() => true, () => false);
+      if (!visible) { socket.send(JSON.stringify({ type: 'error', code: 40408, message: `campaign not found: ${id}` })); return; }
+      try {
+        const seen = new Set<number>();
+        let replaying = true;
+        const buffered: CampaignEventRow[] = [];
+        subs.set(key, await deps.liveEvents.subscribeCampaign(id, (e) => {
+          if (replaying) buffered.push(e);
+          else if (!seen.has(e.id)) sendCampaign(e);
+        }));
+        for (let after = Number(msg.last_event_id ?? 0); ;) {
+          const page = await deps.liveEvents.campaignEventsAfter(id, after, 500);
+          for (const e of page) { seen.add(e.id); sendCampaign(e); after = e.id; }
+          if (page.length < 500) break;
+        }
+        for (const e of buffered) if (!seen.has(e.id)) sendCampaign(e);
+        replaying = false;
+        socket.send(JSON.stringify({ type: 'subscribed', campaign_id: id }));
+      } catch (err) {
+        socket.send(JSON.stringify({ type: 'error', message: (err as Error).message }));
+      }
+    };
     socket.on('message', async (raw) => {
-      let msg: { action?: string; task_id?: string; all?: boolean; last_event_id?: number; api_key?: string };
+      let msg: SocketMessage;
       try { msg = JSON.parse(String(raw)); } catch { socket.send(JSON.stringify({ type: 'error', message: 'messages are JSON objects' })); return; }
       if (!resolved) {
         const c = await headerCheck;
@@ -86,6 +123,7 @@ export function attachLiveSocket(server: Server, deps: ServerDeps): WebSocketSer
         socket.send(JSON.stringify({ type: 'error', code: 40101, message: 'authenticate first: Authorization header, X-API-Key header or {"action":"auth","api_key":…}' }));
         return;
       }
+      if (msg.campaign_id !== undefined) { await campaignSubscription(msg); return; }
       const key = msg.all ? '*' : String(msg.task_id ?? '');
       if (!msg.all && !/^[0-9a-f-]{36}$/i.test(key)) {
         socket.send(JSON.stringify({ type: 'error', message: 'task_id (a UUID) or all:true is required' }));

@@ -1,5 +1,5 @@
 /** Database rows → API objects (one mapper per resource). */
-import type { CampaignRow, StructureRow, TaskEventRow, TaskRow, WebhookDeliveryRow, WorkerRow } from '../store/schema.js';
+import type { CampaignEventRow, CampaignRow, StructureRow, TaskEventRow, TaskRow, WebhookDeliveryRow, WorkerRow } from '../store/schema.js';
 import type { StructureCheck } from './services/structures.js';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
@@ -92,6 +92,14 @@ export function taskToApi(t: TaskRow) {
   };
 }
 
+/** A campaign's options without its callback's secret (it signs the webhooks; it is never shown back). */
+function withoutSecret(options: Record<string, unknown>): Record<string, unknown> {
+  const callback = options.callback as { secret?: string } | undefined;
+  if (!callback?.secret) return options;
+  const { secret: _secret, ...rest } = callback;
+  return { ...options, callback: { ...rest, has_secret: true } };
+}
+
 export function campaignToApi(c: CampaignRow) {
   const ended = ['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT'].reduce((n, s) => n + (c.counts[s] ?? 0), 0);
   return {
@@ -102,7 +110,7 @@ export function campaignToApi(c: CampaignRow) {
     structures: c.structures,
     structure_spec: c.structureSpec,
     tasks: c.taskSpec,
-    options: c.options,
+    options: withoutSecret(c.options),
     total_tasks: c.totalTasks,
     counts: c.counts,
     progress: c.totalTasks ? Math.round((1000 * ended) / c.totalTasks) / 10 : 100,
@@ -142,6 +150,24 @@ export function taskResultToApi(t: TaskRow) {
 
 export function taskEventToApi(e: TaskEventRow) {
   return { id: e.id, type: e.type, data: e.data, created_at: e.createdAt.toISOString() };
+}
+
+/** A campaign event's webhook delivery so far (from its `webhook_deliveries` rows). */
+export interface CampaignEventDelivery { attempts: number; deliveredAt: Date | null; lastStatusCode: number | null; lastError: string | null }
+
+/**
+ * A campaign event as the API shows it (ws, `/campaigns/{id}/events`); with `delivery` given (the events list) also
+ * its webhook delivery: null when the callback does not subscribe to it.
+ */
+export function campaignEventToApi(e: CampaignEventRow, delivery?: CampaignEventDelivery | null) {
+  const out: Record<string, unknown> = { id: e.id, campaign_id: e.campaignId, type: e.type, data: e.data, created_at: e.createdAt.toISOString() };
+  if (delivery !== undefined) {
+    out.webhook = e.webhook ? {
+      attempts: delivery?.attempts ?? 0, delivered_at: delivery?.deliveredAt?.toISOString() ?? null,
+      last_status_code: delivery?.lastStatusCode ?? null, last_error: delivery?.lastError ?? null,
+    } : null;
+  }
+  return out;
 }
 
 // Workers as the API shows them (registry rows, heartbeat telemetry).

@@ -142,6 +142,28 @@ export const campaigns = pgTable('campaigns', {
 
 export type CampaignRow = typeof campaigns.$inferSelect;
 
+/**
+ * A campaign's own events (`progress`, `completed`): the live stream of a watched campaign and the source of its
+ * `campaign.progress` / `campaign.completed` webhooks (each attempt a `webhook_deliveries` row).
+ */
+export const campaignEvents = pgTable('campaign_events', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  campaignId: uuid('campaign_id').notNull().references(() => campaigns.id, { onDelete: 'cascade' }),
+  /** progress | completed */
+  type: text('type').notNull(),
+  data: jsonb('data').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
+  /** Whether the campaign's callback subscribed to the event when it was written. */
+  webhook: boolean('webhook').notNull().default(false),
+  /** When its delivery workflow was started; each attempt is a `webhook_deliveries` row. */
+  dispatchedAt: timestamp('dispatched_at', { withTimezone: true }),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+}, (t) => [
+  index('campaign_events_campaign_idx').on(t.campaignId, t.id),
+  index('campaign_events_undispatched_idx').on(t.campaignId, t.id).where(sql`${t.webhook} and ${t.dispatchedAt} is null`),
+]);
+
+export type CampaignEventRow = typeof campaignEvents.$inferSelect;
+
 export const taskEvents = pgTable('task_events', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
   taskId: uuid('task_id').notNull().references(() => tasks.id, { onDelete: 'cascade' }),
@@ -318,10 +340,11 @@ export type WorkerRow = typeof workers.$inferSelect;
 /** One attempt to deliver one task event to the task's callback URL (the delivery log). */
 export const webhookDeliveries = pgTable('webhook_deliveries', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
-  // One attempt of a task event (task_id, event_id) or of an alert transition (alert_event_id).
+  // One attempt of a task event (task_id, event_id), an alert transition (alert_event_id) or a campaign event (campaign_event_id).
   taskId: uuid('task_id').references(() => tasks.id, { onDelete: 'cascade' }),
   eventId: integer('event_id'),
   alertEventId: bigint('alert_event_id', { mode: 'number' }).references(() => alertEvents.id, { onDelete: 'cascade' }),
+  campaignEventId: bigint('campaign_event_id', { mode: 'number' }).references(() => campaignEvents.id, { onDelete: 'cascade' }),
   event: text('event').notNull(),
   url: text('url').notNull(),
   /** Same for every attempt of one event: receivers de-duplicate on it. */
@@ -335,9 +358,11 @@ export const webhookDeliveries = pgTable('webhook_deliveries', {
 }, (t) => [
   index('webhook_deliveries_task_idx').on(t.taskId, t.id),
   index('webhook_deliveries_alert_event_idx').on(t.alertEventId),
+  index('webhook_deliveries_campaign_event_idx').on(t.campaignEventId),
   // Recent deliveries (the webhook backlog alert metric) without a scan of the whole log.
   index('webhook_deliveries_created_at_idx').on(t.createdAt),
-  check('webhook_deliveries_one_subject', sql`(${t.taskId} is not null and ${t.eventId} is not null) <> (${t.alertEventId} is not null)`),
+  // Exactly one subject: a task event, an alert transition or a campaign event.
+  check('webhook_deliveries_one_subject', sql`(${t.taskId} is not null and ${t.eventId} is not null)::int + (${t.alertEventId} is not null)::int + (${t.campaignEventId} is not null)::int = 1`),
 ]);
 
 export type WebhookDeliveryRow = typeof webhookDeliveries.$inferSelect;

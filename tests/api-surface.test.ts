@@ -72,6 +72,7 @@ describe('contract: every documented operation is implemented and schema-valid',
     { method: 'get', path: '/api/v1/campaigns/{campaign_id}', url: () => `/api/v1/campaigns/${ctx.campaign}` },
     { method: 'get', path: '/api/v1/campaigns/{campaign_id}/tasks', url: () => `/api/v1/campaigns/${ctx.campaign}/tasks` },
     { method: 'get', path: '/api/v1/campaigns/{campaign_id}/results', url: () => `/api/v1/campaigns/${ctx.campaign}/results` },
+    { method: 'get', path: '/api/v1/campaigns/{campaign_id}/events', url: () => `/api/v1/campaigns/${ctx.campaign}/events?after=0` },
     { method: 'post', path: '/api/v1/campaigns/{campaign_id}/pause', url: () => `/api/v1/campaigns/${ctx.campaign}/pause` },
     // Without a worker the pause is not applied yet: resume of a campaign that is not PAUSED is a 409.
     { method: 'post', path: '/api/v1/campaigns/{campaign_id}/resume', url: () => `/api/v1/campaigns/${ctx.campaign}/resume`, expect: [409] },

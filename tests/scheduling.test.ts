@@ -243,6 +243,11 @@ describe('scheduling', () => {
       assert.deepEqual(runs.filter((r) => r.runs < 1 || r.runs > 1 + r.requeues || r.starts !== r.runs), [], 'every request ran exactly once');
       // A task is COMPLETED by its job; its workflow gives the slot back right after.
       await until('every slot given back', async () => (await stack.database.sql`select 1 from task_assignments where task_id = any(${ids})`).length === 0, 60_000);
+      // The counts behind queue positions, kept by triggers through all of it, still agree with the rows.
+      const [kept] = await stack.database.sql`
+        select (select coalesce(sum(waiting), 0)::int from line_counts where level = 1) as l1, (select coalesce(sum(waiting), 0)::int from line_counts where level = 0) as l0,
+               (select count(*)::int from tasks where status in ('PENDING', 'QUEUED')) as n`;
+      assert.deepEqual({ ...kept }, { l1: kept!.n, l0: kept!.n, n: kept!.n });
     } finally {
       await api2.stop();
       await second.drain('test');

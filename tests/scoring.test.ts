@@ -9,7 +9,7 @@ import {
 } from '../scoring/classical-baselines.js';
 import { scoreTasks, structureRows, type ScorableTask } from '../scoring/campaign-scores.js';
 import {
-  protocolOf, scoreBulkModulus, scoreHeatCapacity, scoreOptimization, scoreSpeed, scoreStability, type TaskOutcome,
+  latestPerStructure, protocolOf, scoreBulkModulus, scoreHeatCapacity, scoreOptimization, scoreSpeed, scoreStability, type TaskOutcome,
 } from '../scoring/metrics.js';
 import { referenceTables, structureKey, type ReferenceTables } from '../scoring/reference-data.js';
 
@@ -165,6 +165,35 @@ describe('grouping tasks into model × weights × protocol', () => {
     assert.equal(protocolOf('stability', { variant: 'temperature_ramp' }), 'stability_temperature_ramp');
     assert.equal(protocolOf('stability', {}), 'stability');
     assert.equal(protocolOf('interaction-energy'), null);
+  });
+});
+
+describe('which task of a structure counts', () => {
+  const o = (taskId: string, finishedAt: string | null, v: number): TaskOutcome =>
+    ({ taskId, structure: 'A', status: 'COMPLETED', result: { final_volume_A3: v }, finishedAt });
+  const permutations = <T>(xs: T[]): T[][] => (xs.length <= 1 ? [xs]
+    : xs.flatMap((x, i) => permutations([...xs.slice(0, i), ...xs.slice(i + 1)]).map((p) => [x, ...p])));
+
+  it('takes the latest-ended outcome, then the greatest task id, in whatever order the rows come', () => {
+    const rows = [
+      o('b', '2026-12-01T00:02:00Z', 2), o('a', '2026-12-01T00:03:00Z', 3), o('c', '2026-12-01T00:03:00Z', 4),
+      o('d', null, 5), { ...o('e', '2026-12-01T00:01:00Z', 6), structure: 'B_primitive' },
+    ];
+    for (const p of permutations(rows)) {
+      // c and a ended together: c has the greater id. d has not ended: an ended run counts before it.
+      assert.deepEqual(latestPerStructure(p).map((x) => x.taskId), ['c', 'e'], p.map((x) => x.taskId).join(','));
+    }
+  });
+
+  it('scores the same for any order of a campaign\'s rows (one creation time, different end times)', () => {
+    const t = (id: string, completedAt: string, v: number): ScorableTask => ({
+      id, taskType: 'optimization', model: 'm', structureName: 'calf', status: 'COMPLETED', parameters: {}, errorType: null,
+      errorMessage: null, createdAt: '2026-12-01T00:00:00Z', completedAt, result: { final_volume_A3: v, provenance: { weights_sha256: 'w' } },
+    });
+    const rows = [t('2', '2026-12-01T00:05:00Z', 700), t('1', '2026-12-01T00:09:00Z', 746.926), t('3', '2026-12-01T00:01:00Z', 600)];
+    const want = JSON.stringify(scoreTasks(rows));
+    for (const p of permutations(rows)) assert.equal(JSON.stringify(scoreTasks(p)), want);
+    assert.equal(scoreTasks(rows)[0].structures[0].task_id, '1', 'the task that ended last counts');
   });
 });
 

@@ -1,19 +1,24 @@
-/** The campaign workflow's activities (control queue): start its tasks, reuse cached results, cancel, pause, finish. */
+/**
+ * The campaign workflow's activities (control queue): start its tasks, reuse cached results, cancel, pause, finish,
+ * and the campaign's events (throttled progress, its end) with their webhook deliveries.
+ */
 import { Context } from '@temporalio/activity';
-import type { Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { SignalDefinition } from '@temporalio/common';
-import { and, asc, count, eq, inArray, isNull, notInArray, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, notInArray, sql } from 'drizzle-orm';
 import { existsSync } from 'node:fs';
 import { alias } from 'drizzle-orm/pg-core';
 import { TERMINAL_STATUSES } from '../common/task-types.js';
 import type { Db } from '../store/client.js';
 import { cacheKeyFor, findCached, reuseResult, type ResolveRun, type ResolvedRun } from '../store/result-cache.js';
-import { campaigns, tasks, type TaskRow } from '../store/schema.js';
+import { appendCampaignEvent, campaignCounts, lastProgress, progressDue, progressOf, runEnded, writeRunEnd } from '../store/campaign-events.js';
+import { campaignEvents, campaigns, tasks, type CampaignRow, type TaskRow } from '../store/schema.js';
 import { startTaskWorkflow } from '../store/workflow-outbox.js';
 import type { Config } from '../common/config.js';
 import { addEvent, finish } from '../store/task-state.js';
 import { structureFromTaskOutput, taskOutputPath } from '../store/task-output-structure.js';
 import { cancelSignal, pauseSignal, resumeSignal } from '../workflows/task-workflow.js';
+import type { CampaignWebhookInput } from '../workflows/webhook-workflow.js';
 
 export interface CampaignDeps {
   db: Db;
@@ -36,22 +41,11 @@ export interface CampaignLook {
 
 const TERMINAL = [...TERMINAL_STATUSES] as string[];
 
-/** Tasks by status, and how many have ended. */
-export async function campaignCounts(db: Db, campaignId: string): Promise<{ counts: Record<string, number>; ended: number }> {
-  const rows = await db.select({ status: tasks.status, n: count() }).from(tasks).where(eq(tasks.campaignId, campaignId)).groupBy(tasks.status);
-  const counts: Record<string, number> = {};
-  let ended = 0;
-  for (const r of rows) {
-    counts[r.status] = Number(r.n);
-    if (TERMINAL.includes(r.status)) ended += Number(r.n);
-  }
-  return { counts, ended };
-}
-
 /** Signals many task workflows, a few at a time; a workflow that is gone is skipped (its row is handled by the caller). */
 async function signalAll(client: Client, ids: string[], signal: SignalDefinition<[]>): Promise<Set<string>> {
   const failed = new Set<string>();
   for (let i = 0; i < ids.length; i += 20) {
+    Context.current().heartbeat();
     await Promise.all(ids.slice(i, i + 20).map((id) => client.workflow.getHandle(id).signal(signal).catch(() => { failed.add(id); })));
   }
   return failed;
@@ -59,6 +53,57 @@ async function signalAll(client: Client, ids: string[], signal: SignalDefinition
 
 export function createCampaignActivities(deps: CampaignDeps) {
   const { db } = deps;
+
+  /**
+   * Starts the webhook delivery of every event of the campaign that its callback subscribes to and that has none
+   * yet (id `campaign-webhook-<event id>`, so a retried activity never delivers one twice). Called by every activity
+   * that writes events, after its writes: a crash between an event and its dispatch delays the webhook, never loses it.
+   */
+  async function dispatchEvents(campaignId: string): Promise<void> {
+    const pending = await db.select({ id: campaignEvents.id }).from(campaignEvents)
+      .where(and(eq(campaignEvents.campaignId, campaignId), eq(campaignEvents.webhook, true), isNull(campaignEvents.dispatchedAt)))
+      .orderBy(asc(campaignEvents.id)).limit(100);
+    if (!pending.length) return;
+    const client = Context.current().client;
+    for (const { id } of pending) {
+      const input: CampaignWebhookInput = { campaignEventId: id, retryInitialSeconds: deps.config.MOFSIM_WEBHOOK_RETRY_INITIAL_S };
+      await client.workflow.start('webhookWorkflow', {
+        taskQueue: deps.config.MOFSIM_TASK_QUEUE, workflowId: `campaign-webhook-${id}`, args: [input], workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      }).catch((err) => { if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err; });
+      await db.update(campaignEvents).set({ dispatchedAt: new Date() }).where(eq(campaignEvents.id, id));
+    }
+  }
+
+  /** A progress event when the throttle allows one (store/campaign-events.ts: progressDue). */
+  async function noteProgress(c: CampaignRow, counts: Record<string, number>, ended: number): Promise<void> {
+    const previous = await lastProgress(db, c.id);
+    if (!progressDue(previous, ended, c.totalTasks, new Date(), deps.config.MOFSIM_CAMPAIGN_PROGRESS_S)) return;
+    await appendCampaignEvent(db, c, 'progress', { ...progressOf(c.status, c.totalTasks, counts, ended) });
+  }
+
+  /**
+   * The end of a run (completed or cancelled): its last progress event and its completed event, in the transaction
+   * that moves the campaign to COMPLETED, or for a cancel (which already marked it CANCELLED) in the one that holds
+   * its row while it checks the run has not ended yet — so a retried activity, or a retry of the campaign racing
+   * it, never writes a second end.
+   */
+  async function endRun(campaignId: string, status: 'COMPLETED' | 'CANCELLED', set: Partial<typeof campaigns.$inferInsert>): Promise<void> {
+    const { counts, ended } = await campaignCounts(db, campaignId);
+    await db.transaction(async (t) => {
+      const tx = t as unknown as Db;
+      let row: CampaignRow | undefined;
+      if (status === 'COMPLETED') {
+        [row] = await tx.update(campaigns).set({ counts, updatedAt: new Date(), ...set })
+          .where(and(eq(campaigns.id, campaignId), notInArray(campaigns.status, ['COMPLETED', 'CANCELLED']))).returning();
+      } else {
+        [row] = await tx.select().from(campaigns).where(and(eq(campaigns.id, campaignId), eq(campaigns.status, 'CANCELLED'))).for('update');
+        if (row && (await runEnded(tx, campaignId))) row = undefined;
+        if (row) [row] = await tx.update(campaigns).set({ counts, updatedAt: new Date() }).where(eq(campaigns.id, campaignId)).returning();
+      }
+      if (row) await writeRunEnd(tx, row, status, counts, ended);
+    });
+    await dispatchEvents(campaignId);
+  }
 
   /** A chained task gets its structure once the task it starts from completed; false when it cannot (failed). */
   async function attachInput(task: TaskRow, input: TaskRow): Promise<boolean> {
@@ -108,27 +153,36 @@ export function createCampaignActivities(deps: CampaignDeps) {
           ))
           .orderBy(asc(tasks.campaignKey)).limit(input.startBatch);
         more = ready.length === input.startBatch;
+        // Tasks that ended in this look (a reused result, a failed dependency) send no signal, and the tasks chained
+        // to them are ready now: look again at once rather than at the idle look.
+        let endedHere = false;
         for (const { task, input: from } of ready) {
+          Context.current().heartbeat();
           if (from) {
             if (from.status !== 'COMPLETED') {
               await finish(db, task.id, {
                 status: 'FAILED', errorType: 'DEPENDENCY_FAILED', errorMessage: `task ${from.id} it starts from ended ${from.status}`,
               });
+              endedHere = true;
               continue;
             }
-            if (!task.structureId && !(await attachInput(task, from))) continue;
+            if (!task.structureId && !(await attachInput(task, from))) { endedHere = true; continue; }
           }
           if (reuse) {
             const key = await cacheKeyFor(db, resolve, task).catch(() => null);
             const cached = key ? await findCached(db, key, task.id) : undefined;
-            if (key && cached && (await reuseResult(db, deps.dataDir, task.id, cached, key))) continue;
+            if (key && cached && (await reuseResult(db, deps.dataDir, task.id, cached, key))) { endedHere = true; continue; }
           }
           await startTask(client, task);
         }
+        if (endedHere) more = true;
       }
       const { counts, ended } = await campaignCounts(db, c.id);
       const finished = ended >= c.totalTasks;
       await db.update(campaigns).set({ counts, updatedAt: new Date(), startedAt: c.startedAt ?? new Date() }).where(eq(campaigns.id, c.id));
+      // The last progress event comes with the completion.
+      if (!finished) await noteProgress(c, counts, ended);
+      await dispatchEvents(c.id);
       return { status: c.status, counts, finished, more };
     },
 
@@ -140,12 +194,16 @@ export function createCampaignActivities(deps: CampaignDeps) {
       // Never started: nothing to stop.
       const idle = await db.select({ id: tasks.id }).from(tasks)
         .where(and(eq(tasks.campaignId, input.campaignId), eq(tasks.status, 'PENDING'), isNull(tasks.queuedAt)));
-      for (const t of idle) await finish(db, t.id, { status: 'CANCELLED', errorType: 'CANCELLED', errorMessage: 'campaign cancelled' });
+      for (const t of idle) {
+        Context.current().heartbeat();
+        await finish(db, t.id, { status: 'CANCELLED', errorType: 'CANCELLED', errorMessage: 'campaign cancelled' });
+      }
       const live = await db.select({ id: tasks.id, status: tasks.status }).from(tasks)
         .where(and(eq(tasks.campaignId, input.campaignId), notInArray(tasks.status, TERMINAL)));
       const gone = await signalAll(client, live.map((t) => t.id), cancelSignal);
       // Not running: cancelled now (the workflow's own terminal write is then a no-op); running ones stop within seconds.
       for (const t of live) {
+        Context.current().heartbeat();
         if (t.status !== 'RUNNING' || gone.has(t.id)) {
           await finish(db, t.id, { status: 'CANCELLED', errorType: 'CANCELLED', errorMessage: 'campaign cancelled' });
         }
@@ -165,16 +223,31 @@ export function createCampaignActivities(deps: CampaignDeps) {
       await signalAll(client, rows.map((r) => r.id), input.paused ? pauseSignal : resumeSignal);
     },
 
-    /** Records the end of a campaign whose tasks all ended, with its scores. */
+    /**
+     * Records the end of a campaign whose tasks all ended, with its scores, and writes its last progress event and
+     * its `completed` event (once: a retried activity finds the campaign COMPLETED and only re-dispatches).
+     */
     async completeCampaign(input: { campaignId: string }): Promise<void> {
-      const { counts } = await campaignCounts(db, input.campaignId);
       let scores: Record<string, unknown> | null = null;
       let errorMessage: string | null = null;
       if (deps.scoreCampaign) {
         try { scores = (await deps.scoreCampaign(db, input.campaignId)) as Record<string, unknown>; } catch (err) { errorMessage = `scoring failed: ${(err as Error).message}`; }
       }
-      await db.update(campaigns).set({ status: 'COMPLETED', counts, scores, errorMessage, finishedAt: new Date(), updatedAt: new Date() })
-        .where(and(eq(campaigns.id, input.campaignId), notInArray(campaigns.status, ['CANCELLED'])));
+      await endRun(input.campaignId, 'COMPLETED', { status: 'COMPLETED', scores, errorMessage, finishedAt: new Date() });
+    },
+
+    /**
+     * A cancelled campaign's end, once its tasks stopped (or, with `force`, when the wait for them ran out): its last
+     * progress and its `completed` event with status CANCELLED. `retried`: it was retried meanwhile and runs on.
+     */
+    async endCancelledCampaign(input: { campaignId: string; force: boolean }): Promise<'ended' | 'waiting' | 'retried'> {
+      const [c] = await db.select({ total: campaigns.totalTasks, status: campaigns.status }).from(campaigns).where(eq(campaigns.id, input.campaignId));
+      if (!c) return 'ended';
+      if (c.status !== 'CANCELLED') return 'retried';
+      const { ended } = await campaignCounts(db, input.campaignId);
+      if (ended < c.total && !input.force) return 'waiting';
+      await endRun(input.campaignId, 'CANCELLED', {});
+      return 'ended';
     },
   };
 }

@@ -2,13 +2,13 @@
 import { count, eq, sql } from 'drizzle-orm';
 import type { TerminalStatus } from '../store/task-status.js';
 import type { Db } from '../store/client.js';
-import { tasks, webhookDeliveries, workers } from '../store/schema.js';
+import { campaignEvents, campaigns, tasks, webhookDeliveries, workers } from '../store/schema.js';
 import type { SystemLog } from '../store/system-logs.js';
 import type { ModelResidencyOutcome } from '../workflows/model-residency-workflow.js';
 import { enterLine, leaveLine, releaseWorker, type Assignment, type Grant } from '../store/scheduler.js';
 import { finish, setLiveStatus } from '../store/task-state.js';
 import { countDeliveryGaveUp } from '../metrics/webhook-metrics.js';
-import { deliverWebhook } from './webhook-delivery.js';
+import { deliverCampaignWebhook, deliverWebhook } from './webhook-delivery.js';
 import type { Dispatcher } from './dispatcher.js';
 
 export interface ControlDeps {
@@ -92,6 +92,26 @@ export function createControlActivities(deps: ControlDeps) {
       countDeliveryGaveUp();
       webhooks?.error('webhooks', 'webhook delivery given up', {
         taskId: input.taskId, extra: { event_id: input.eventId, attempts: Number(attempts?.n ?? 0), origin, error: input.error.slice(0, 500) },
+      });
+      await webhooks?.flush();
+    },
+
+    /** Delivers one campaign event to the campaign's callback URL (retried by the webhook workflow). */
+    async deliverCampaignWebhook(input: { campaignEventId: number }): Promise<{ status: number }> {
+      return deliverCampaignWebhook({ db: deps.db, allowHosts: deps.webhookAllowHosts, timeoutMs: deps.webhookTimeoutMs }, input);
+    },
+
+    /** Records that a campaign event's webhook will not be delivered (retries used up, or the URL refused). */
+    async campaignWebhookGaveUp(input: { campaignEventId: number; error: string }): Promise<void> {
+      const [row] = await deps.db.select({ campaignId: campaignEvents.campaignId, type: campaignEvents.type, options: campaigns.options })
+        .from(campaignEvents).leftJoin(campaigns, eq(campaigns.id, campaignEvents.campaignId)).where(eq(campaignEvents.id, input.campaignEventId));
+      const [attempts] = await deps.db.select({ n: count() }).from(webhookDeliveries).where(eq(webhookDeliveries.campaignEventId, input.campaignEventId));
+      const url = (row?.options?.callback as { url?: string } | undefined)?.url;
+      let origin: string | null = null;
+      try { origin = url ? new URL(url).origin : null; } catch { /* not a URL */ }
+      countDeliveryGaveUp();
+      webhooks?.error('webhooks', 'campaign webhook delivery given up', {
+        extra: { campaign_id: row?.campaignId, event: `campaign.${row?.type}`, campaign_event_id: input.campaignEventId, attempts: Number(attempts?.n ?? 0), origin, error: input.error.slice(0, 500) },
       });
       await webhooks?.flush();
     },

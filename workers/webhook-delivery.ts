@@ -1,10 +1,10 @@
-/** One task webhook POST: the payload of one task event, sent and recorded by common/webhook-attempt.ts. */
+/** One task or campaign webhook POST: the payload of one task event or campaign event, sent and recorded by common/webhook-attempt.ts. */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { eq } from 'drizzle-orm';
 import { attemptWebhook, type WebhookAttemptDeps } from '../common/webhook-attempt.js';
 import { WEBHOOK_EVENTS } from '../common/webhook-policy.js';
-import { taskEvents, tasks } from '../store/schema.js';
+import { campaignEvents, campaigns, taskEvents, tasks } from '../store/schema.js';
 
 export type WebhookDeps = WebhookAttemptDeps;
 
@@ -35,6 +35,35 @@ export async function deliverWebhook(deps: WebhookDeps, input: { taskId: string;
     idempotencyKey: input.deliveryId ?? `${task.id}:${event.id}`,
     body,
     ...(input.deliveryId ? { headers: { 'x-mofsim-resend': 'true' } } : {}),
+    attempt: Context.current().info.attempt,
+  });
+}
+
+/**
+ * POSTs one campaign event: `{id: "cevt_<event id>", type: "campaign.progress" | "campaign.completed", created_at,
+ * campaign: {campaign_id, name, status}, data}` with the task webhooks' headers and signature; the delivery id is
+ * `campaign:<campaign id>:<event id>`.
+ */
+export async function deliverCampaignWebhook(deps: WebhookDeps, input: { campaignEventId: number }): Promise<{ status: number }> {
+  const [event] = await deps.db.select().from(campaignEvents).where(eq(campaignEvents.id, input.campaignEventId));
+  const [campaign] = event ? await deps.db.select().from(campaigns).where(eq(campaigns.id, event.campaignId)) : [];
+  const callback = campaign?.options?.callback as Callback | undefined;
+  if (!event || !campaign || !callback?.url) throw ApplicationFailure.nonRetryable(`nothing to deliver for campaign event ${input.campaignEventId}`, 'CAMPAIGN_EVENT_NOT_FOUND');
+  const name = `campaign.${event.type}`;
+  const body = JSON.stringify({
+    id: `cevt_${event.id}`,
+    type: name,
+    created_at: event.createdAt.toISOString(),
+    campaign: { campaign_id: campaign.id, name: campaign.name, status: (event.data as { status?: string }).status ?? campaign.status },
+    data: event.data,
+  });
+  return attemptWebhook(deps, {
+    subject: { campaignEventId: event.id },
+    url: callback.url,
+    ...(callback.secret ? { secret: callback.secret } : {}),
+    event: name,
+    idempotencyKey: `campaign:${campaign.id}:${event.id}`,
+    body,
     attempt: Context.current().info.attempt,
   });
 }

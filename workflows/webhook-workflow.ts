@@ -1,15 +1,23 @@
 /**
  * Delivers one task event to the task's callback URL (workflowId `webhook-<event id>`, so an event is delivered by
  * one workflow however many API processes saw it; a resend is its own workflow, `webhook-<event id>-resend-<n>`),
- * or one alert transition to the alert webhook (`alert-webhook-<alert event id>`, on the alerts queue).
+ * one alert transition to the alert webhook (`alert-webhook-<alert event id>`, on the alerts queue), or one campaign
+ * event to the campaign's callback (`campaign-webhook-<campaign event id>`).
  * Retries with exponential backoff for up to 24 h.
  */
 import { isCancellation, patched, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { AlertActivities } from '../server/alerting/alert-activities.js';
 import type { ControlActivities } from '../workers/control-activities.js';
 
-/** A task event's delivery, or an alert transition's. */
-export type WebhookWorkflowInput = TaskWebhookInput | AlertWebhookInput;
+/** A task event's delivery, an alert transition's, or a campaign event's. */
+export type WebhookWorkflowInput = TaskWebhookInput | AlertWebhookInput | CampaignWebhookInput;
+
+export interface CampaignWebhookInput {
+  /** The `campaign_events` row to deliver. */
+  campaignEventId: number;
+  /** First retry delay, seconds (doubling up to 1 h). @default 5 */
+  retryInitialSeconds?: number;
+}
 
 export interface AlertWebhookInput {
   /** The `alert_events` row to deliver. */
@@ -33,6 +41,7 @@ export interface TaskWebhookInput {
 /** Delivers until the receiver answers 2xx, the URL is refused, or 24 h have passed. */
 export async function webhookWorkflow(input: WebhookWorkflowInput): Promise<void> {
   if ('alertEventId' in input) return alertWebhook(input);
+  if ('campaignEventId' in input) return campaignWebhook(input);
   const { deliverWebhook } = proxyActivities<ControlActivities>(retrying(input, 'TASK_NOT_FOUND'));
   const { webhookGaveUp } = proxyActivities<ControlActivities>(GAVE_UP);
   await deliverOrReport(
@@ -51,6 +60,17 @@ async function alertWebhook(input: AlertWebhookInput): Promise<void> {
   await deliverOrReport(
     () => deliverAlertWebhook({ alertEventId: input.alertEventId }),
     (error) => alertWebhookGaveUp({ alertEventId: input.alertEventId, error }),
+    () => true,
+  );
+}
+
+// The campaign branch: control-queue activities, as for task events.
+async function campaignWebhook(input: CampaignWebhookInput): Promise<void> {
+  const { deliverCampaignWebhook } = proxyActivities<ControlActivities>(retrying(input, 'CAMPAIGN_EVENT_NOT_FOUND'));
+  const { campaignWebhookGaveUp } = proxyActivities<ControlActivities>(GAVE_UP);
+  await deliverOrReport(
+    () => deliverCampaignWebhook({ campaignEventId: input.campaignEventId }),
+    (error) => campaignWebhookGaveUp({ campaignEventId: input.campaignEventId, error }),
     () => true,
   );
 }

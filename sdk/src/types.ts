@@ -74,4 +74,10 @@ export type CampaignStep = S['CampaignStep'];
 export type CampaignStatus = S['CampaignStatus'];
 export type CampaignResults = S['CampaignResults'];
 export type CampaignResultRow = S['CampaignResultRow'];
+/** One of a campaign's own events (progress, completed, retried), as the events list and the WebSocket give it. */
+export type CampaignEvent = S['CampaignEvent'];
+/** The body of a `campaign.progress` / `campaign.completed` webhook. */
+export type CampaignWebhookPayload = S['CampaignWebhookPayload'];
+/** The SVG plots of a campaign's scores. */
+export type CampaignPlot = 'parity-bulk-modulus' | 'parity-heat-capacity' | 'volume-change';
 export type LeaderboardEntry = S['LeaderboardEntry'];

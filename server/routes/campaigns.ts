@@ -5,10 +5,10 @@ import { STRUCTURE_ROW_COLUMNS, structureRows } from '../../scoring/campaign-sco
 import { actorOfResponse } from '../auth.js';
 import type { ServerDeps } from '../deps.js';
 import { sendData } from '../envelope.js';
-import { campaignToApi, taskToApi } from '../mappers.js';
+import { campaignEventToApi, campaignToApi, taskToApi } from '../mappers.js';
 import { pageOf, paginated } from '../pagination.js';
 import {
-  campaignResults, cancelCampaign, createCampaign, getCampaign, listCampaignTasks, listCampaigns, pauseCampaign, resumeCampaign,
+  campaignResults, cancelCampaign, createCampaign, getCampaign, listCampaignEvents, listCampaignTasks, listCampaigns, pauseCampaign, resumeCampaign,
   retryCampaign, type CampaignCreate,
 } from '../services/campaigns.js';
 
@@ -32,6 +32,12 @@ export function campaignsRouter(deps: ServerDeps): Router {
     const { page, pageSize } = pageOf(req.query);
     const { items, total } = await listCampaignTasks(deps, req.params.id, actorOfResponse(res), { status: str(req.query.status) }, page, pageSize);
     sendData(res, paginated(items.map(taskToApi), total, page, pageSize));
+  });
+  r.get('/:id/events', async (req, res) => {
+    const after = Number(req.query.after ?? 0);
+    const limit = Number(req.query.limit ?? 1000);
+    const items = await listCampaignEvents(deps, req.params.id, actorOfResponse(res), after, limit);
+    sendData(res, { items: items.map((x) => campaignEventToApi(x.event, x.delivery)) });
   });
   r.get('/:id/results', async (req, res) => {
     const out = await campaignResults(deps, req.params.id, actorOfResponse(res));

@@ -8,8 +8,11 @@ import type { SignalDefinition } from '@temporalio/common';
 import { and, asc, count, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { randomUUID } from 'node:crypto';
 import { isTaskType, type TaskType } from '../../common/task-types.js';
-import { campaigns, tasks, type CampaignRow, type StructureRow, type TaskRow } from '../../store/schema.js';
+import { campaigns, tasks, webhookDeliveries, type CampaignEventRow, type CampaignRow, type StructureRow, type TaskRow } from '../../store/schema.js';
+import type { CampaignEventDelivery } from '../mappers.js';
 import { appendTaskEvent } from '../../store/task-events.js';
+import { appendCampaignEvent, campaignCounts, progressOf, runEnded, writeRunEnd } from '../../store/campaign-events.js';
+import type { Db } from '../../store/client.js';
 import { countSubmitted } from '../../metrics/task-metrics.js';
 import {
   campaignCancelSignal, campaignPauseSignal, campaignResumeSignal, campaignWakeSignal, campaignWorkflowId,
@@ -24,6 +27,7 @@ import type { Actor } from './keys.js';
 import { getModel } from './models.js';
 import { getStructure, resolveBuiltin } from './structures.js';
 import { checkCallback } from './webhooks.js';
+import { CAMPAIGN_WEBHOOK_EVENTS } from '../../common/webhook-policy.js';
 
 export interface CampaignStep { type: string; parameters?: Record<string, unknown>; start_from?: 'input' | 'optimization' }
 export interface CampaignCreate {
@@ -97,7 +101,7 @@ export async function createCampaign(deps: ServerDeps, body: CampaignCreate, act
     }
   }
   const options = { ...(body.options ?? {}) };
-  if (options.callback) await checkCallback(deps, options.callback);
+  if (options.callback) await checkCallback(deps, options.callback, 'options.callback', CAMPAIGN_WEBHOOK_EVENTS);
   const structs = await resolveStructures(deps, body.structures, actor);
   const total = models.length * structs.length * steps.length;
   if (total > deps.config.MOFSIM_CAMPAIGN_MAX_TASKS) {
@@ -223,21 +227,57 @@ export async function resumeCampaign(deps: ServerDeps, id: string, actor: Actor)
 export async function retryCampaign(deps: ServerDeps, id: string, actor: Actor): Promise<CampaignRow> {
   await getCampaign(deps, id, actor); // 404 unless the caller may see it
   const { db } = deps.database;
-  const again = await db.update(tasks).set({
-    status: 'PENDING', queuedAt: null, startedAt: null, completedAt: null, result: null, outputFiles: null, errorType: null,
-    errorMessage: null, progress: 0, checkpoint: null, durationSeconds: null, workerId: null, gpuId: null,
-    // A chained task starts from the new output of the task it follows.
-    structureId: sql`case when ${tasks.inputTaskId} is null then ${tasks.structureId} else null end`,
-  }).where(and(eq(tasks.campaignId, id), inArray(tasks.status, ['FAILED', 'TIMEOUT', 'CANCELLED']),
-    sql`coalesce(${tasks.errorType}, '') <> 'UNSUPPORTED_ELEMENTS'`)).returning({ id: tasks.id });
-  if (!again.length) throw conflict(40904, 'NOT_RETRYABLE', `campaign ${id} has no failed or cancelled task to run again`, 'campaign_id');
+  const { again, campaign: c } = await db.transaction(async (t) => {
+    const tx = t as unknown as Db;
+    // The row lock orders this retry with the workflow writing the end of a cancelled run (workers/campaign-activities.ts).
+    const [before] = await tx.select().from(campaigns).where(eq(campaigns.id, id)).for('update');
+    // A cancelled run whose end the workflow has not written yet (its stopped tasks ended a moment ago) ends here,
+    // so every run has its completed event; the workflow's next look delivers it.
+    if (before!.status === 'CANCELLED' && !(await runEnded(tx, id))) {
+      const { counts, ended } = await campaignCounts(tx, id);
+      await writeRunEnd(tx, before!, 'CANCELLED', counts, ended);
+    }
+    const rows = await tx.update(tasks).set({
+      status: 'PENDING', queuedAt: null, startedAt: null, completedAt: null, result: null, outputFiles: null, errorType: null,
+      errorMessage: null, progress: 0, checkpoint: null, durationSeconds: null, workerId: null, gpuId: null,
+      // A chained task starts from the new output of the task it follows.
+      structureId: sql`case when ${tasks.inputTaskId} is null then ${tasks.structureId} else null end`,
+    }).where(and(eq(tasks.campaignId, id), inArray(tasks.status, ['FAILED', 'TIMEOUT', 'CANCELLED']),
+      sql`coalesce(${tasks.errorType}, '') <> 'UNSUPPORTED_ELEMENTS'`)).returning({ id: tasks.id });
+    if (!rows.length) throw conflict(40904, 'NOT_RETRYABLE', `campaign ${id} has no failed or cancelled task to run again`, 'campaign_id');
+    const [row] = await tx.update(campaigns).set({ status: 'RUNNING', finishedAt: null, scores: null, updatedAt: new Date() }).where(eq(campaigns.id, id)).returning();
+    // A new run of the campaign: its progress counts again from here, and it will end (campaign.completed) again.
+    const { counts, ended } = await campaignCounts(tx, id);
+    await appendCampaignEvent(tx, row!, 'retried', { ...progressOf('RUNNING', row!.totalTasks, counts, ended), retried_tasks: rows.length });
+    return { again: rows, campaign: row! };
+  });
   for (const t of again) await appendTaskEvent(db, t.id, 'retried', { campaign_id: id });
-  await db.update(campaigns).set({ status: 'RUNNING', finishedAt: null, scores: null, updatedAt: new Date() }).where(eq(campaigns.id, id));
   await deps.temporal.workflow.signalWithStart('campaignWorkflow', {
     taskQueue: deps.config.MOFSIM_TASK_QUEUE, workflowId: campaignWorkflowId(id), args: [{ campaignId: id } satisfies CampaignWorkflowInput],
     signal: campaignWakeSignal, signalArgs: [],
   });
-  return getCampaign(deps, id);
+  return getCampaign(deps, c.id);
+}
+
+/** The campaign's events after `afterId` (progress, completed, retried), oldest first, at most `limit`, each with its webhook delivery so far. */
+export async function listCampaignEvents(deps: ServerDeps, id: string, actor: Actor, afterId = 0, limit = 1000): Promise<{ event: CampaignEventRow; delivery: CampaignEventDelivery | null }[]> {
+  await getCampaign(deps, id, actor);
+  const events = await deps.liveEvents.campaignEventsAfter(id, afterId, limit);
+  const ids = events.filter((e) => e.webhook).map((e) => e.id);
+  const byEvent = new Map<number, CampaignEventDelivery>();
+  if (ids.length) {
+    const rows = await deps.database.db.execute<{ id: number; attempts: number; delivered_at: Date | string | null; last_status_code: number | null; last_error: string | null }>(sql`
+      select campaign_event_id as id, count(*)::int as attempts, max(created_at) filter (where ok) as delivered_at,
+        (array_agg(status_code order by id desc))[1] as last_status_code, (array_agg(error order by id desc))[1] as last_error
+      from ${webhookDeliveries} where campaign_event_id in (${sql.join(ids.map((x) => sql`${x}`), sql`, `)}) group by 1`);
+    for (const r of rows) {
+      byEvent.set(Number(r.id), {
+        attempts: Number(r.attempts), deliveredAt: r.delivered_at ? new Date(r.delivered_at) : null,
+        lastStatusCode: r.last_status_code === null ? null : Number(r.last_status_code), lastError: r.last_error,
+      });
+    }
+  }
+  return events.map((event) => ({ event, delivery: byEvent.get(event.id) ?? null }));
 }
 
 /** The headline numbers of one task's result: its top-level scalars (the columns of the campaign's CSV). */

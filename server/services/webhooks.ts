@@ -18,13 +18,16 @@ import { getTask } from './tasks.js';
 
 interface Callback { url: string; events?: string[]; secret?: string }
 
-/** Refuses a callback the server will not deliver to (bad URL, private address, unknown event name). */
-export async function checkCallback(deps: ServerDeps, callback: Callback, field = 'options.callback'): Promise<void> {
+/**
+ * Refuses a callback the server will not deliver to (bad URL, private address, unknown event name); `known` are the
+ * event names it may subscribe to (a task's by default, a campaign's for a campaign).
+ */
+export async function checkCallback(deps: ServerDeps, callback: Callback, field = 'options.callback', known: readonly string[] = ALL_WEBHOOK_EVENTS): Promise<void> {
   const refused = await refuseCallbackUrl(callback.url, deps.config.MOFSIM_WEBHOOK_ALLOW_HOSTS);
   if (refused) throw invalidParameter(refused, `${field}.url`, 'CALLBACK_URL_REFUSED');
   for (const e of callback.events ?? []) {
-    if (!ALL_WEBHOOK_EVENTS.includes(e)) {
-      throw invalidParameter(`unknown webhook event ${e}; known: ${ALL_WEBHOOK_EVENTS.join(', ')}`, `${field}.events`);
+    if (!known.includes(e)) {
+      throw invalidParameter(`unknown webhook event ${e}; known: ${known.join(', ')}`, `${field}.events`);
     }
   }
 }

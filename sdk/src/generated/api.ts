@@ -434,6 +434,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/campaigns/{campaign_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The campaign's own events (progress, completed, retried), oldest first, with the webhook delivery of each
+         * @description The same events the WebSocket `/ws` streams to `{"action":"subscribe","campaign_id":…}` and the campaign's callback receives as `campaign.progress` / `campaign.completed` webhooks. `after` is the last event id seen.
+         */
+        get: operations["listCampaignEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/campaigns/{campaign_id}/results": {
         parameters: {
             query?: never;
@@ -1384,7 +1404,42 @@ export interface paths {
         trace?: never;
     };
 }
-export type webhooks = Record<string, never>;
+export interface webhooks {
+    "campaign.progress": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A campaign's progress (counts by status), throttled; sent to its options.callback */
+        post: operations["campaignProgressWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "campaign.completed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A campaign ended (COMPLETED, or CANCELLED once its tasks stopped), with final counts and scores; once per run */
+        post: operations["campaignCompletedWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
 export interface components {
     schemas: {
         Envelope: {
@@ -2005,10 +2060,76 @@ export interface components {
                 callback?: {
                     /** Format: uri */
                     url: string;
+                    /** @description Default both. campaign.progress: counts by status, at most one per MOFSIM_CAMPAIGN_PROGRESS_S seconds and only after at least 1 % more of the tasks ended, and always one when every task ended; campaign.completed: once when the campaign ends (status COMPLETED, or CANCELLED once its tasks stopped), with the final counts and the scores' aggregates. Payloads: CampaignWebhookPayload. */
                     events?: ("campaign.progress" | "campaign.completed")[];
+                    /** @description signs every delivery (X-MOFSim-Signature, as for tasks); never shown back (options.callback.has_secret) */
                     secret?: string;
                 };
             };
+        };
+        /** @description what a campaign event says about the campaign's tasks */
+        CampaignProgress: {
+            status: components["schemas"]["CampaignStatus"];
+            total_tasks: number;
+            /** @description tasks in a terminal status (COMPLETED */
+            ended: number;
+            /** @description ended / total_tasks */
+            progress: number;
+            /** @description tasks by status */
+            counts: {
+                [key: string]: number;
+            };
+            /** @description (retried) tasks put back in line */
+            retried_tasks?: number;
+            /**
+             * Format: date-time
+             * @description (completed)
+             */
+            finished_at?: string;
+            /** @description (completed) e.g. why scoring failed */
+            error_message?: string | null;
+            /** @description (completed) each model × weights × protocol's aggregate (GET …/results has the per-structure rows) */
+            scores?: {
+                model?: string;
+                weights_sha256?: string | null;
+                protocol?: string;
+                aggregate?: Record<string, never>;
+            }[] | null;
+        };
+        CampaignEvent: {
+            /** @description per server */
+            id: number;
+            /** Format: uuid */
+            campaign_id: string;
+            /** @enum {string} */
+            type: "progress" | "completed" | "retried";
+            data: components["schemas"]["CampaignProgress"];
+            /** Format: date-time */
+            created_at: string;
+            /** @description its delivery to the campaign's callback (null when the callback does not subscribe to it); in the events list only, not on the WebSocket */
+            webhook?: {
+                attempts?: number;
+                /** Format: date-time */
+                delivered_at?: string | null;
+                last_status_code?: number | null;
+                last_error?: string | null;
+            } | null;
+        };
+        /** @description The body POSTed for campaign.progress and campaign.completed, with X-MOFSim-Event (the type), X-MOFSim-Delivery and Idempotency-Key (`campaign:<campaign id>:<event id>`, the same on every retry), X-MOFSim-Timestamp and, with a secret, X-MOFSim-Signature `t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`. Non-2xx answers are retried with exponential backoff for up to 24 h. */
+        CampaignWebhookPayload: {
+            /** @description `cevt_<event id>` */
+            id: string;
+            /** @enum {string} */
+            type: "campaign.progress" | "campaign.completed";
+            /** Format: date-time */
+            created_at: string;
+            campaign: {
+                /** Format: uuid */
+                campaign_id?: string;
+                name?: string;
+                status?: components["schemas"]["CampaignStatus"];
+            };
+            data: components["schemas"]["CampaignProgress"];
         };
         Campaign: {
             /** Format: uuid */
@@ -2067,7 +2188,9 @@ export interface components {
             campaign?: components["schemas"]["Campaign"];
             rows?: components["schemas"]["CampaignResultRow"][];
             /** @description scoreCampaign: {campaign_id, computed_at, reference, scores: [{model, weights_sha256, protocol, aggregate, structures}]} */
-            scores?: Record<string, never>;
+            scores?: {
+                [key: string]: unknown;
+            };
         };
         Pagination: {
             /** @description same as total_items (the reference Python SDK reads it) */
@@ -3373,6 +3496,39 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Envelope"] & {
                         data?: components["schemas"]["CampaignTaskList"];
+                    };
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            429: components["responses"]["Error"];
+        };
+    };
+    listCampaignEvents: {
+        parameters: {
+            query?: {
+                after?: number;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                campaign_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ok */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope"] & {
+                        data?: {
+                            items?: components["schemas"]["CampaignEvent"][];
+                        };
                     };
                 };
             };
@@ -5030,6 +5186,50 @@ export interface operations {
             409: components["responses"]["Error"];
             429: components["responses"]["Error"];
             503: components["responses"]["Error"];
+        };
+    };
+    campaignProgressWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CampaignWebhookPayload"];
+            };
+        };
+        responses: {
+            /** @description any 2xx ends the delivery; anything else is retried */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    campaignCompletedWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CampaignWebhookPayload"];
+            };
+        };
+        responses: {
+            /** @description any 2xx ends the delivery; anything else is retried */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
         };
     };
 }

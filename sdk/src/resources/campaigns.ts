@@ -4,7 +4,7 @@ import { MOFSimError } from '../core/errors';
 import { Page, type PaginationInfo } from '../core/pagination';
 import { sleep } from '../lib/task-events';
 import { Task } from '../lib/task-handle';
-import type { CampaignCreate, CampaignInfo, CampaignResults, CampaignStatus, LeaderboardEntry, TaskInfo } from '../types';
+import type { CampaignCreate, CampaignEvent, CampaignInfo, CampaignPlot, CampaignResults, CampaignStatus, LeaderboardEntry, TaskInfo } from '../types';
 
 const ENDED: CampaignStatus[] = ['COMPLETED', 'CANCELLED', 'FAILED'];
 
@@ -62,6 +62,20 @@ export class Campaign {
   async resultsCsv(table: 'scores' | 'tasks' = 'scores'): Promise<string> {
     const res = await this.http.request<Response>('GET', `/campaigns/${encodeURIComponent(this.id)}/results`, { query: { format: 'csv', table }, raw: true });
     return res.text();
+  }
+  /**
+   * An SVG plot of the campaign's scores, as text: `parity-bulk-modulus` / `parity-heat-capacity` (predicted vs DFT
+   * per scored structure and model) or `volume-change` (optimization V / V_DFT − 1). In tslab:
+   * `tslab.display.svg(await campaign.plot('parity-bulk-modulus'))`.
+   */
+  async plot(name: CampaignPlot): Promise<string> {
+    const res = await this.http.request<Response>('GET', `/campaigns/${encodeURIComponent(this.id)}/plots/${name}.svg`, { raw: true });
+    return res.text();
+  }
+  /** The campaign's own events after event id `after` (progress with counts by status, completed, retried), oldest first. */
+  async events(after = 0): Promise<CampaignEvent[]> {
+    const r = await this.http.request<{ items: CampaignEvent[] }>('GET', `/campaigns/${encodeURIComponent(this.id)}/events`, { query: { after } });
+    return r.items;
   }
   /** The campaign's tasks, as task handles, in grid order (model, structure, step). */
   async tasks(opts: { page?: number; pageSize?: number; status?: string } = {}): Promise<Page<Task>> {
