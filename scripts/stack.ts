@@ -15,6 +15,7 @@ import { ensureDatabaseExists, migrateDatabase, openDatabase } from '../store/cl
 import { devAdminKeyFile, ensureAdminKey } from '../server/services/keys.js';
 import { discoverGpus } from '../workers/gpu-discovery.js';
 import { portOpen, postgresAnswers, startEmbeddedPostgres, startTemporalDev, waitFor, type Service } from './services.js';
+import { onShutdownSignal } from '../common/shutdown-signals.js';
 
 const config = loadConfig();
 const log = createLogger('stack', config.MOFSIM_LOG_LEVEL);
@@ -126,5 +127,4 @@ async function shutdown(signal: string): Promise<void> {
   for (const s of services.reverse()) await s.stop().catch(() => {});
   process.exit(0);
 }
-process.once('SIGINT', () => void shutdown('SIGINT'));
-process.once('SIGTERM', () => void shutdown('SIGTERM'));
+onShutdownSignal((signal) => void shutdown(signal));

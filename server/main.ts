@@ -17,6 +17,7 @@ import { startSystemLogRetention } from './services/system-logs.js';
 import { startWebhookDispatch } from './services/webhooks.js';
 import { startFleetSample } from '../metrics/fleet-sample.js';
 import { ensureReadOnlyRole } from '../store/readonly-role.js';
+import { onShutdownSignal } from '../common/shutdown-signals.js';
 
 const config = loadConfig();
 const logger = createLogger('api', config.MOFSIM_LOG_LEVEL);
@@ -52,15 +53,13 @@ const alerting = startAlerting(deps).catch((err) => {
   logger.error('alerting failed to start', { error: String((err as Error)?.stack ?? err) });
   return async () => {};
 });
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    stopWebhookSweep();
-    stopRetention();
-    stopFleetSample();
-    server.close();
-    systemLog.info('lifecycle', 'api stopping', { extra: { signal: sig, pid: process.pid } });
-    void Promise.allSettled([engine.stop(), alerting.then((stop) => stop()), systemLog.flush()])
-      .then(() => Promise.allSettled([database.close(), connection.close()]))
-      .then(() => process.exit(0));
-  });
-}
+onShutdownSignal((sig) => {
+  stopWebhookSweep();
+  stopRetention();
+  stopFleetSample();
+  server.close();
+  systemLog.info('lifecycle', 'api stopping', { extra: { signal: sig, pid: process.pid } });
+  void Promise.allSettled([engine.stop(), alerting.then((stop) => stop()), systemLog.flush()])
+    .then(() => Promise.allSettled([database.close(), connection.close()]))
+    .then(() => process.exit(0));
+});

@@ -36,6 +36,9 @@ export async function startTaskWorkflow(client: Client, task: Startable, config:
     await client.workflow.start('taskWorkflow', {
       taskQueue: config.MOFSIM_TASK_QUEUE,
       workflowId: task.id,
+      // One workflow per task, ever: a late outbox start for a task whose workflow already ended is refused (and
+      // counts as started) instead of opening a second, idle one.
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
       args: [input],
       priority: { priorityKey: input.priorityKey, fairnessKey: input.fairnessKey },
     });

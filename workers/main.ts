@@ -11,6 +11,7 @@ import { addExpositionSource } from '../metrics/exposition.js';
 import { startMetricsServer } from '../metrics/metrics-server.js';
 import { freePort } from '../common/free-port.js';
 import { installTemporalRuntime, startWorker } from './worker.js';
+import { onShutdownSignal } from '../common/shutdown-signals.js';
 
 const config = loadConfig();
 const logger = createLogger('worker', config.MOFSIM_LOG_LEVEL);
@@ -33,15 +34,13 @@ const handles = gpus.length
     // An explicit worker id names a single worker; several GPUs in one process get one id each.
     gpus.length === 1 ? config : { ...config, MOFSIM_WORKER_ID: `${hostname()}-gpu${gpu}` }, logger, { gpuIndex: gpu })))
   : [await startWorker(config, logger, { gpuIndex: null })];
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    logger.info('draining worker', { signal: sig });
-    Promise.all(handles.map((h) => h.drain(sig))).then(() => process.exit(0), (err) => {
-      logger.error('drain failed', { error: String((err as Error)?.stack ?? err) });
-      process.exit(1);
-    });
+onShutdownSignal((sig) => {
+  logger.info('draining worker', { signal: sig });
+  Promise.all(handles.map((h) => h.drain(sig))).then(() => process.exit(0), (err) => {
+    logger.error('drain failed', { error: String((err as Error)?.stack ?? err) });
+    process.exit(1);
   });
-}
+});
 // A remote drain also ends here; exit 0 tells `npm start` not to restart a worker that was asked to stop.
 await Promise.all(handles.map((h) => h.done));
 process.exit(0);
