@@ -36,9 +36,8 @@ export async function startTaskWorkflow(client: Client, task: Startable, config:
     await client.workflow.start('taskWorkflow', {
       taskQueue: config.MOFSIM_TASK_QUEUE,
       workflowId: task.id,
-      // One workflow per task, ever: a late outbox start for a task whose workflow already ended is refused (and
-      // counts as started) instead of opening a second, idle one.
-      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      // The id may be used again once the earlier run closed: a campaign's retry runs its failed and cancelled tasks
+      // again under their own ids. (The outbox never starts a row in a terminal state.)
       args: [input],
       priority: { priorityKey: input.priorityKey, fairnessKey: input.fairnessKey },
     });
