@@ -284,8 +284,13 @@ describe('campaigns', () => {
     // Retry puts the cancelled tasks back in line; the campaign runs again until cancelled once more.
     await client.campaigns.retry(slowCampaign.id);
     await statusOf('RUNNING');
-    const retried = (await eventsOf()).filter((e) => e.type === 'retried');
+    const listed = await eventsOf();
+    const retried = listed.filter((e) => e.type === 'retried');
     assert.equal(retried.length, 1);
+    // The SDK reads the same stream, from the start and after a given event id.
+    const sdkEvents = await slowCampaign.events();
+    assert.deepEqual(sdkEvents.map((e) => e.id), listed.map((e) => e.id));
+    assert.deepEqual((await slowCampaign.events(sdkEvents[0]!.id)).map((e) => e.id), listed.slice(1).map((e) => e.id));
     assert.equal(retried[0].data.retried_tasks, 3);
     await until('a retried task running', async () => (await slowCampaign.tasks({ status: 'RUNNING' })).items[0], 180_000, 300);
     await client.campaigns.cancel(slowCampaign.id);
