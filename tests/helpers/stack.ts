@@ -262,12 +262,14 @@ export async function submit(baseUrl: string, taskType: string, body: unknown, h
 /** Polls a task until it reaches a terminal status. */
 export async function waitForTask(baseUrl: string, taskId: string, timeoutMs = 300_000, auth: AuthOption = {}): Promise<any> {
   const end = Date.now() + timeoutMs;
-  for (;;) {
+  let status: unknown;
+  do {
     const { body } = await api(baseUrl, `/api/v1/tasks/${taskId}`, {}, auth);
     if (['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT'].includes(body.data?.status)) return body.data;
-    if (Date.now() > end) throw new Error(`task ${taskId} still ${body.data?.status} after ${timeoutMs} ms`);
+    status = body.data?.status;
     await new Promise((r) => setTimeout(r, 300));
-  }
+  } while (Date.now() <= end);
+  throw new Error(`task ${taskId} still ${String(status)} after ${timeoutMs} ms`);
 }
 
 export const calfPath = join(repoRoot, 'data', 'mofsimbench', 'structures', 'main_set', 'calf.cif');
