@@ -8,10 +8,11 @@ export const TASK_EVENTS_CHANNEL = 'mofsim_task_events';
 
 /** Appends one event to a task's stream and announces it; returns the event id. */
 export async function appendTaskEvent(db: Db, taskId: string, type: string, data: Record<string, unknown> = {}): Promise<number> {
-  const [row] = await db.insert(taskEvents).values({ taskId, type, data }).returning({ id: taskEvents.id });
-  const id = row!.id;
-  await db.execute(sql`select pg_notify(${TASK_EVENTS_CHANNEL}, ${JSON.stringify({ id, task_id: taskId, type })})`);
-  return id;
+  // One statement, one round trip: every job's start and end write one of these on the hand-over's path.
+  const [row] = await db.execute<{ id: string }>(sql`
+    with e as (insert into ${taskEvents} (task_id, type, data) values (${taskId}, ${type}, ${JSON.stringify(data)}::jsonb) returning id)
+    select id, pg_notify(${TASK_EVENTS_CHANNEL}, json_build_object('id', id, 'task_id', ${taskId}::text, 'type', ${type}::text)::text) from e`);
+  return Number(row!.id);
 }
 
 /** Appends many events in two statements (a batch submission's `queued` events), announcing each. */

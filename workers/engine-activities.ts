@@ -63,7 +63,7 @@ export function createEngineActivities(deps: EngineActivityDeps) {
 
   return {
     /** Runs the task's job to its result and stores it; throws typed ApplicationFailures for everything else. */
-    async runEngineJob(input: { taskId: string; attempt?: number; checkpoint?: Checkpoint }): Promise<{ status: string }> {
+    async runEngineJob(input: { taskId: string; attempt?: number; checkpoint?: Checkpoint }): Promise<{ status: string; released?: boolean }> {
       const ctx = Context.current();
       const { taskId } = input;
       const attempt = input.attempt ?? ctx.info.attempt;
@@ -159,12 +159,12 @@ export function createEngineActivities(deps: EngineActivityDeps) {
         if (lastProgress) await addEvent(deps.db, taskId, 'progress', { ...lastProgress, progress: 100 });
         await finish(deps.db, taskId, { status: 'COMPLETED', result, outputFiles });
         // The engine is done with the job: its slot goes to the next task now rather than after the workflow's
-        // next step (two Temporal round trips later); the workflow's own release finds nothing left to free.
+        // next step (two Temporal round trips later), and the workflow ends without a release of its own.
         await releaseWorker(deps.db, taskId);
         deps.onSlotFreed?.();
         outcome = 'completed';
         log.info('task completed', { result_status: result.status });
-        return { status: 'COMPLETED' };
+        return { status: 'COMPLETED', released: true };
       } catch (err) {
         if (err instanceof EngineError) {
           log.warn('engine job failed', { code: err.code, retryable: err.retryable, message: err.message });

@@ -113,10 +113,11 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<string> {
     return undefined;
   };
 
-  const end = (status: 'COMPLETED' | 'FAILED' | 'CANCELLED' | 'TIMEOUT', errorType?: string, errorMessage?: string) =>
+  /** `released`: the engine activity has already stored the result and given the slot back (nothing left to do). */
+  const end = (status: 'COMPLETED' | 'FAILED' | 'CANCELLED' | 'TIMEOUT', errorType?: string, errorMessage?: string, released = false) =>
     CancellationScope.nonCancellable(async () => {
       st.state = 'done';
-      if (status === 'COMPLETED') await control.releaseWorker({ taskId });
+      if (status === 'COMPLETED') { if (!released) await control.releaseWorker({ taskId }); }
       else await control.finishTask({ taskId, status, errorType, errorMessage });
       // A campaign that has ended (or continues as new right now) catches up from the database on its next look.
       if (input.campaignId) {
@@ -160,14 +161,16 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<string> {
         cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         priority,
       });
+      let outcome: { status: string; released?: boolean } | undefined;
       try {
         await CancellationScope.cancellable(async () => {
           runScope = CancellationScope.current();
           if (cancelled) stopRun('cancel');
           else if (paused) stopRun('pause');
-          await engine.runEngineJob({ taskId, attempt: st.attempt, checkpoint });
+          outcome = await engine.runEngineJob({ taskId, attempt: st.attempt, checkpoint });
         });
-        return await end('COMPLETED');
+        // Histories recorded before the engine gave its own slot back have a releaseWorker activity here.
+        return await end('COMPLETED', undefined, undefined, outcome?.released === true && patched('engine-releases-slot'));
       } catch (err) {
         runScope = undefined;
         // A cancel of the whole workflow (not our signal) ends the task below.
