@@ -117,8 +117,8 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<string> {
   const end = (status: 'COMPLETED' | 'FAILED' | 'CANCELLED' | 'TIMEOUT', errorType?: string, errorMessage?: string, released = false) =>
     CancellationScope.nonCancellable(async () => {
       st.state = 'done';
-      if (status === 'COMPLETED') { if (!released) await control.releaseWorker({ taskId }); }
-      else await control.finishTask({ taskId, status, errorType, errorMessage });
+      if (status !== 'COMPLETED') await control.finishTask({ taskId, status, errorType, errorMessage });
+      else if (!released) await control.releaseWorker({ taskId });
       // A campaign that has ended (or continues as new right now) catches up from the database on its next look.
       if (input.campaignId) {
         await getExternalWorkflowHandle(campaignWorkflowId(input.campaignId)).signal(campaignTaskEndedSignal).catch(() => undefined);
