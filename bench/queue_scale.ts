@@ -139,10 +139,15 @@ async function main() {
     report('batch_tasks_per_s', N / submitS, `batch submit: ${N} tasks in ${submitS.toFixed(1)} s = ${(N / submitS).toFixed(0)} tasks/s; one 1000-item batch p50 ${ms(q(batchMs, 0.5))}, max ${ms(Math.max(...batchMs))}`);
     figures.batch_1000_max_ms = Math.max(...batchMs);
     const inLine = async () => Number((await sql`select count(*)::int as n from tasks where wait_seq is not null`)[0]!.n);
+    // Tasks are in line from their insert; a workflow waits there once its first workflow task is done (the last
+    // one queued is the last to get there).
+    const [newest] = await sql`select id from tasks where wait_seq is not null order by line_no desc limit 1`;
+    const waiting = async (id: string) => !!(await client.workflow.getHandle(id).fetchHistory().catch(() => undefined))?.events
+      ?.some((e) => e.workflowTaskCompletedEventAttributes);
     const w0 = performance.now();
     for (;;) {
       const [r] = await sql`select count(*)::int as n from tasks where workflow_pending`;
-      if (r!.n === 0 && (await inLine()) >= N) break;
+      if (r!.n === 0 && (await inLine()) >= N && (await waiting(String(newest!.id)))) break;
       await sleep(1000);
     }
     report('all_in_line_s', (performance.now() - w0) / 1000, `all ${N} workflows started and waiting in line ${((performance.now() - w0) / 1000).toFixed(1)} s after the last batch`);

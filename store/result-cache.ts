@@ -56,7 +56,7 @@ export async function reuseResult(db: Db, dataDir: string, taskId: string, sourc
   result.provenance = { ...(result.provenance as Record<string, unknown> | undefined), reused: true, reused_from: origin };
   await linkOutputs(join(dataDir, 'tasks', source.id), join(dataDir, 'tasks', taskId));
   const rows = await db.update(tasks).set({
-    status: 'COMPLETED', result, outputFiles: source.outputFiles, cacheKey: key, reusedFrom: origin, progress: 100, workflowPending: false,
+    status: 'COMPLETED', result, outputFiles: source.outputFiles, cacheKey: key, reusedFrom: origin, progress: 100, workflowPending: false, waitSeq: null,
     completedAt: sql`now()`, durationSeconds: 0,
   }).where(and(eq(tasks.id, taskId), sql`${tasks.status} in ('PENDING','QUEUED')`)).returning({ id: tasks.id });
   if (!rows.length) return false;

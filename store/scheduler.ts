@@ -1,6 +1,7 @@
 /**
- * The scheduler's decisions, with Postgres as their state. A task's workflow enters the line once
- * (`enterLine`: `tasks.wait_seq` set) and then blocks until it is told its slot; nothing polls. A decision
+ * The scheduler's decisions, with Postgres as their state. A task is in line from its insert (`tasks.wait_seq` set
+ * to its workflow's first request); its workflow blocks until it is told its slot, and a later wait asks again
+ * (`enterLine`); nothing polls. A decision
  * (`schedulePass`) runs whenever something changes — a task enters the line, a slot frees, a worker joins or leaves —
  * and assigns everything that now fits, in this order:
  *   1. priority level (CRITICAL > HIGH > NORMAL > LOW), strictly;

@@ -12,6 +12,8 @@ import {
   LIVE_STATUSES, NOT_STARTED_STATUSES, TASK_STATUS, TERMINAL_STATUSES, TRANSITION_EVENT, WAITING_STATUSES, type TerminalStatus,
 } from './task-status.js';
 import { countFinished } from '../metrics/task-metrics.js';
+import { FIRST_REQUEST } from '../common/line-request.js';
+import { wakeSchedulers } from './scheduler.js';
 
 /** Appends one event to a task's stream. */
 export async function addEvent(db: Db, taskId: string, type: string, data: Record<string, unknown> = {}): Promise<void> {
@@ -22,15 +24,22 @@ export async function addEvent(db: Db, taskId: string, type: string, data: Recor
  * New tasks straight into QUEUED with their `queued` events, in one transaction; the rows are the workflow outbox
  * (`workflow_pending`): their workflows start after the caller has answered, or by a worker's sweep if that process
  * died first (`store/workflow-outbox.ts`). A row whose idempotency key is taken is skipped (not returned).
+ *
+ * Each row is in the scheduler's line from its commit, as its workflow's first request (`common/line-request.ts`):
+ * the line keeps the order of submission even while no control worker runs to carry the requests (tasks queued
+ * during an outage are granted by priority and age when one returns, not in whatever order their workflows wake),
+ * and a slot may be granted before the workflow asks — its first request then finds the grant waiting.
  */
 export async function insertQueued(db: Db, values: (typeof tasks.$inferInsert)[]): Promise<TaskRow[]> {
   if (!values.length) return [];
   return db.transaction(async (tx) => {
     const now = new Date();
     const rows = await tx.insert(tasks)
-      .values(values.map((v) => ({ ...v, status: TASK_STATUS.QUEUED, queuedAt: now, workflowPending: true })))
+      .values(values.map((v) => ({ ...v, status: TASK_STATUS.QUEUED, queuedAt: now, workflowPending: true, waitSeq: FIRST_REQUEST })))
       .onConflictDoNothing().returning();
     await appendTaskEvents(tx as unknown as Db, rows.map((r) => ({ taskId: r.id, type: TRANSITION_EVENT.queued, data: { priority: r.priority } })));
+    // The line changed: the schedulers decide once this commits (a NOTIFY is delivered at commit).
+    if (rows.length) await wakeSchedulers(tx as unknown as Db);
     return rows;
   });
 }

@@ -4,12 +4,13 @@
  * the answer; a sweep starts any that a crashed process left behind, so no committed task is lost.
  */
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import type { SignalDefinition } from '@temporalio/common';
 import { and, eq, inArray, lt, notInArray, sql } from 'drizzle-orm';
 import type { Config } from '../common/config.js';
 import type { TaskWorkflowInput } from '../workflows/task-workflow.js';
 import type { Db } from './client.js';
 import { tasks, type TaskRow } from './schema.js';
-import { priorityRank, TERMINAL_STATUSES } from './task-status.js';
+import { priorityRank, TERMINAL_STATUSES, WAITING_STATUSES } from './task-status.js';
 
 /** Owner used as the fairness key of a task without one. */
 export const ANONYMOUS_OWNER = 'anonymous';
@@ -44,6 +45,34 @@ export async function startTaskWorkflow(client: Client, task: Startable, config:
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
   }
+}
+
+/** The row of a task whose workflow has not been started yet (still in the outbox, not ended), if it is one. */
+export async function unstartedTask(db: Db, taskId: string): Promise<Startable | undefined> {
+  const [row] = await db.select({ id: tasks.id, priority: tasks.priority, ownerId: tasks.ownerId, options: tasks.options, campaignId: tasks.campaignId })
+    .from(tasks).where(and(eq(tasks.id, taskId), eq(tasks.workflowPending, true), inArray(tasks.status, [...WAITING_STATUSES])));
+  return row;
+}
+
+/**
+ * Starts an outbox row's workflow together with a signal for it, in one call (a slot the scheduler granted before
+ * the workflow existed); a running one just gets the signal. Never a second run: false when one ran already.
+ */
+export async function startTaskWorkflowWithSignal<A extends unknown[]>(
+  db: Db, client: Client, task: Startable, config: Config, signal: SignalDefinition<A>, signalArgs: A,
+): Promise<boolean> {
+  const input = taskWorkflowInput(task, config);
+  try {
+    await client.workflow.signalWithStart('taskWorkflow', {
+      taskQueue: config.MOFSIM_TASK_QUEUE, workflowId: task.id, args: [input], signal: signal.name, signalArgs: signalArgs as unknown[],
+      priority: { priorityKey: input.priorityKey, fairnessKey: input.fairnessKey }, workflowIdReusePolicy: 'REJECT_DUPLICATE',
+    });
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return false;
+    throw err;
+  }
+  await db.update(tasks).set({ workflowPending: false }).where(eq(tasks.id, task.id));
+  return true;
 }
 
 /**

@@ -38,7 +38,9 @@ const idOf = (r: { status: number; body: any }) => {
 };
 const row = async (id: string) => (await stack.database.sql`select status, started_at, checkpoint, wait_seq, worker_id from tasks where id = ${id}`)[0]!;
 const statusIs = (id: string, status: string, ms = 120_000) => until(`${id} ${status}`, async () => (await row(id)).status === status, ms);
-const inLine = (id: string) => until(`${id} in line`, async () => (await row(id)).wait_seq !== null, 120_000);
+// In line (from its insert) and its workflow waiting there (it has taken its first step).
+const inLine = (id: string) => until(`${id} in line`, async () => (await row(id)).wait_seq !== null
+  && !!(await temporal.workflow.getHandle(id).fetchHistory().catch(() => undefined))?.events?.some((e) => e.workflowTaskCompletedEventAttributes), 120_000);
 const checkpointPast = (id: string, step: number) => until(`checkpoint of ${id} past ${step}`, async () => {
   const c = (await row(id)).checkpoint as { step: number } | null;
   return !!c && c.step >= step;
@@ -294,5 +296,23 @@ describe('scheduling', () => {
     }
     assert.deepEqual(await runsOf(queued), []);
     assert.equal((await waitForTask(stack.baseUrl, blocker, 120_000, admin())).status, 'CANCELLED');
+  });
+
+  it('grants the tasks queued while no worker ran by priority, then age, once one starts', async () => {
+    // No control worker runs now: the workflows of these tasks cannot take a step until one starts.
+    for (const w of stack.workers) await w.drain('test');
+    const ids: string[] = [];
+    for (let i = 0; i < 8; i++) ids.push(idOf(await singlePoint(admin())));
+    // Raised after its workflow started, so Temporal's own task-queue priority (from the start) does not order it.
+    const raised = ids[6]!;
+    const r = await api(stack.baseUrl, `/api/v1/tasks/${raised}/priority`, {
+      method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ priority: 'HIGH' }),
+    }, admin());
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    // One slot: each start follows the previous task's end, so the order of starts is the order of the grants.
+    await stack.startWorker('s-fresh', { MOFSIM_ENGINE_MAX_JOBS: '1' });
+    for (const id of ids) assert.equal((await waitForTask(stack.baseUrl, id, 180_000, admin())).status, 'COMPLETED', await describeTasks(ids));
+    const order = (await stack.database.sql`select id from tasks where id = any(${ids}) order by started_at`).map((x) => x.id as string);
+    assert.deepEqual(order, [raised, ...ids.filter((id) => id !== raised)]);
   });
 });

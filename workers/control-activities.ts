@@ -5,7 +5,7 @@ import type { Db } from '../store/client.js';
 import { campaignEvents, campaigns, tasks, webhookDeliveries, workers } from '../store/schema.js';
 import type { SystemLog } from '../store/system-logs.js';
 import type { ModelResidencyOutcome } from '../workflows/model-residency-workflow.js';
-import { enterLine, leaveLine, releaseWorker, type Assignment, type Grant } from '../store/scheduler.js';
+import { enterLine, leaveLine, markSignalled, releaseWorker, type Assignment, type Grant } from '../store/scheduler.js';
 import { finish, setLiveStatus } from '../store/task-state.js';
 import { countDeliveryGaveUp } from '../metrics/webhook-metrics.js';
 import { deliverCampaignWebhook, deliverWebhook } from './webhook-delivery.js';
@@ -40,12 +40,13 @@ export function createControlActivities(deps: ControlDeps) {
   const { dispatcher } = deps;
   return {
     /**
-     * Puts request `seq` of a task in line and decides at once; returns the grant if this task got the slot, else
-     * null (the workflow then waits for the `slot` signal).
+     * Puts request `seq` of a task in line and decides at once; returns the grant if this task got the slot (now,
+     * or before it asked), else null (the workflow then waits for the `slot` signal).
      */
     async requestSlot(input: { taskId: string; seq: number; avoidWorkerId?: string }): Promise<Grant | null> {
       const prior = await enterLine(deps.db, input);
-      if (prior) return prior;
+      // Answered here, so the sweep need not re-send it.
+      if (prior) { await markSignalled(deps.db, [prior]); return prior; }
       if (!(await anySlotFree(deps.db))) { dispatcher.kick(); return null; }
       return dispatcher.decide({ taskId: input.taskId, seq: input.seq });
     },

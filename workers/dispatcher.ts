@@ -15,7 +15,7 @@ import {
 } from '../store/scheduler.js';
 import type { SystemLog } from '../store/system-logs.js';
 import { logStaleWorkers } from '../store/worker-registry.js';
-import { startPendingWorkflows } from '../store/workflow-outbox.js';
+import { startPendingWorkflows, startTaskWorkflowWithSignal, unstartedTask } from '../store/workflow-outbox.js';
 import { preemptSignal, slotSignal } from '../workflows/task-workflow.js';
 
 export interface DispatcherDeps {
@@ -56,17 +56,31 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   let unlisten: (() => Promise<void>) | undefined;
   let stopped = false;
 
+  /** A grant for a workflow that does not exist: started with it when its task is still in the outbox. */
+  const startWith = async (g: Grant): Promise<'started' | 'ended'> => {
+    const task = await unstartedTask(deps.db, g.taskId);
+    return task && (await startTaskWorkflowWithSignal(deps.db, deps.client, task, deps.config, slotSignal, [g])) ? 'started' : 'ended';
+  };
+
   const tell = async (grants: Grant[]) => {
     const told: Grant[] = [];
     let freed = false;
     await Promise.all(grants.map(async (g) => {
       try {
-        await deps.client.workflow.getHandle(g.taskId).signal(slotSignal, g);
+        try {
+          await deps.client.workflow.getHandle(g.taskId).signal(slotSignal, g);
+        } catch (err) {
+          // Tasks are in line from their insert, so a grant can come before the workflow's start (outbox).
+          if (!(err instanceof WorkflowNotFoundError)) throw err;
+          if ((await startWith(g)) === 'ended') {
+            // Its workflow has ended: nobody will take this slot, and the sweep would re-send it for ever.
+            if (await leaveLine(deps.db, g)) freed = true;
+            return;
+          }
+        }
         told.push(g);
-      } catch (err) {
-        // The workflow has ended (it entered the line itself, so it existed): nobody will take this slot, and the
-        // sweep would re-send it for ever. Anything else (Temporal briefly away): the sweep tries again.
-        if (err instanceof WorkflowNotFoundError && (await leaveLine(deps.db, g).catch(() => false))) freed = true;
+      } catch {
+        // Temporal or Postgres briefly away: the sweep tries again.
       }
     }));
     await markSignalled(deps.db, told);

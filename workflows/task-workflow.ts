@@ -9,6 +9,7 @@ import {
   getExternalWorkflowHandle, isCancellation, patched, proxyActivities, setHandler, TimeoutFailure, workflowInfo,
 } from '@temporalio/workflow';
 import { campaignTaskEndedSignal, campaignWorkflowId } from './campaign-ids.js';
+import { FIRST_REQUEST } from '../common/line-request.js';
 import { isRetryableFailure } from '../common/retry-policy.js';
 import type { EngineActivities } from '../workers/engine-activities.js';
 import type { ControlActivities } from '../workers/control-activities.js';
@@ -90,7 +91,10 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<string> {
   setHandler(stateQuery, () => st);
   // Running workflows that began polling keep polling; new ones wait in line for the scheduler's signal.
   const eventDriven = patched('event-driven-slot');
-  let waitSeq = 0;
+  // The task was put in line when it was inserted (its first request): the first wait only waits. Histories from
+  // before ask for their first slot themselves.
+  let asked = patched('in-line-from-insert');
+  let waitSeq = asked ? FIRST_REQUEST : FIRST_REQUEST - 1;
   let granted: { workerId: string; taskQueue: string } | undefined;
   setHandler(slotSignal, (g) => { if (g.seq === waitSeq && !granted) granted = { workerId: g.workerId, taskQueue: g.taskQueue }; });
   /** Waits in line for a slot; undefined when a pause, a cancel or the deadline came first (the request is withdrawn). */
@@ -100,10 +104,14 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<string> {
       if (!slot) await condition(() => paused || cancelled, Math.min(pollMs, remainingMs));
       return slot ?? undefined;
     }
-    waitSeq += 1;
-    granted = undefined;
-    const direct = await control.requestSlot({ taskId, seq: waitSeq, avoidWorkerId });
-    if (direct && !granted) granted = direct;
+    if (asked) {
+      asked = false;
+    } else {
+      waitSeq += 1;
+      granted = undefined;
+      const direct = await control.requestSlot({ taskId, seq: waitSeq, avoidWorkerId });
+      if (direct && !granted) granted = direct;
+    }
     if (!granted) await condition(() => !!granted || paused || cancelled, remainingMs);
     const slot = granted;
     granted = undefined;
@@ -137,6 +145,11 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<string> {
 
       if (paused) {
         st.state = 'paused';
+        // Paused before its first wait: the request made at insert goes (with a slot granted to it meanwhile).
+        if (asked) {
+          asked = false;
+          await CancellationScope.nonCancellable(() => control.leaveLine({ taskId, seq: waitSeq }));
+        }
         await control.setTaskStatus({ taskId, status: 'PAUSED', event: 'paused' });
         if (!(await condition(() => !paused || cancelled, remainingMs)) || cancelled) continue;
         st.state = 'queued';
