@@ -28,7 +28,7 @@ export async function addEvent(db: Db, taskId: string, type: string, data: Recor
  * Each row is in the scheduler's line from its commit, as its workflow's first request (`common/line-request.ts`):
  * the line keeps the order of submission even while no control worker runs to carry the requests (tasks queued
  * during an outage are granted by priority and age when one returns, not in whatever order their workflows wake),
- * and a slot may be granted before the workflow asks — its first request then finds the grant waiting.
+ * and a slot may be granted before the workflow has started (the decider then starts it with its signal).
  */
 export async function insertQueued(db: Db, values: (typeof tasks.$inferInsert)[]): Promise<TaskRow[]> {
   if (!values.length) return [];
