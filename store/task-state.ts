@@ -35,7 +35,7 @@ export async function insertQueued(db: Db, values: (typeof tasks.$inferInsert)[]
   return db.transaction(async (tx) => {
     const now = new Date();
     const rows = await tx.insert(tasks)
-      .values(values.map((v) => ({ ...v, status: TASK_STATUS.QUEUED, queuedAt: now, workflowPending: true, waitSeq: FIRST_REQUEST })))
+      .values(values.map((v) => ({ ...v, ...inLine(now), workflowPending: true })))
       .onConflictDoNothing().returning();
     await appendTaskEvents(tx as unknown as Db, rows.map((r) => ({ taskId: r.id, type: TRANSITION_EVENT.queued, data: { priority: r.priority } })));
     // The line changed: the schedulers decide once this commits (a NOTIFY is delivered at commit).
@@ -43,6 +43,25 @@ export async function insertQueued(db: Db, values: (typeof tasks.$inferInsert)[]
     return rows;
   });
 }
+
+/**
+ * A campaign's PENDING task released into the line (QUEUED, as its workflow's first request), with its `queued`
+ * event, in one transaction; false when it is no longer PENDING (cancelled, or released by an earlier try).
+ */
+export async function releaseToLine(db: Db, taskId: string, data: Record<string, unknown>): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const rows = await tx.update(tasks).set(inLine(new Date()))
+      .where(and(eq(tasks.id, taskId), eq(tasks.status, TASK_STATUS.PENDING))).returning({ id: tasks.id });
+    if (!rows.length) return false;
+    await appendTaskEvents(tx as unknown as Db, [{ taskId, type: TRANSITION_EVENT.queued, data }]);
+    await wakeSchedulers(tx as unknown as Db);
+    return true;
+  });
+}
+
+// A task entering the line: QUEUED, and its workflow's first request already made. The schedulers are woken by
+// whoever writes it, in the same transaction.
+const inLine = (now: Date) => ({ status: TASK_STATUS.QUEUED, queuedAt: now, waitSeq: FIRST_REQUEST });
 
 /** Marks a waiting (or re-run) task RUNNING on `workerId`; returns false when the task already ended or is paused. */
 export async function markRunning(db: Db, taskId: string, workerId: string, gpuIndex: number | null = null): Promise<boolean> {

@@ -1,7 +1,7 @@
 /** The alert lifecycle rules (server/alerting/alert-decision.ts): operators, cooldown, deduplication, resolution. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { conditionHolds, decide } from '../server/alerting/alert-decision.js';
+import { conditionHolds, decide, undecidedAtStartup } from '../server/alerting/alert-decision.js';
 
 const now = new Date('2026-12-01T12:00:00Z');
 const ago = (s: number) => new Date(now.getTime() - s * 1000);
@@ -31,5 +31,15 @@ describe('alert decisions', () => {
     assert.equal(decide({ ...rule, enabled: false, value: 0, firing: true, now }), 'resolve');
     assert.equal(decide({ ...rule, enabled: false, value: 0, firing: false, now }), 'quiet');
     assert.equal(decide({ ...rule, value: 3, firing: false, now }), 'quiet');
+  });
+
+  it('leaves the worker metrics undecided while the stack starts, until a worker is seen or the stale timeout passes', () => {
+    const at = (activeWorkers: number | null, secondsSinceStart: number, workerSeen = false) =>
+      [...undecidedAtStartup(activeWorkers, { workerSeen, secondsSinceStart, graceSeconds: 15 })].sort();
+    assert.deepEqual(at(0, 2), ['active_workers', 'available_gpus'], 'no worker yet, 2 s after start');
+    assert.deepEqual(at(null, 14.9), ['active_workers', 'available_gpus']);
+    assert.deepEqual(at(0, 15), [], 'the stale timeout has passed: no worker is an outage');
+    assert.deepEqual(at(1, 2), [], 'a worker is active: measured as it is');
+    assert.deepEqual(at(0, 2, true), [], 'a worker was seen and went away: an outage at once');
   });
 });

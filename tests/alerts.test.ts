@@ -24,6 +24,9 @@ before(async () => {
     alerting: true,
     env: {
       MOFSIM_ALERT_INTERVAL_S: '1',
+      // The start-up grace lasts until a worker is seen or this long: long enough that the worker's start (which
+      // the built-in rule must not report) always falls inside it, even on a slow machine.
+      MOFSIM_WORKER_STALE_S: '120',
       MOFSIM_ALERT_WEBHOOK_URL: receiver.url,
       MOFSIM_ALERT_WEBHOOK_SECRET: SECRET,
       MOFSIM_WEBHOOK_ALLOW_HOSTS: '127.0.0.1',
@@ -82,6 +85,20 @@ describe('alert rules evaluated by the alert evaluator workflow', () => {
     assert.equal(r.status, 400);
     assert.equal(r.body.error.type, 'UNKNOWN_METRIC');
     assert.equal(r.body.error.field, 'condition.metric');
+  });
+
+  it('does not report the worker of a starting stack as an outage, and reports an outage at once once a worker was seen', async () => {
+    // The stack started with no worker and the evaluator running every second; the worker came up afterwards.
+    await evaluationsPass(2);
+    assert.deepEqual(await alertsOf('worker_offline'), [], 'the built-in rule stayed quiet while the worker started');
+    await stopWorker();
+    await evaluationsPass(2);
+    const [fired, ...more] = await alertsOf('worker_offline');
+    assert.equal(more.length, 0);
+    assert.equal(fired?.resolved, false, 'no worker after one was seen: fired well before the 120 s grace');
+    await stack.startWorker(WORKER);
+    await evaluationsPass(2);
+    assert.equal((await alertsOf('worker_offline'))[0]?.resolved, true);
   });
 
   it('fires when the only worker stops, resolves when it is back, deduplicates, notifies once per transition, and respects the cooldown', async () => {

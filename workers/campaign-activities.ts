@@ -14,10 +14,8 @@ import { cacheKeyFor, findCached, reuseResult, type ResolveRun, type ResolvedRun
 import { appendCampaignEvent, campaignCounts, lastProgress, progressDue, progressOf, runEnded, writeRunEnd } from '../store/campaign-events.js';
 import { campaignEvents, campaigns, tasks, type CampaignRow, type TaskRow } from '../store/schema.js';
 import { startTaskWorkflow } from '../store/workflow-outbox.js';
-import { wakeSchedulers } from '../store/scheduler.js';
-import { FIRST_REQUEST } from '../common/line-request.js';
 import type { Config } from '../common/config.js';
-import { addEvent, finish } from '../store/task-state.js';
+import { finish, releaseToLine } from '../store/task-state.js';
 import { structureFromTaskOutput, taskOutputPath } from '../store/task-output-structure.js';
 import { cancelSignal, pauseSignal, resumeSignal } from '../workflows/task-workflow.js';
 import type { CampaignWebhookInput } from '../workflows/webhook-workflow.js';
@@ -124,13 +122,8 @@ export function createCampaignActivities(deps: CampaignDeps) {
   async function startTask(client: Client, task: TaskRow): Promise<void> {
     await startTaskWorkflow(client, task, deps.config);
     // Into the line as its workflow's first request, once the workflow exists to be told its slot.
-    const rows = await db.update(tasks).set({ status: 'QUEUED', queuedAt: new Date(), waitSeq: FIRST_REQUEST })
-      .where(and(eq(tasks.id, task.id), eq(tasks.status, 'PENDING'))).returning({ id: tasks.id });
-    if (rows.length) {
-      await addEvent(db, task.id, 'queued', { priority: task.priority, campaign_id: task.campaignId });
-      await wakeSchedulers(db);
-    }
-    else await db.update(tasks).set({ queuedAt: sql`coalesce(${tasks.queuedAt}, now())` }).where(eq(tasks.id, task.id));
+    const released = await releaseToLine(db, task.id, { priority: task.priority, campaign_id: task.campaignId });
+    if (!released) await db.update(tasks).set({ queuedAt: sql`coalesce(${tasks.queuedAt}, now())` }).where(eq(tasks.id, task.id));
   }
 
   return {

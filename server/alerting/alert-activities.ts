@@ -13,7 +13,7 @@ import type { SystemLog } from '../../store/system-logs.js';
 import { collectAlertMetrics, type AlertMetricOptions, type AlertMetrics } from '../../store/alert-metrics.js';
 import type { WebhookWorkflowInput } from '../../workflows/webhook-workflow.js';
 import { resolveWith, seedBuiltinRules } from '../services/alerts.js';
-import { decide } from './alert-decision.js';
+import { decide, undecidedAtStartup } from './alert-decision.js';
 import { deliverAlertWebhook, type AlertWebhookTarget } from './alert-webhook.js';
 
 export interface AlertActivityDeps {
@@ -47,11 +47,17 @@ const LOG_LEVEL = { CRITICAL: 'CRITICAL', WARNING: 'WARNING', INFO: 'INFO' } as 
 /** Builds the activities around their dependencies. */
 export function createAlertActivities(deps: AlertActivityDeps) {
   const log = deps.systemLog?.as('api', {});
+  const startedAt = Date.now();
+  let workerSeen = false;
   return {
     /** Evaluates every rule once; returns what changed. */
     async evaluateAlerts(): Promise<EvaluationSummary> {
       await seedBuiltinRules(deps.db);
       const metrics = await collectAlertMetrics(deps.db, deps.metrics);
+      const undecided = undecidedAtStartup(metrics.active_workers, {
+        workerSeen, secondsSinceStart: (Date.now() - startedAt) / 1000, graceSeconds: deps.metrics.staleSeconds,
+      });
+      workerSeen ||= (metrics.active_workers ?? 0) > 0;
       const summary: EvaluationSummary = { metrics, fired: [], resolved: [], suppressed: [], dispatched: 0 };
       const notices: { level: string; message: string; extra: Record<string, unknown>; log: boolean }[] = [];
       const locked = await deps.db.transaction(async (tx) => {
@@ -62,6 +68,7 @@ export function createAlertActivities(deps: AlertActivityDeps) {
         const firing = await tx.select().from(alerts).where(eq(alerts.resolved, false));
         const byRule = new Map(firing.map((a) => [a.ruleId, a]));
         for (const rule of rules) {
+          if (undecided.has(rule.condition.metric)) continue;
           const value = (metrics as Record<string, number | null>)[rule.condition.metric] ?? null;
           const active = byRule.get(rule.id);
           const d = decide({

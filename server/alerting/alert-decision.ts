@@ -44,3 +44,20 @@ export function decide(input: {
   const since = input.lastTriggered ? (input.now.getTime() - input.lastTriggered.getTime()) / 1000 : Infinity;
   return since < input.cooldownSeconds ? 'suppress' : 'fire';
 }
+
+/** The metrics that read "no worker" while workers are still coming up. */
+const WORKER_METRICS = ['active_workers', 'available_gpus'] as const;
+
+/**
+ * The metrics no rule may decide on yet, while the stack starts. Workers register seconds after the API (a worker
+ * bundles its workflows and starts its engine first) and the rows left by the previous run are offline or stale, so
+ * without this "no worker online" would fire at every start. Until a worker has been seen active, or `graceSeconds`
+ * (the stale timeout a worker's heartbeat has anyway) have passed since this evaluator started, rules on the worker
+ * metrics are left as they are: none fires, and one firing from before the restart is not resolved either.
+ */
+export function undecidedAtStartup(
+  activeWorkers: number | null, state: { workerSeen: boolean; secondsSinceStart: number; graceSeconds: number },
+): ReadonlySet<string> {
+  const waiting = !state.workerSeen && !((activeWorkers ?? 0) > 0) && state.secondsSinceStart < state.graceSeconds;
+  return new Set(waiting ? WORKER_METRICS : []);
+}
