@@ -47,16 +47,21 @@ export async function startTaskWorkflow(client: Client, task: Startable, config:
   }
 }
 
-/** The row of a task whose workflow has not been started yet (still in the outbox, not ended), if it is one. */
-export async function unstartedTask(db: Db, taskId: string): Promise<Startable | undefined> {
+/**
+ * The row of a task waiting to start (PENDING or QUEUED), if it is one: its workflow may not exist yet.
+ * Not judged by the outbox flag: the outbox clears it after its start, so a signal that found no workflow may read
+ * a flag that a start made a moment later has already cleared.
+ */
+export async function waitingTask(db: Db, taskId: string): Promise<Startable | undefined> {
   const [row] = await db.select({ id: tasks.id, priority: tasks.priority, ownerId: tasks.ownerId, options: tasks.options, campaignId: tasks.campaignId })
-    .from(tasks).where(and(eq(tasks.id, taskId), eq(tasks.workflowPending, true), inArray(tasks.status, [...WAITING_STATUSES])));
+    .from(tasks).where(and(eq(tasks.id, taskId), inArray(tasks.status, [...WAITING_STATUSES])));
   return row;
 }
 
 /**
- * Starts an outbox row's workflow together with a signal for it, in one call (a slot the scheduler granted before
- * the workflow existed); a running one just gets the signal. Never a second run: false when one ran already.
+ * Starts a waiting task's workflow together with a signal for it, in one call (a slot the scheduler granted before
+ * the workflow existed); a running one (started meanwhile) just gets the signal. Never a second run: false when one
+ * ran already.
  */
 export async function startTaskWorkflowWithSignal<A extends unknown[]>(
   db: Db, client: Client, task: Startable, config: Config, signal: SignalDefinition<A>, signalArgs: A,

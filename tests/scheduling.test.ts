@@ -216,6 +216,23 @@ describe('scheduling', () => {
     await statusIs(blocker, 'CANCELLED');
   });
 
+  it('delivers a grant whose signal found no workflow although the outbox flag says it was started', async () => {
+    // The outbox starts a workflow, then clears the row's flag. A decider whose signal came just before that start
+    // reads the flag after it: what it sees is this row — in line, flag cleared, no workflow. The grant must still
+    // reach a workflow (it is started with it, or signalled once running), never be given back as if the task had
+    // ended: that left the task waiting for ever, out of line and with no slot.
+    const template = idOf(await singlePoint(admin()));
+    assert.equal((await waitForTask(stack.baseUrl, template, 120_000, admin())).status, 'COMPLETED');
+    const [copy] = await stack.database.sql`
+      insert into tasks (task_type, model, structure_id, structure_name, parameters, options, owner_id, status, queued_at, wait_seq, workflow_pending)
+      select task_type, model, structure_id, structure_name, parameters, options, owner_id, 'QUEUED', now(), 1, false from tasks where id = ${template}
+      returning id`;
+    const id = String(copy!.id);
+    await stack.database.sql`select pg_notify('mofsim_schedule', '')`;
+    assert.equal((await waitForTask(stack.baseUrl, id, 120_000, admin())).status, 'COMPLETED', await describeTasks([id]));
+    assert.deepEqual(await runsOf([id]), []);
+  });
+
   it('never assigns a task twice nor loses one with two API processes and two workers racing over 1,000 tasks', async () => {
     const second = await stack.startWorker('s-2', { MOFSIM_ENGINE_MAX_JOBS: '4' });
     const api2 = await stack.startApi();

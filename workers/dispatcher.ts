@@ -15,7 +15,7 @@ import {
 } from '../store/scheduler.js';
 import type { SystemLog } from '../store/system-logs.js';
 import { logStaleWorkers } from '../store/worker-registry.js';
-import { startPendingWorkflows, startTaskWorkflowWithSignal, unstartedTask } from '../store/workflow-outbox.js';
+import { startPendingWorkflows, startTaskWorkflowWithSignal, waitingTask } from '../store/workflow-outbox.js';
 import { preemptSignal, slotSignal } from '../workflows/task-workflow.js';
 
 export interface DispatcherDeps {
@@ -56,9 +56,12 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   let unlisten: (() => Promise<void>) | undefined;
   let stopped = false;
 
-  /** A grant for a workflow that does not exist: started with it when its task is still in the outbox. */
+  /**
+   * A grant whose signal found no workflow: the task's workflow is started with it (or, started by the outbox in
+   * the meantime, signalled) unless the task or its workflow has ended.
+   */
   const startWith = async (g: Grant): Promise<'started' | 'ended'> => {
-    const task = await unstartedTask(deps.db, g.taskId);
+    const task = await waitingTask(deps.db, g.taskId);
     return task && (await startTaskWorkflowWithSignal(deps.db, deps.client, task, deps.config, slotSignal, [g])) ? 'started' : 'ended';
   };
 
