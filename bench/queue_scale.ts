@@ -9,7 +9,10 @@
  * Environment: BENCH_N (tasks queued, default 10000), BENCH_IDLE_S (seconds of CPU measured while they wait,
  * default 60), BENCH_HISTORY_S (how long the oldest task has waited when its history is read, default 600),
  * BENCH_SUBMITS (single submits timed per condition, default 100), BENCH_WARM_RUNS (idle submit → COMPLETED runs,
- * default 20), BENCH_JSON (a file to write the figures to).
+ * default 20), BENCH_JSON (a file to write the figures to), BENCH_BLOCKERS (`running`, the default: the MD jobs that hold
+ * the slots run on the CPU beside the control plane; `stopped`: once they run, their engine is stopped with SIGSTOP
+ * until the drain, so the slots stay held while the two cores are left to the control plane, as on a GPU box where
+ * the jobs run on the device).
  */
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
@@ -20,6 +23,8 @@ const IDLE_S = Number(process.env.BENCH_IDLE_S ?? 60);
 const HISTORY_S = Number(process.env.BENCH_HISTORY_S ?? 600);
 const SUBMITS = Number(process.env.BENCH_SUBMITS ?? 100);
 const WARM_RUNS = Number(process.env.BENCH_WARM_RUNS ?? 20);
+const BLOCKERS = process.env.BENCH_BLOCKERS ?? 'running';
+if (BLOCKERS !== 'running' && BLOCKERS !== 'stopped') throw new Error(`BENCH_BLOCKERS must be running or stopped, not ${BLOCKERS}`);
 const calf = { source: 'builtin', name: 'calf' };
 const sp = (priority = 'NORMAL') => ({ model: 'lj_test', structure: calf, options: { priority } });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -39,6 +44,12 @@ function procCpuSeconds(pid: number): number {
     return (Number(f[11]) + Number(f[12])) / CLK;
   } catch { return 0; }
 }
+function parentOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch { return 0; }
+}
 function pidsMatching(fragment: string): number[] {
   const out: number[] = [];
   for (const d of readdirSync('/proc')) {
@@ -47,6 +58,10 @@ function pidsMatching(fragment: string): number[] {
   }
   return out;
 }
+
+// Engines this run stopped: continued before the drain, or on the way out if the run fails before it.
+const stopped: number[] = [];
+const resume = () => { for (const p of stopped.splice(0)) { try { process.kill(p, 'SIGCONT'); } catch { /* gone */ } } };
 
 async function main() {
   const stack = await startTestStack({ workers: 0, env: { MOFSIM_WORKER_HEARTBEAT_S: '5', MOFSIM_WORKER_STALE_S: '30', MOFSIM_ACTIVITY_HEARTBEAT_TIMEOUT_S: '30' } });
@@ -99,6 +114,15 @@ async function main() {
       if (r!.n === slots) break;
       await sleep(200);
     }
+    // The worker's engine processes (it may run a second one for parsing): stopped, the jobs hold their slots and
+    // burn no CPU. Their activities keep heartbeating from the worker.
+    const engines = pidsMatching('mofsim_engine').filter((p) => parentOf(p) === worker.process.pid);
+    if (BLOCKERS === 'stopped') {
+      if (!engines.length) throw new Error('no engine process of the worker found');
+      for (const p of engines) { process.kill(p, 'SIGSTOP'); stopped.push(p); }
+    }
+    console.log(`blockers: ${slots} CRITICAL MD jobs, their engine ${BLOCKERS === 'stopped' ? `stopped (pid ${engines.join(',')})` : 'running'}`);
+    figures.blockers = BLOCKERS;
     // Control-plane CPU: processes of this stack only (Postgres: this database's backends).
     const pgPids = async () => (await sql`select pid from pg_stat_activity where datname = current_database()`).map((r) => Number(r.pid));
     const snapshot = async () => ({
@@ -170,6 +194,7 @@ async function main() {
       `history of a task queued for ${Math.max(waited, HISTORY_S).toFixed(0)} s: ${history.events?.length} events`);
 
     // Release the worker and drain.
+    resume();
     const r0 = Date.now();
     for (const id of blockers) await api(stack.baseUrl, `/api/v1/tasks/${id}/cancel`, { method: 'POST' }, key);
     const total2 = N + SUBMITS * 2;
@@ -196,6 +221,7 @@ async function main() {
     if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify(figures, null, 2));
     await client.connection.close();
   } finally {
+    resume();
     await stack.stop();
   }
 }

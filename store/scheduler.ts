@@ -263,11 +263,11 @@ async function grant(tx: Db, c: Candidate, w: WorkerLoad): Promise<Grant | undef
 /** The running job to stop so that `head` fits, if the policy allows one (see the module comment). */
 async function pickVictim(tx: Db, head: Candidate, ws: WorkerLoad[]): Promise<Preemption | undefined> {
   if (head.rank > PRIORITY_RANK.NORMAL) return undefined;
-  const inFlight = await tx.execute(sql`select 1 from task_assignments where preempted_at is not null limit 1`);
-  if (inFlight.length) return undefined;
+  // None while a preemption is in flight (one at a time): one statement, as most passes that get here find none.
   const running = await tx.execute<{ task_id: string; worker_id: string; memory_mb: number }>(sql`
     select a.task_id, a.worker_id, a.memory_mb from task_assignments a join tasks t on t.id = a.task_id
-    where t.status = ${TASK_STATUS.RUNNING} and t.priority_rank > ${head.rank}
+    where not exists (select 1 from task_assignments p where p.preempted_at is not null)
+      and t.status = ${TASK_STATUS.RUNNING} and t.priority_rank > ${head.rank}
       and (${head.rank} = ${PRIORITY_RANK.CRITICAL} or t.priority_rank = ${PRIORITY_RANK.LOW})
       and coalesce(t.options ->> 'preemptible', 'true') <> 'false'
     order by t.priority_rank desc, a.assigned_at desc`);

@@ -13,7 +13,7 @@ import {
 } from './task-status.js';
 import { countFinished } from '../metrics/task-metrics.js';
 import { FIRST_REQUEST } from '../common/line-request.js';
-import { wakeSchedulers } from './scheduler.js';
+import { releaseWorker, wakeSchedulers } from './scheduler.js';
 
 /** Appends one event to a task's stream. */
 export async function addEvent(db: Db, taskId: string, type: string, data: Record<string, unknown> = {}): Promise<void> {
@@ -120,10 +120,15 @@ export async function setProgress(db: Db, taskId: string, progress: number): Pro
 export async function finish(
   db: Db,
   taskId: string,
-  f: { status: TerminalStatus; result?: Record<string, unknown>; outputFiles?: Record<string, string>; errorType?: string; errorMessage?: string },
+  f: {
+    status: TerminalStatus; result?: Record<string, unknown>; outputFiles?: Record<string, string>; errorType?: string; errorMessage?: string;
+    /** The result's cache key when the caller has it (saves reading the row back); else derived from the stored result. */
+    cacheKey?: string | null;
+  },
 ): Promise<boolean> {
   const rows = await db.update(tasks).set({
     status: f.status,
+    ...(f.cacheKey !== undefined ? { cacheKey: f.cacheKey } : {}),
     result: f.result ?? null,
     outputFiles: f.outputFiles ?? null,
     errorType: f.errorType ?? null,
@@ -135,7 +140,7 @@ export async function finish(
   }).where(and(eq(tasks.id, taskId), sql`${tasks.status} not in (${sql.join(TERMINAL_STATUSES.map((s) => sql`${s}`), sql`, `)})`))
     .returning({ id: tasks.id, taskType: tasks.taskType, model: tasks.model });
   if (rows[0]) countFinished(rows[0], f.status, f.errorType);
-  if (rows.length && f.status === 'COMPLETED') await recordCacheKey(db, taskId);
+  if (rows.length && f.status === 'COMPLETED' && f.cacheKey === undefined) await recordCacheKey(db, taskId);
   if (rows.length) await addEvent(db, taskId, f.status.toLowerCase(), f.errorType ? { error_type: f.errorType, message: f.errorMessage } : {});
   return rows.length > 0;
 }
@@ -152,6 +157,40 @@ export async function startRun(db: Db, deps: { workerId: string; device: string 
     taskId: task.id, workerId: deps.workerId, device: deps.device, owner, taskType: task.taskType, model: task.model,
   }).returning({ id: taskRuns.id });
   return row!.id;
+}
+
+/**
+ * The start of an engine attempt on `workerId`, in one transaction: the task RUNNING, its `started` (or `resumed`)
+ * event and the attempt's usage row. Returns the usage row's id, or null when the task already ended or is paused.
+ */
+export async function beginAttempt(
+  db: Db, task: TaskRow, on: { workerId: string; gpuIndex: number | null; device: string }, event: { type: 'started' | 'resumed'; data: Record<string, unknown> },
+): Promise<number | null> {
+  return db.transaction(async (tx) => {
+    const t = tx as unknown as Db;
+    if (!(await markRunning(t, task.id, on.workerId, on.gpuIndex))) return null;
+    await appendTaskEvent(t, task.id, event.type, event.data);
+    return startRun(t, on, task);
+  });
+}
+
+/**
+ * A job that completed, in one transaction: its last progress event (100 %), the result and the `completed` event,
+ * its slot given back and its usage row closed. False when the task had already ended (nothing changes then but
+ * the slot and the usage row).
+ */
+export async function completeAttempt(db: Db, a: {
+  taskId: string; runId: number; result: Record<string, unknown>; outputFiles: Record<string, string>;
+  cacheKey: string | null; lastProgress?: Record<string, unknown>;
+}): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const t = tx as unknown as Db;
+    if (a.lastProgress) await appendTaskEvent(t, a.taskId, 'progress', { ...a.lastProgress, progress: 100 });
+    const done = await finish(t, a.taskId, { status: TASK_STATUS.COMPLETED, result: a.result, outputFiles: a.outputFiles, cacheKey: a.cacheKey });
+    await releaseWorker(t, a.taskId);
+    await endRun(t, a.runId, 'completed');
+    return done;
+  });
 }
 
 /** Closes a usage row: its outcome and the device-seconds it held. */

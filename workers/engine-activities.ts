@@ -15,8 +15,8 @@ import type { EngineMetrics } from '../metrics/engine-metrics.js';
 import { observeQueueWait, observeRun } from '../metrics/task-metrics.js';
 import { EngineError, type EngineEvent } from '../engine-host/engine-client.js';
 import type { EngineSupervisor } from '../engine-host/engine-supervisor.js';
-import { releaseWorker } from '../store/scheduler.js';
-import { addEvent, endRun, finish, markRunning, saveCheckpoint, setProgress, startRun } from '../store/task-state.js';
+import { addEvent, beginAttempt, completeAttempt, endRun, saveCheckpoint, setProgress } from '../store/task-state.js';
+import { resultCacheKeyOf } from '../common/result-cache-key.js';
 
 export interface EngineActivityDeps {
   db: Db;
@@ -68,16 +68,14 @@ export function createEngineActivities(deps: EngineActivityDeps) {
       const { taskId } = input;
       const attempt = input.attempt ?? ctx.info.attempt;
       const log = deps.logger.child({ task_id: taskId, attempt });
-      const [task] = await deps.db.select().from(tasks).where(eq(tasks.id, taskId));
+      const [found] = await deps.db.select({ task: tasks, structure: structures }).from(tasks)
+        .leftJoin(structures, eq(structures.id, tasks.structureId)).where(eq(tasks.id, taskId));
+      const task = found?.task;
       if (!task) throw fail('TASK_NOT_FOUND', `task ${taskId} does not exist`);
       if (!isTaskType(task.taskType)) throw fail('UNKNOWN_TASK_TYPE', `unknown task type ${task.taskType}`);
       if (!task.structureId) throw fail('STRUCTURE_FILE_MISSING', 'task has no structure');
-      const [structure] = await deps.db.select().from(structures).where(eq(structures.id, task.structureId));
+      const structure = found.structure;
       if (!structure || !existsSync(structure.filePath)) throw fail('STRUCTURE_FILE_MISSING', `structure file of task ${taskId} is missing`);
-      if (!(await markRunning(deps.db, taskId, deps.workerId, deps.gpuIndex ?? null))) return { status: task.status };
-      // The wait for a slot, once per task: a retry's or a resumed hand-back's second wait is not queueing time.
-      if (!task.startedAt) observeQueueWait(task, (Date.now() - (task.queuedAt ?? task.createdAt).getTime()) / 1000);
-
       const workDir = join(deps.dataDir, 'tasks', taskId);
       await mkdir(workDir, { recursive: true });
       // Heartbeat details (passed on by the workflow) are the fast path; the row is the durable one (heartbeats are
@@ -87,15 +85,20 @@ export function createEngineActivities(deps: EngineActivityDeps) {
         .sort((a, b) => b.step - a.step);
       let checkpoint: Checkpoint | undefined = candidates[0];
 
-      const engine = await deps.engine.get().catch((err) => { throw fail('ENGINE_UNAVAILABLE', (err as Error).message); });
-      await addEvent(deps.db, taskId, checkpoint ? 'resumed' : 'started', {
-        attempt, worker_id: deps.workerId, engine_pid: engine.pid, device: engine.hello.device,
-        ...(checkpoint ? { from_step: checkpoint.step } : {}),
-      });
-
       const params = await resolveParameterFiles(deps.db, task.parameters);
+      const engine = await deps.engine.get().catch((err) => { throw fail('ENGINE_UNAVAILABLE', (err as Error).message); });
+      const run = await beginAttempt(deps.db, task, { workerId: deps.workerId, gpuIndex: deps.gpuIndex ?? null, device: deps.device }, {
+        type: checkpoint ? 'resumed' : 'started',
+        data: { attempt, worker_id: deps.workerId, engine_pid: engine.pid, device: engine.hello.device, ...(checkpoint ? { from_step: checkpoint.step } : {}) },
+      });
+      if (run === null) return { status: task.status };
+      // The wait for a slot, once per task: a retry's or a resumed hand-back's second wait is not queueing time.
+      if (!task.startedAt) observeQueueWait(task, (Date.now() - (task.queuedAt ?? task.createdAt).getTime()) / 1000);
+      const runStarted = Date.now();
       const jobId = `${taskId}:${attempt}`;
-      let lastStored = 0;
+      // The first progress event is stored a full interval into the run: a job shorter than that (a single point)
+      // gets only its closing 100 % event, written with its result.
+      let lastStored = runStarted;
       let lastProgress: Record<string, unknown> | undefined;
       // This attempt's event writes go one after another: ids are assigned at insert, and live clients (SSE, ws,
       // Last-Event-ID replay) rely on a task's events being committed in id order.
@@ -113,8 +116,9 @@ export function createEngineActivities(deps: EngineActivityDeps) {
           return;
         }
         if (e.event !== 'progress') return;
+        // No heartbeat here: the timer below sends one every second, and a job shorter than that needs none (a
+        // heartbeat is a write of the activity's state in Temporal).
         lastProgress = e.data;
-        ctx.heartbeat(checkpoint);
         const now = Date.now();
         if (now - lastStored < progressEvery) return;
         lastStored = now;
@@ -124,10 +128,8 @@ export function createEngineActivities(deps: EngineActivityDeps) {
           await addEvent(deps.db, taskId, 'progress', e.data);
         });
       };
-      const run = await startRun(deps.db, deps, task);
-      const runStarted = Date.now();
-      // Heartbeat on a timer too: model loading and the first step emit no events, and cancellation reaches an
-      // activity only through a heartbeat's answer.
+      // Heartbeat on a timer, not per event: model loading and the first step emit no events, and cancellation
+      // reaches an activity only through a heartbeat's answer.
       const beat = setInterval(() => ctx.heartbeat(checkpoint), 1000);
       // A hand-back (drain, pause, preemption) asks the engine for a checkpoint at the step where the job stops, so
       // the next attempt resumes there instead of at the last periodic checkpoint; a cancel of the task does not.
@@ -142,6 +144,7 @@ export function createEngineActivities(deps: EngineActivityDeps) {
       let handedBack = false;
       deps.jobs.set(taskId, { model: task.model, handBack: () => { handedBack = true; stop(true); } });
       let outcome = 'failed';
+      let runClosed = false;
 
       try {
         const result = await engine.request<Record<string, unknown>>('run', {
@@ -156,11 +159,13 @@ export function createEngineActivities(deps: EngineActivityDeps) {
         }, onEvent);
         const outputFiles = collectOutputFiles(result);
         await writes;
-        if (lastProgress) await addEvent(deps.db, taskId, 'progress', { ...lastProgress, progress: 100 });
-        await finish(deps.db, taskId, { status: 'COMPLETED', result, outputFiles });
         // The engine is done with the job: its slot goes to the next task now rather than after the workflow's
         // next step (two Temporal round trips later), and the workflow ends without a release of its own.
-        await releaseWorker(deps.db, taskId);
+        await completeAttempt(deps.db, {
+          taskId, runId: run, result, outputFiles, cacheKey: resultCacheKeyOf(task.taskType, structure.checksum, result),
+          ...(lastProgress ? { lastProgress } : {}),
+        });
+        runClosed = true;
         deps.onSlotFreed?.();
         outcome = 'completed';
         log.info('task completed', { result_status: result.status });
@@ -205,7 +210,7 @@ export function createEngineActivities(deps: EngineActivityDeps) {
         ctx.cancellationSignal.removeEventListener('abort', onCancel);
         deps.jobs.delete(taskId);
         observeRun(task, outcome, (Date.now() - runStarted) / 1000);
-        await endRun(deps.db, run, outcome).catch((err) => log.warn('usage write failed', { error: String(err) }));
+        if (!runClosed) await endRun(deps.db, run, outcome).catch((err) => log.warn('usage write failed', { error: String(err) }));
       }
     },
   };
