@@ -230,7 +230,11 @@ export function createCampaignActivities(deps: CampaignDeps) {
       let scores: Record<string, unknown> | null = null;
       let errorMessage: string | null = null;
       if (deps.scoreCampaign) {
+        // Scoring a large campaign reads all of its results; the beat keeps it inside the activity's heartbeat timeout.
+        const ctx = Context.current();
+        const beat = setInterval(() => ctx.heartbeat(), 10_000);
         try { scores = (await deps.scoreCampaign(db, input.campaignId)) as Record<string, unknown>; } catch (err) { errorMessage = `scoring failed: ${(err as Error).message}`; }
+        finally { clearInterval(beat); }
       }
       await endRun(input.campaignId, 'COMPLETED', { status: 'COMPLETED', scores, errorMessage, finishedAt: new Date() });
     },
