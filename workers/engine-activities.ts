@@ -116,8 +116,7 @@ export function createEngineActivities(deps: EngineActivityDeps) {
           return;
         }
         if (e.event !== 'progress') return;
-        // No heartbeat here: the timer below sends one every second, and a job shorter than that needs none (a
-        // heartbeat is a write of the activity's state in Temporal).
+        // No heartbeat per event (each is a write in Temporal): the timer below is enough.
         lastProgress = e.data;
         const now = Date.now();
         if (now - lastStored < progressEvery) return;
