@@ -63,6 +63,64 @@ function pidsMatching(fragment: string): number[] {
 const stopped: number[] = [];
 const resume = () => { for (const p of stopped.splice(0)) { try { process.kill(p, 'SIGCONT'); } catch { /* gone */ } } };
 
+/**
+ * Where a hand-over's time goes, from the next task's Temporal history (a sample of at most 200): slot freed → the
+ * grant's signal recorded, signal → its workflow task started, that task's run (it schedules the job), job scheduled
+ * → its activity started on the worker, activity started → the `started` event committed.
+ */
+async function handOverBreakdown(client: Client, handOvers: { taskId: string; freed: number; started: number }[]) {
+  const step = Math.max(1, Math.floor(handOvers.length / 200));
+  const hops: Record<string, number[]> = { decide_and_signal: [], signal_to_wft: [], wft_run: [], to_activity: [], activity_to_started: [] };
+  const t = eventMs;
+  for (let i = 0; i < handOvers.length; i += step) {
+    const h = handOvers[i]!;
+    const events = (await client.workflow.getHandle(h.taskId).fetchHistory().catch(() => undefined))?.events ?? [];
+    const sig = events.map((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'slot').lastIndexOf(true);
+    if (sig < 0) continue;
+    const wftStarted = events.findIndex((e, j) => j > sig && !!e.workflowTaskStartedEventAttributes);
+    const wftDone = events.findIndex((e, j) => j > sig && !!e.workflowTaskCompletedEventAttributes);
+    const actStarted = events.findIndex((e, j) => j > sig && !!e.activityTaskStartedEventAttributes);
+    if (wftStarted < 0 || wftDone < 0 || actStarted < 0) continue;
+    const [s, a, b, c] = [sig, wftStarted, wftDone, actStarted].map((j) => t(events[j]!.eventTime));
+    hops.decide_and_signal!.push(s! - h.freed);
+    hops.signal_to_wft!.push(a! - s!);
+    hops.wft_run!.push(b! - a!);
+    hops.to_activity!.push(c! - b!);
+    hops.activity_to_started!.push(h.started - c!);
+  }
+  const line = Object.entries(hops).map(([k, v]) => `${k} p50 ${ms(q(v, 0.5))} p95 ${ms(q(v, 0.95))}`).join('; ');
+  console.log(`hand-over, hop by hop (${hops.wft_run!.length} sampled): ${line}`);
+  for (const [k, v] of Object.entries(hops)) figures[`handover_${k}_p50_ms`] = q(v, 0.5);
+}
+
+const eventMs = (x: unknown) => { const ts = x as { seconds?: unknown; nanos?: number | null } | null | undefined; return ts ? Number(ts.seconds) * 1000 + (ts.nanos ?? 0) / 1e6 : NaN; };
+
+/**
+ * Where an idle submission's time goes, from its row, its events and its workflow's history: insert → workflow
+ * started, → the workflow task that schedules the job (and how many workflow tasks ran before it), → the job's
+ * activity started, → `started` committed, → `completed` committed.
+ */
+async function idleBreakdown(client: Client, sql: import('postgres').Sql, ids: string[]) {
+  const hops: Record<string, number[]> = { insert_to_wf_start: [], wf_start_to_job_scheduled: [], to_activity: [], activity_to_started: [], started_to_completed: [], wfts_before_job: [] };
+  for (const id of ids) {
+    const [row] = await sql`select t.created_at, (select min(created_at) from task_events where task_id = t.id and type = 'started') as st,
+      (select min(created_at) from task_events where task_id = t.id and type = 'completed') as co from tasks t where t.id = ${id}`;
+    const events = (await client.workflow.getHandle(id).fetchHistory().catch(() => undefined))?.events ?? [];
+    const started = events.find((e) => !!e.workflowExecutionStartedEventAttributes);
+    const sched = events.findIndex((e) => !!e.activityTaskScheduledEventAttributes);
+    const act = events.find((e) => !!e.activityTaskStartedEventAttributes);
+    if (!row || !started || sched < 0 || !act) continue;
+    const [c, s, co] = [row.created_at, row.st, row.co].map((x) => new Date(x as string).getTime());
+    hops.insert_to_wf_start!.push(eventMs(started.eventTime) - c!);
+    hops.wf_start_to_job_scheduled!.push(eventMs(events[sched]!.eventTime) - eventMs(started.eventTime));
+    hops.to_activity!.push(eventMs(act.eventTime) - eventMs(events[sched]!.eventTime));
+    hops.activity_to_started!.push(s! - eventMs(act.eventTime));
+    hops.started_to_completed!.push(co! - s!);
+    hops.wfts_before_job!.push(events.slice(0, sched).filter((e) => !!e.workflowTaskCompletedEventAttributes).length);
+  }
+  console.log(`idle submit, hop by hop (${ids.length}): ${Object.entries(hops).map(([k, v]) => `${k} p50 ${k.startsWith('wfts') ? q(v, 0.5) : ms(q(v, 0.5))}`).join('; ')}`);
+}
+
 async function main() {
   const stack = await startTestStack({ workers: 0, env: { MOFSIM_WORKER_HEARTBEAT_S: '5', MOFSIM_WORKER_STALE_S: '30', MOFSIM_ACTIVITY_HEARTBEAT_TIMEOUT_S: '30' } });
   const sql = stack.database.sql;
@@ -78,6 +136,7 @@ async function main() {
     // Idle stack: warm lj_test single point, submit → COMPLETED.
     await waitForTask(stack.baseUrl, (await submit(stack.baseUrl, 'single-point-energy', sp(), {}, key)).body.data.task_id, 120_000, key);
     const e2e: number[] = [];
+    const idleIds: string[] = [];
     for (let i = 0; i < WARM_RUNS; i++) {
       const t0 = performance.now();
       const id = (await submit(stack.baseUrl, 'single-point-energy', sp(), {}, key)).body.data.task_id;
@@ -87,8 +146,10 @@ async function main() {
         await sleep(2);
       }
       e2e.push(performance.now() - t0);
+      idleIds.push(id);
     }
     report('idle_submit_to_completed_p50_ms', q(e2e, 0.5), `submit → COMPLETED, warm lj_test, idle stack: p50 ${ms(q(e2e, 0.5))}, p95 ${ms(q(e2e, 0.95))} (${WARM_RUNS} runs)`);
+    await idleBreakdown(client, sql, idleIds);
 
     const timeSubmits = async () => {
       const lat: number[] = [];
@@ -208,16 +269,21 @@ async function main() {
     report('drain_tasks_per_s', total2 / drainS, `drain: ${total2} tasks in ${drainS.toFixed(1)} s = ${(total2 / drainS).toFixed(1)} tasks/s with ${slots} slots`);
 
     // Slot freed (a job's completed/cancelled event) → the next job's started event, matched first-freed first-taken.
-    const evs = await sql`select e.type, e.created_at from task_events e where e.type in ('completed', 'cancelled', 'started')
+    const evs2 = await sql`select e.task_id, e.type, e.created_at from task_events e where e.type in ('completed', 'cancelled', 'started')
       and e.created_at >= ${new Date(r0).toISOString()}::timestamptz order by e.id`;
     const free: number[] = [];
     const gaps: number[] = [];
-    for (const e of evs) {
+    const handOvers: { taskId: string; freed: number; started: number }[] = [];
+    for (const e of evs2) {
       const t = new Date(e.created_at as string).getTime();
-      if (e.type === 'started') { const f = free.shift(); if (f !== undefined) gaps.push(t - f); } else free.push(t);
+      if (e.type === 'started') {
+        const f = free.shift();
+        if (f !== undefined) { gaps.push(t - f); handOvers.push({ taskId: String(e.task_id), freed: f, started: t }); }
+      } else free.push(t);
     }
     report('slot_to_start_p95_ms', q(gaps, 0.95), `slot freed → next started: p50 ${ms(q(gaps, 0.5))}, p95 ${ms(q(gaps, 0.95))} (${gaps.length} hand-overs)`);
     figures.slot_to_start_p50_ms = q(gaps, 0.5);
+    await handOverBreakdown(client, handOvers);
     if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify(figures, null, 2));
     await client.connection.close();
   } finally {
