@@ -207,29 +207,36 @@ class Shares {
   }
 }
 
-/** The next task by level, then fair share between the owners waiting at that level, then age. */
-async function fairHead(tx: Db, shares: Shares): Promise<Candidate | undefined> {
-  // Distinct (level, owner) pairs of the line by a skip scan of its index: cost by owners, not by tasks.
-  const pairs = await tx.execute<{ r: number; k: string }>(sql`
+/** The oldest waiting task of each owner at the top priority level of the line. */
+async function topHeads(tx: Db): Promise<Candidate[]> {
+  // Distinct (level, owner) pairs of the line by a skip scan of its index (cost by owners, not by tasks), and the
+  // oldest task of each owner at the top level, in one statement.
+  const heads = await tx.execute<{
+    id: string; model: string; n_atoms: number; r: number; k: string; line_no: number; avoid_worker_id: string | null; wait_seq: number; bypassed: number;
+  }>(sql`
     with recursive pairs(r, k) as (
       (select priority_rank, fair_key from tasks where wait_seq is not null order by priority_rank, fair_key limit 1)
       union all
       select n.priority_rank, n.fair_key from pairs p, lateral (
         select priority_rank, fair_key from tasks where wait_seq is not null and (priority_rank, fair_key) > (p.r, p.k)
         order by priority_rank, fair_key limit 1) n
-    ) select r, k from pairs`);
-  if (!pairs.length) return undefined;
-  const top = Math.min(...pairs.map((p) => Number(p.r)));
-  const owners = pairs.filter((p) => Number(p.r) === top).map((p) => p.k);
-  const heads: Candidate[] = [];
-  for (const k of owners) {
-    const [c] = await tx.select(candidateColumns).from(tasks)
-      .where(and(sql`${tasks.waitSeq} is not null`, eq(tasks.priorityRank, top), eq(tasks.fairKey, k)))
-      .orderBy(tasks.priorityRank, tasks.fairKey, tasks.lineNo).limit(1);
-    if (c) heads.push(c);
-  }
-  if (heads.length <= 1) return heads[0];
-  const scored = await Promise.all(heads.map(async (c) => ({ c, share: await shares.of(c.fairKey) })));
+    )
+    select h.id, h.model, coalesce((select s.n_atoms from structures s where s.id = h.structure_id), 1) as n_atoms, p.r, p.k,
+           h.line_no, h.avoid_worker_id, h.wait_seq, h.bypassed
+    from pairs p, lateral (
+      select id, model, structure_id, line_no, avoid_worker_id, wait_seq, bypassed from tasks
+      where wait_seq is not null and priority_rank = p.r and fair_key = p.k order by priority_rank, fair_key, line_no limit 1) h
+    where p.r = (select min(r) from pairs)`);
+  return heads.map((h) => ({
+    id: h.id, model: h.model, nAtoms: Number(h.n_atoms), rank: Number(h.r), fairKey: h.k, lineNo: Number(h.line_no),
+    avoidWorkerId: h.avoid_worker_id, waitSeq: Number(h.wait_seq), bypassed: Number(h.bypassed),
+  }));
+}
+
+/** The next task by level, then fair share between the owners waiting at that level, then age. */
+async function fairHead(cands: Candidate[], shares: Shares): Promise<Candidate | undefined> {
+  if (cands.length <= 1) return cands[0];
+  const scored = await Promise.all(cands.map(async (c) => ({ c, share: await shares.of(c.fairKey) })));
   scored.sort((a, b) => a.share - b.share || a.c.lineNo - b.c.lineNo);
   return scored[0]!.c;
 }
@@ -240,21 +247,24 @@ async function fairHead(tx: Db, shares: Shares): Promise<Candidate | undefined> 
  * decision can put a granted request back in line, and granting it again would hand its task a second slot.
  */
 async function grant(tx: Db, c: Candidate, w: WorkerLoad): Promise<Grant | undefined> {
-  const stillWaiting = and(eq(tasks.id, c.id), eq(tasks.waitSeq, c.waitSeq));
-  const [held] = await tx.select({ seq: taskAssignments.seq }).from(taskAssignments).where(eq(taskAssignments.taskId, c.id));
-  if (held?.seq === c.waitSeq) {
-    await tx.update(tasks).set({ waitSeq: null }).where(stillWaiting);
+  const mb = needMB(w, c);
+  // Taken out of line and given the slot in one statement; a grant left from an earlier request of this task is
+  // stale, and this one replaces it.
+  const taken = await tx.execute<{ task_id: string }>(sql`
+    with taken as (
+      update ${tasks} set wait_seq = null, worker_id = ${w.id} where id = ${c.id} and wait_seq = ${c.waitSeq}
+        and not exists (select 1 from ${taskAssignments} a where a.task_id = ${c.id} and a.seq = ${c.waitSeq})
+      returning id)
+    insert into ${taskAssignments} (task_id, worker_id, memory_mb, seq)
+      select id, ${w.id}, ${mb}, ${c.waitSeq} from taken
+    on conflict (task_id) do update set worker_id = excluded.worker_id, memory_mb = excluded.memory_mb, seq = excluded.seq,
+      assigned_at = now(), preempted_at = null, signalled_at = null
+    returning task_id`);
+  if (!taken.length) {
+    // Withdrawn, cancelled or renewed since it was read (nothing to do), or granted already: then it only leaves the line.
+    await tx.update(tasks).set({ waitSeq: null }).where(and(eq(tasks.id, c.id), eq(tasks.waitSeq, c.waitSeq)));
     return undefined;
   }
-  const [taken] = await tx.update(tasks).set({ waitSeq: null, workerId: w.id }).where(stillWaiting).returning({ id: tasks.id });
-  if (!taken) return undefined;
-  const mb = needMB(w, c);
-  // A grant left from an earlier request of this task is stale: this one replaces it.
-  await tx.insert(taskAssignments).values({ taskId: c.id, workerId: w.id, memoryMB: mb, seq: c.waitSeq })
-    .onConflictDoUpdate({
-      target: taskAssignments.taskId,
-      set: { workerId: w.id, memoryMB: mb, seq: c.waitSeq, assignedAt: sql`now()`, preemptedAt: null, signalledAt: null },
-    });
   w.jobs += 1;
   w.usedMB += mb;
   return { taskId: c.id, seq: c.waitSeq, workerId: w.id, taskQueue: w.taskQueue };
@@ -281,65 +291,104 @@ async function pickVictim(tx: Db, head: Candidate, ws: WorkerLoad[]): Promise<Pr
   return { taskId: victim.task_id, workerId: victim.worker_id, forTaskId: head.id };
 }
 
+/** Serialises this transaction with every decision (held to its end; taking it again in the same one is free). */
+export async function takeDecisionLock(tx: Db): Promise<void> {
+  await tx.execute(sql`select pg_advisory_xact_lock(${DECISION_LOCK})`);
+}
+
 /** One scheduling decision: grants every waiting task that now fits (and at most one preemption). */
 export async function schedulePass(db: Db, policy: SchedulerPolicy = DEFAULT_POLICY): Promise<PassResult> {
-  return db.transaction(async (tx) => {
-    await tx.execute(sql`select pg_advisory_xact_lock(${DECISION_LOCK})`);
-    const markedOffline = await markStaleWorkersOffline(tx as unknown as Db, policy.staleSeconds);
-    const result: PassResult = { grants: [], preemptions: [], markedOffline };
-    const rows = await tx.execute<{
-      id: string; task_queue: string; max_jobs: number; memory_budget_mb: number; model_memory_per_atom_mb: Record<string, number>;
-      loaded_models: string[]; jobs: number; used_mb: number;
-    }>(sql`
-      select w.id, w.task_queue, w.max_jobs, w.memory_budget_mb, w.model_memory_per_atom_mb, w.loaded_models,
-             count(a.task_id)::int as jobs, coalesce(sum(a.memory_mb), 0)::float8 as used_mb
-      from workers w left join task_assignments a on a.worker_id = w.id where w.status = 'online' group by w.id`);
-    const ws: WorkerLoad[] = rows.map((r) => ({
-      id: r.id, taskQueue: r.task_queue, maxJobs: r.max_jobs, budgetMB: Number(r.memory_budget_mb), perAtomMB: r.model_memory_per_atom_mb ?? {},
-      loaded: r.loaded_models ?? [], jobs: Number(r.jobs), usedMB: Number(r.used_mb),
-    }));
-    if (!ws.length) return result;
-    const shares = new Shares(tx as unknown as Db, policy, ws);
-    // Each look either grants, takes a stale request out of line, or ends the pass; the bound only guards a bug.
-    for (let looks = 0; result.grants.length < MAX_GRANTS_PER_PASS && looks < 4 * MAX_GRANTS_PER_PASS; looks++) {
-      const head = await fairHead(tx as unknown as Db, shares);
-      if (!head) break;
-      const w = bestWorker(ws, head);
-      if (w) {
-        const g = await grant(tx as unknown as Db, head, w);
-        if (g) {
-          shares.granted(head.fairKey, needMB(w, head));
-          result.grants.push(g);
-        }
-        continue;
+  return db.transaction((tx) => decideIn(tx as unknown as Db, policy));
+}
+
+/**
+ * The decision of `schedulePass` inside the caller's transaction (one that has just freed a slot decides who gets
+ * it before it commits: one commit instead of two). It takes the decision lock first thing, so call it before the
+ * transaction touches rows a decision writes (tasks in line, assignments, workers): a decider waiting for a row
+ * lock that this transaction holds while it waits for the decision lock would deadlock.
+ */
+export async function decideIn(tx: Db, policy: SchedulerPolicy = DEFAULT_POLICY): Promise<PassResult> {
+  await takeDecisionLock(tx);
+  const result: PassResult = { grants: [], preemptions: [], markedOffline: [] };
+  // The line first: a decision with nobody waiting (most of them on an idle stack) ends here.
+  let heads: Candidate[] | undefined = await topHeads(tx);
+  if (!heads.length) return result;
+  // Every worker not yet marked offline, with its load, whether its heartbeat is stale, and the lowest priority
+  // level among its preemptible running jobs (what a waiting task could displace there).
+  const rows = await tx.execute<{
+    id: string; status: string; stale: boolean; task_queue: string; max_jobs: number; memory_budget_mb: number;
+    model_memory_per_atom_mb: Record<string, number>; loaded_models: string[]; jobs: number; used_mb: number;
+    lowest_rank: number | null; preempting: boolean;
+  }>(sql`
+    select w.id, w.status, w.last_heartbeat < now() - make_interval(secs => ${policy.staleSeconds}) as stale,
+           w.task_queue, w.max_jobs, w.memory_budget_mb, w.model_memory_per_atom_mb, w.loaded_models,
+           count(a.task_id)::int as jobs, coalesce(sum(a.memory_mb), 0)::float8 as used_mb,
+           max(t.priority_rank) filter (where t.status = ${TASK_STATUS.RUNNING} and coalesce(t.options ->> 'preemptible', 'true') <> 'false') as lowest_rank,
+           coalesce(bool_or(a.preempted_at is not null), false) as preempting
+    from workers w left join task_assignments a on a.worker_id = w.id left join tasks t on t.id = a.task_id
+    where w.status <> 'offline' group by w.id`);
+  // Marking a silent worker offline is a write: only when one is.
+  if (rows.some((r) => r.stale)) result.markedOffline = await markStaleWorkersOffline(tx, policy.staleSeconds);
+  const live = rows.filter((r) => r.status === 'online' && !r.stale);
+  const ws: WorkerLoad[] = live.map((r) => ({
+    id: r.id, taskQueue: r.task_queue, maxJobs: r.max_jobs, budgetMB: Number(r.memory_budget_mb), perAtomMB: r.model_memory_per_atom_mb ?? {},
+    loaded: r.loaded_models ?? [], jobs: Number(r.jobs), usedMB: Number(r.used_mb),
+  }));
+  if (!ws.length) return result;
+  // With every slot taken only a preemption can change anything: none while one is in flight, none with nothing
+  // preemptible running, and above LOW only for a CRITICAL task (see pickVictim).
+  const preempting = rows.some((r) => r.preempting);
+  const lowest = Math.max(0, ...live.map((r) => (r.lowest_rank === null ? 0 : Number(r.lowest_rank))));
+  const nothingToDo = async () => {
+    if (ws.some((w) => w.jobs < w.maxJobs)) return false;
+    if (preempting || lowest <= PRIORITY_RANK.CRITICAL) return true;
+    if (lowest === PRIORITY_RANK.LOW) return false;
+    const [c] = await tx.execute<{ any: boolean }>(sql`
+      select exists (select 1 from ${tasks} where wait_seq is not null and priority_rank = ${PRIORITY_RANK.CRITICAL}) as any`);
+    return !c?.any;
+  };
+  const shares = new Shares(tx, policy, ws);
+  // Each look either grants, takes a stale request out of line, or ends the pass; the bound only guards a bug.
+  for (let looks = 0; result.grants.length < MAX_GRANTS_PER_PASS && looks < 4 * MAX_GRANTS_PER_PASS; looks++) {
+    if (await nothingToDo()) break;
+    const head = await fairHead(heads ?? (await topHeads(tx)), shares);
+    heads = undefined;
+    if (!head) break;
+    const w = bestWorker(ws, head);
+    if (w) {
+      const g = await grant(tx, head, w);
+      if (g) {
+        shares.granted(head.fairKey, needMB(w, head));
+        result.grants.push(g);
       }
-      // The head fits nowhere. CRITICAL makes room at once; otherwise smaller tasks that fit go first (bounded).
-      if (head.rank === PRIORITY_RANK.CRITICAL) {
-        const p = await pickVictim(tx as unknown as Db, head, ws);
-        if (p) result.preemptions.push(p);
-        break;
-      }
-      let filled: Grant | undefined;
-      if (head.bypassed < policy.backfillMaxBypass && ws.some((x) => x.jobs < x.maxJobs)) {
-        const ahead = await tx.select(candidateColumns).from(tasks).where(sql`${tasks.waitSeq} is not null and ${tasks.id} <> ${head.id}`)
-          .orderBy(tasks.priorityRank, tasks.lineNo).limit(policy.backfillLookahead);
-        for (const c of ahead) {
-          const fit = bestWorker(ws, c);
-          if (!fit) continue;
-          filled = await grant(tx as unknown as Db, c, fit);
-          if (!filled) continue;
-          shares.granted(c.fairKey, needMB(fit, c));
-          await tx.update(tasks).set({ bypassed: sql`${tasks.bypassed} + 1` }).where(eq(tasks.id, head.id));
-          break;
-        }
-      }
-      if (filled) { result.grants.push(filled); continue; }
-      const p = await pickVictim(tx as unknown as Db, head, ws);
+      continue;
+    }
+    // The head fits nowhere. CRITICAL makes room at once; otherwise smaller tasks that fit go first (bounded).
+    if (head.rank === PRIORITY_RANK.CRITICAL) {
+      const p = await pickVictim(tx, head, ws);
       if (p) result.preemptions.push(p);
       break;
     }
-    return result;
-  });
+    let filled: Grant | undefined;
+    if (head.bypassed < policy.backfillMaxBypass && ws.some((x) => x.jobs < x.maxJobs)) {
+      const ahead = await tx.select(candidateColumns).from(tasks).where(sql`${tasks.waitSeq} is not null and ${tasks.id} <> ${head.id}`)
+        .orderBy(tasks.priorityRank, tasks.lineNo).limit(policy.backfillLookahead);
+      for (const c of ahead) {
+        const fit = bestWorker(ws, c);
+        if (!fit) continue;
+        filled = await grant(tx, c, fit);
+        if (!filled) continue;
+        shares.granted(c.fairKey, needMB(fit, c));
+        await tx.update(tasks).set({ bypassed: sql`${tasks.bypassed} + 1` }).where(eq(tasks.id, head.id));
+        break;
+      }
+    }
+    if (filled) { result.grants.push(filled); continue; }
+    const p = await pickVictim(tx, head, ws);
+    if (p) result.preemptions.push(p);
+    break;
+  }
+  return result;
 }
 
 /**

@@ -13,7 +13,7 @@ import {
 } from './task-status.js';
 import { countFinished } from '../metrics/task-metrics.js';
 import { FIRST_REQUEST } from '../common/line-request.js';
-import { releaseWorker, wakeSchedulers } from './scheduler.js';
+import { decideIn, releaseWorker, takeDecisionLock, wakeSchedulers, type PassResult, type SchedulerPolicy } from './scheduler.js';
 
 /** Appends one event to a task's stream. */
 export async function addEvent(db: Db, taskId: string, type: string, data: Record<string, unknown> = {}): Promise<void> {
@@ -176,20 +176,22 @@ export async function beginAttempt(
 
 /**
  * A job that completed, in one transaction: its last progress event (100 %), the result and the `completed` event,
- * its slot given back and its usage row closed. False when the task had already ended (nothing changes then but
- * the slot and the usage row).
+ * its slot given back and its usage row closed — and, with `decide`, the decision of who gets the slot, committed
+ * with it. `done` is false when the task had already ended (nothing changes then but the slot and the usage row).
  */
 export async function completeAttempt(db: Db, a: {
   taskId: string; runId: number; result: Record<string, unknown>; outputFiles: Record<string, string>;
   cacheKey: string | null; lastProgress?: Record<string, unknown>;
-}): Promise<boolean> {
+}, decide?: SchedulerPolicy): Promise<{ done: boolean; pass?: PassResult }> {
   return db.transaction(async (tx) => {
     const t = tx as unknown as Db;
+    // The decision lock before any row: see decideIn.
+    if (decide) await takeDecisionLock(t);
     if (a.lastProgress) await appendTaskEvent(t, a.taskId, 'progress', { ...a.lastProgress, progress: 100 });
     const done = await finish(t, a.taskId, { status: TASK_STATUS.COMPLETED, result: a.result, outputFiles: a.outputFiles, cacheKey: a.cacheKey });
     await releaseWorker(t, a.taskId);
     await endRun(t, a.runId, 'completed');
-    return done;
+    return decide ? { done, pass: await decideIn(t, decide) } : { done };
   });
 }
 

@@ -1,6 +1,7 @@
 /**
  * Runs the scheduler's decisions in a worker process and tells the workflows what was decided. A decision runs when
- * a control activity changes the line or frees a slot (in that activity), when a NOTIFY on the schedule channel
+ * a control activity changes the line or frees a slot (in that activity), in the transaction of a completed job that
+ * gives its slot back (the engine activity; announced here), when a NOTIFY on the schedule channel
  * arrives (the API: submit, pause, cancel, priority; workers: join, drain), and on a slow sweep that also re-sends
  * grants whose decider died before signalling, marks silent workers offline, and starts workflows a batch
  * submission committed but did not start (its outbox). Decisions in several processes are serialised by Postgres.
@@ -14,7 +15,7 @@ import {
   type SchedulerPolicy,
 } from '../store/scheduler.js';
 import type { SystemLog } from '../store/system-logs.js';
-import { logStaleWorkers } from '../store/worker-registry.js';
+import { logStaleWorkers, markStaleWorkersOffline } from '../store/worker-registry.js';
 import { startPendingWorkflows, startTaskWorkflowWithSignal, waitingTask } from '../store/workflow-outbox.js';
 import { preemptSignal, slotSignal } from '../workflows/task-workflow.js';
 
@@ -31,8 +32,12 @@ export interface DispatcherDeps {
 }
 
 export interface Dispatcher {
+  /** The policy its decisions follow (for a decision made inside another transaction, `decideIn`). */
+  policy: SchedulerPolicy;
   /** Decides now and tells every granted workflow except `own` (whose grant is returned to the caller instead). */
   decide(own?: { taskId: string; seq: number }): Promise<Grant | null>;
+  /** Tells the workflows what a decision made elsewhere (in a transaction that freed a slot) granted. */
+  announce(r: PassResult): void;
   /** Asks for a decision soon (coalesced: calls while one runs lead to one more). */
   kick(): void;
   start(): Promise<void>;
@@ -105,14 +110,18 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     }
   };
 
-  const decide = async (own?: { taskId: string; seq: number }): Promise<Grant | null> => {
-    const r = await schedulePass(deps.db, deps.policy);
+  const announce = async (r: PassResult, mine: Grant | null = null) => {
     logStaleWorkers(log, r.markedOffline, deps.policy.staleSeconds);
-    const mine = own ? r.grants.find((g) => g.taskId === own.taskId && g.seq === own.seq) ?? null : null;
     if (mine) await markSignalled(deps.db, [mine]);
     await tell(r.grants.filter((g) => g !== mine));
     await preempt(r);
     if (r.markedOffline.length) kick();
+  };
+
+  const decide = async (own?: { taskId: string; seq: number }): Promise<Grant | null> => {
+    const r = await schedulePass(deps.db, deps.policy);
+    const mine = own ? r.grants.find((g) => g.taskId === own.taskId && g.seq === own.seq) ?? null : null;
+    await announce(r, mine);
     return mine;
   };
 
@@ -132,6 +141,8 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     if (sweeping) return;
     sweeping = true;
     try {
+      // Silent workers are marked (and logged) here too: a decision only looks at workers when someone waits.
+      logStaleWorkers(log, await markStaleWorkersOffline(deps.db, deps.policy.staleSeconds), deps.policy.staleSeconds);
       await tell(await unsignalledGrants(deps.db, 2000));
       await startPendingWorkflows(deps.db, deps.client, deps.config, { olderThanMs: 5000 });
     } catch {
@@ -143,7 +154,9 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   };
 
   return {
+    policy: deps.policy,
     decide,
+    announce: (r) => { announce(r).catch(() => {}); },
     kick,
     async start() {
       if (deps.sql) {

@@ -17,6 +17,8 @@ import { EngineError, type EngineEvent } from '../engine-host/engine-client.js';
 import type { EngineSupervisor } from '../engine-host/engine-supervisor.js';
 import { addEvent, beginAttempt, completeAttempt, endRun, saveCheckpoint, setProgress } from '../store/task-state.js';
 import { resultCacheKeyOf } from '../common/result-cache-key.js';
+import type { PassResult } from '../store/scheduler.js';
+import type { Dispatcher } from './dispatcher.js';
 
 export interface EngineActivityDeps {
   db: Db;
@@ -36,8 +38,11 @@ export interface EngineActivityDeps {
   systemLog?: SystemLog;
   /** This worker's engine metrics (out-of-memory failures are counted there). */
   engineMetrics?: EngineMetrics;
-  /** Called when a completed job has given its slot back (the scheduler decides who gets it). */
-  onSlotFreed?: () => void;
+  /**
+   * The worker's scheduler: a completed job's slot is given to the next task in the transaction that frees it, and
+   * the grant announced.
+   */
+  scheduler?: Pick<Dispatcher, 'policy' | 'announce' | 'kick'>;
 }
 
 /** A job running in this worker's engine. */
@@ -160,12 +165,22 @@ export function createEngineActivities(deps: EngineActivityDeps) {
         await writes;
         // The engine is done with the job: its slot goes to the next task now rather than after the workflow's
         // next step (two Temporal round trips later), and the workflow ends without a release of its own.
-        await completeAttempt(deps.db, {
+        const record = {
           taskId, runId: run, result, outputFiles, cacheKey: resultCacheKeyOf(task.taskType, structure.checksum, result),
           ...(lastProgress ? { lastProgress } : {}),
-        });
+        };
+        let pass: PassResult | undefined;
+        try {
+          pass = (await completeAttempt(deps.db, record, deps.scheduler?.policy)).pass;
+        } catch (err) {
+          if (!deps.scheduler) throw err;
+          // A decision that failed must not cost the result: stored on its own, the slot is decided on next.
+          log.warn('decision with the completion failed; storing the result alone', { error: String(err) });
+          await completeAttempt(deps.db, record);
+        }
         runClosed = true;
-        deps.onSlotFreed?.();
+        if (pass) deps.scheduler?.announce(pass);
+        else deps.scheduler?.kick();
         outcome = 'completed';
         log.info('task completed', { result_status: result.status });
         return { status: 'COMPLETED', released: true };

@@ -127,7 +127,7 @@ export async function startWorker(config: Config, logger: Logger, opts: { gpuInd
     activities: createEngineActivities({
       db: database.db, engine, dataDir: config.MOFSIM_DATA_DIR, workerId, logger: log,
       device: gpu === null ? identity.device : `${identity.device}:${gpu}`, gpuIndex: gpu, jobs, systemLog, engineMetrics,
-      onSlotFreed: () => dispatcher.kick(),
+      scheduler: dispatcher,
     }),
     maxConcurrentActivityTaskExecutions: config.MOFSIM_ENGINE_MAX_JOBS,
     // Checkpoint references travel in heartbeats: send them promptly rather than the default ~1 min throttle.

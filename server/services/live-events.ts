@@ -8,9 +8,10 @@ import type { Logger } from '../../common/logger.js';
 import { CAMPAIGN_EVENTS_CHANNEL } from '../../store/campaign-events.js';
 import type { Database } from '../../store/client.js';
 import { campaignEvents, taskEvents, type CampaignEventRow, type TaskEventRow } from '../../store/schema.js';
-import { TASK_EVENTS_CHANNEL } from '../../store/task-events.js';
+import { TASK_EVENTS_CHANNEL, type TaskEventNotice } from '../../store/task-events.js';
 
 export type EventListener = (event: TaskEventRow) => void;
+export type { TaskEventNotice };
 export type CampaignEventListener = (event: CampaignEventRow) => void;
 
 /** The event types after which a task produces no more events. */
@@ -20,7 +21,7 @@ export class LiveEvents {
   private readonly byTask = new Map<string, Set<EventListener>>();
   private readonly all = new Set<EventListener>();
   private listening?: Promise<unknown>;
-  private readonly extra = new Set<EventListener>();
+  private readonly extra = new Map<EventListener, ((n: TaskEventNotice) => boolean) | undefined>();
   private delivered: Promise<void> = Promise.resolve();
 
   private readonly byCampaign = new Map<string, Set<CampaignEventListener>>();
@@ -80,9 +81,12 @@ export class LiveEvents {
     return this.listening;
   }
 
-  /** Also hands every event to `fn` (e.g. the webhook dispatcher). */
-  onEvent(fn: EventListener): void {
-    this.extra.add(fn);
+  /**
+   * Also hands events to `fn` (e.g. the webhook dispatcher): every one, or those whose notification `wants` (a row
+   * nobody wants is not read).
+   */
+  onEvent(fn: EventListener, wants?: (n: TaskEventNotice) => boolean): void {
+    this.extra.set(fn, wants);
   }
 
   /** Subscribes to one task's events (or all with `taskId` null); returns the unsubscribe function. */
@@ -120,8 +124,10 @@ export class LiveEvents {
 
   private async fetch(payload: string): Promise<{ row: TaskEventRow; listeners: EventListener[] } | undefined> {
     try {
-      const { id, task_id: taskId } = JSON.parse(payload) as { id: number; task_id: string };
-      const listeners = [...this.all, ...(this.byTask.get(taskId) ?? []), ...this.extra];
+      const notice = JSON.parse(payload) as TaskEventNotice;
+      const { id, task_id: taskId } = notice;
+      const listeners = [...this.all, ...(this.byTask.get(taskId) ?? [])];
+      for (const [fn, wants] of this.extra) if (!wants || wants(notice)) listeners.push(fn);
       if (!listeners.length) return undefined;
       const [row] = await this.database.db.select().from(taskEvents).where(eq(taskEvents.id, id));
       return row ? { row, listeners } : undefined;

@@ -54,7 +54,8 @@ export function startWebhookDispatch(deps: ServerDeps): () => void {
   };
   deps.liveEvents.onEvent((e: TaskEventRow) => {
     dispatch(e).catch((err) => log.warn('could not start a webhook delivery', { task_id: e.taskId, event_id: e.id, error: String(err) }));
-  });
+  // Only events a callback could subscribe to, of tasks that have one (most have none: nothing is read for them).
+  }, (n) => !!WEBHOOK_EVENTS[n.type] && n.callback !== false);
   const sweep = async () => {
     const types = Object.keys(WEBHOOK_EVENTS);
     const missed = await deps.database.db.execute<{ id: number; task_id: string; type: string }>(sql`
