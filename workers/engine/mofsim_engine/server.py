@@ -25,6 +25,7 @@ from typing import Any, Callable
 from . import __version__
 from .errors import EngineError, InvalidParameter, to_engine_error
 from .protocol import Writer, claim_stdout, read_requests, setup_logging
+from .structure_cache import StructureCache
 
 PROTOCOL_VERSION = 1
 SHUTDOWN_GRACE_S = 10.0  # how long shutdown/EOF waits for cancelled jobs to answer CANCELLED
@@ -64,6 +65,7 @@ class Engine:
         self.device = resolve_device()
         self.dtype = os.environ.get("MOFSIM_DTYPE", "float32")
         self.max_atoms = max_atoms_from_env()
+        self.structures = StructureCache()
         self._cache = None
         self._cache_lock = threading.Lock()
         self._parse_pool = None
@@ -265,7 +267,7 @@ class Engine:
                 self.jobs.pop(job_id, None)
 
     def _run_job(self, job: Job, req: dict) -> dict:
-        from . import provenance, structures
+        from . import provenance
         from .client_fields import add_client_fields
         from .models import get_adapter
         from .tasks import get_task
@@ -296,7 +298,7 @@ class Engine:
             raise EngineError("MODEL_UNAVAILABLE", f"{model_id}: {reason}", field="model")
 
         filename = req.get("filename") or Path(structure_path).name
-        atoms, _fmt, _warnings = structures.load(structure_path, filename, max_atoms=self.max_atoms)
+        atoms, _fmt, _warnings = self.structures.load(structure_path, filename, max_atoms=self.max_atoms)
         covered = set(adapter.elements)
         missing = sorted(set(atoms.get_chemical_symbols()) - covered)
         if missing:
