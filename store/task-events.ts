@@ -15,8 +15,8 @@ export interface TaskEventNotice {
   callback?: boolean;
 }
 
-// The notification of the event rows `e` (joined to their task `t`), built in SQL.
-const notice = sql`json_build_object('id', e.id, 'task_id', e.task_id, 'type', e.type, 'callback', coalesce(t.options ? 'callback', false))::text`;
+/** The notification of event rows aliased `e` joined to their task aliased `t`, built in SQL. */
+export const notice = sql`json_build_object('id', e.id, 'task_id', e.task_id, 'type', e.type, 'callback', coalesce(t.options ? 'callback', false))::text`;
 
 /** Appends one event to a task's stream and announces it; returns the event id. */
 export async function appendTaskEvent(db: Db, taskId: string, type: string, data: Record<string, unknown> = {}): Promise<number> {

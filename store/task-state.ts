@@ -5,8 +5,8 @@
  */
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from './client.js';
-import { taskRuns, tasks, type TaskRow } from './schema.js';
-import { appendTaskEvent, appendTaskEvents } from './task-events.js';
+import { taskEvents, taskRuns, tasks, type TaskRow } from './schema.js';
+import { appendTaskEvent, appendTaskEvents, notice, TASK_EVENTS_CHANNEL } from './task-events.js';
 import { recordCacheKey } from './result-cache.js';
 import {
   LIVE_STATUSES, NOT_STARTED_STATUSES, TASK_STATUS, TERMINAL_STATUSES, TRANSITION_EVENT, WAITING_STATUSES, type TerminalStatus,
@@ -62,20 +62,6 @@ export async function releaseToLine(db: Db, taskId: string, data: Record<string,
 // A task entering the line: QUEUED, and its workflow's first request already made. The schedulers are woken by
 // whoever writes it, in the same transaction.
 const inLine = (now: Date) => ({ status: TASK_STATUS.QUEUED, queuedAt: now, waitSeq: FIRST_REQUEST });
-
-/** Marks a waiting (or re-run) task RUNNING on `workerId`; returns false when the task already ended or is paused. */
-export async function markRunning(db: Db, taskId: string, workerId: string, gpuIndex: number | null = null): Promise<boolean> {
-  const rows = await db.update(tasks).set({
-    status: TASK_STATUS.RUNNING,
-    workerId,
-    gpuId: gpuIndex,
-    waitSeq: null,
-    bypassed: 0,
-    attempts: sql`${tasks.attempts} + 1`,
-    startedAt: sql`coalesce(${tasks.startedAt}, now())`,
-  }).where(and(eq(tasks.id, taskId), inArray(tasks.status, [...WAITING_STATUSES, TASK_STATUS.RUNNING]))).returning({ id: tasks.id });
-  return rows.length > 0;
-}
 
 /**
  * Moves a live task back in line (QUEUED: preempted, requeued, unpaused) or out of it (PAUSED), recording `event`.
@@ -150,28 +136,29 @@ export async function saveCheckpoint(db: Db, taskId: string, checkpoint: { path:
   await db.update(tasks).set({ checkpoint }).where(eq(tasks.id, taskId));
 }
 
-/** Opens a usage row for one engine attempt. */
-export async function startRun(db: Db, deps: { workerId: string; device: string }, task: TaskRow): Promise<number> {
-  const owner = task.ownerId ?? null;
-  const [row] = await db.insert(taskRuns).values({
-    taskId: task.id, workerId: deps.workerId, device: deps.device, owner, taskType: task.taskType, model: task.model,
-  }).returning({ id: taskRuns.id });
-  return row!.id;
-}
-
 /**
- * The start of an engine attempt on `workerId`, in one transaction: the task RUNNING, its `started` (or `resumed`)
- * event and the attempt's usage row. Returns the usage row's id, or null when the task already ended or is paused.
+ * The start of an engine attempt on `workerId`: a waiting (or re-run) task RUNNING, its `started` (or `resumed`)
+ * event announced, and the attempt's usage row — one statement, so one round trip and atomic without a transaction.
+ * Returns the usage row's id, or null when the task already ended or is paused (then nothing is written).
  */
 export async function beginAttempt(
   db: Db, task: TaskRow, on: { workerId: string; gpuIndex: number | null; device: string }, event: { type: 'started' | 'resumed'; data: Record<string, unknown> },
 ): Promise<number | null> {
-  return db.transaction(async (tx) => {
-    const t = tx as unknown as Db;
-    if (!(await markRunning(t, task.id, on.workerId, on.gpuIndex))) return null;
-    await appendTaskEvent(t, task.id, event.type, event.data);
-    return startRun(t, on, task);
-  });
+  const from = sql.join([...WAITING_STATUSES, TASK_STATUS.RUNNING].map((st) => sql`${st}`), sql`, `);
+  const [row] = await db.execute<{ id: string }>(sql`
+    with r as (
+      update ${tasks} set status = ${TASK_STATUS.RUNNING}, worker_id = ${on.workerId}, gpu_id = ${on.gpuIndex}, wait_seq = null, bypassed = 0,
+        attempts = attempts + 1, started_at = coalesce(started_at, now())
+      where id = ${task.id} and status in (${from})
+      returning id, owner_id, task_type, model),
+    e as (
+      insert into ${taskEvents} (task_id, type, data) select id, ${event.type}, ${JSON.stringify(event.data)}::jsonb from r
+      returning id, task_id, type),
+    n as (select count(pg_notify(${TASK_EVENTS_CHANNEL}, ${notice})) as sent from e left join ${tasks} t on t.id = e.task_id)
+    insert into ${taskRuns} (task_id, worker_id, device, owner, task_type, model)
+      select r.id, ${on.workerId}, ${on.device}, r.owner_id::text, r.task_type, r.model from r, n
+    returning id`);
+  return row ? Number(row.id) : null;
 }
 
 /**

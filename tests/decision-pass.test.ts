@@ -1,13 +1,13 @@
 /**
  * One scheduling decision on a real Postgres, without a stack: the rows a pass reads and writes, the slot a
  * completed job frees given away in that job's own transaction, the shortcut a pass takes once every slot is taken,
- * and what a task event's notification says.
+ * what a task event's notification says, and an engine attempt's start (one statement).
  */
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { DEFAULT_POLICY, schedulePass } from '../store/scheduler.js';
 import { taskAssignments, taskRuns, tasks, workers } from '../store/schema.js';
-import { completeAttempt } from '../store/task-state.js';
+import { beginAttempt, completeAttempt } from '../store/task-state.js';
 import { appendTaskEvent, appendTaskEvents, TASK_EVENTS_CHANNEL, type TaskEventNotice } from '../store/task-events.js';
 import { createTestDatabase, type TestDatabase } from './helpers/test-database.js';
 import { until } from './helpers/until.js';
@@ -110,6 +110,34 @@ describe('a task event\'s notification', () => {
         { id: three, task_id: plain!.id, type: 'queued', callback: false },
         { id: four, task_id: hooked!.id, type: 'queued', callback: true },
       ]);
+    } finally {
+      await sub.unlisten();
+    }
+  });
+});
+
+describe('an engine attempt\'s start', () => {
+  it('marks the task RUNNING with its started event and usage row, or writes nothing when the task ended', async () => {
+    const on = { workerId: 'w1', gpuIndex: null, device: 'cpu' };
+    const seen: TaskEventNotice[] = [];
+    const sub = await sql().listen(TASK_EVENTS_CHANNEL, (p) => { seen.push(JSON.parse(p) as TaskEventNotice); });
+    try {
+      const id = await waiting('NORMAL');
+      const [task] = await db().select().from(tasks);
+      const runId = await beginAttempt(db(), task!, on, { type: 'started', data: { attempt: 1 } });
+      assert.ok(typeof runId === 'number');
+      const [t] = await sql()`select status, worker_id, wait_seq, attempts, started_at is not null as started from tasks where id = ${id}`;
+      assert.deepEqual({ ...t }, { status: 'RUNNING', worker_id: 'w1', wait_seq: null, attempts: 1, started: true });
+      const [run] = await sql()`select task_id, worker_id, ended_at from task_runs where id = ${runId}`;
+      assert.deepEqual({ ...run }, { task_id: id, worker_id: 'w1', ended_at: null });
+      await until('the started notice', async () => seen.some((n) => n.task_id === id && n.type === 'started'), 10_000, 20);
+
+      await sql()`update tasks set status = 'CANCELLED' where id = ${id}`;
+      assert.equal(await beginAttempt(db(), task!, on, { type: 'resumed', data: {} }), null);
+      const counts = await sql()`select (select count(*)::int from task_runs where task_id = ${id}) as runs,
+        (select count(*)::int from task_events where task_id = ${id} and type = 'resumed') as resumed,
+        (select status from tasks where id = ${id}) as status`;
+      assert.deepEqual({ ...counts[0] }, { runs: 1, resumed: 0, status: 'CANCELLED' });
     } finally {
       await sub.unlisten();
     }
