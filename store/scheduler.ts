@@ -20,7 +20,7 @@
  * workers, the running assignments and index ranges of the line (owner heads, a bounded look-ahead), so its cost does
  * not grow with the number of tasks waiting.
  */
-import { and, eq, inArray, isNull, lt, ne, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNull, lt, ne, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './client.js';
 import { lineCounts, taskAssignments, taskRuns, tasks, workers } from './schema.js';
 import { PRIORITY_RANK, TASK_STATUS, WAITING_STATUSES } from './task-status.js';
@@ -173,8 +173,11 @@ function bestWorker(all: WorkerLoad[], c: Candidate): WorkerLoad | undefined {
     || a.jobs - b.jobs || a.usedMB - b.usedMB || a.id.localeCompare(b.id))[0];
 }
 
+// A candidate's size for admission: its structure's atoms (1 without one), given the column of its structure id.
+const nAtomsOf = (structureId: SQL) => sql`coalesce((select s.n_atoms from structures s where s.id = ${structureId}), 1)`;
+
 const candidateColumns = {
-  id: tasks.id, model: tasks.model, nAtoms: sql<number>`coalesce((select s.n_atoms from structures s where s.id = ${tasks.structureId}), 1)`.mapWith(Number),
+  id: tasks.id, model: tasks.model, nAtoms: sql<number>`${nAtomsOf(sql`${tasks.structureId}`)}`.mapWith(Number),
   rank: tasks.priorityRank, fairKey: tasks.fairKey, lineNo: tasks.lineNo, avoidWorkerId: tasks.avoidWorkerId,
   waitSeq: sql<number>`${tasks.waitSeq}`.mapWith(Number), bypassed: tasks.bypassed,
 };
@@ -221,7 +224,7 @@ async function topHeads(tx: Db): Promise<Candidate[]> {
         select priority_rank, fair_key from tasks where wait_seq is not null and (priority_rank, fair_key) > (p.r, p.k)
         order by priority_rank, fair_key limit 1) n
     )
-    select h.id, h.model, coalesce((select s.n_atoms from structures s where s.id = h.structure_id), 1) as n_atoms, p.r, p.k,
+    select h.id, h.model, ${nAtomsOf(sql`h.structure_id`)} as n_atoms, p.r, p.k,
            h.line_no, h.avoid_worker_id, h.wait_seq, h.bypassed
     from pairs p, lateral (
       select id, model, structure_id, line_no, avoid_worker_id, wait_seq, bypassed from tasks
